@@ -1,0 +1,73 @@
+/**
+ * The one place messages become bytes and bytes become messages.
+ *
+ * Wire format: UTF-8 JSON of an envelope `{ from, body: { kind, ... } }` built with
+ * class-transformer (`instanceToPlain` / `plainToInstance` with a discriminator on `kind`).
+ * Decoding never throws: a frame that is too large, not JSON, of an unknown kind, or with a
+ * missing or mistyped field yields `{ ok: false, reason }`, and the caller drops it.
+ */
+import 'reflect-metadata';
+import { instanceToPlain, plainToInstance, Type } from 'class-transformer';
+import { AnyMessage, Message, MESSAGE_CLASSES } from './kinds';
+import { field, validate } from './schema';
+
+/** Largest frame accepted (a full repair batch of large values fits well below it). */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+const CLASS_BY_KIND = new Map<string, new () => AnyMessage>(
+  MESSAGE_CLASSES.map((ctor) => [new ctor().kind, ctor as new () => AnyMessage]),
+);
+
+export class Envelope {
+  /** Sender's process name (P1..P5, C1..C3, or a benchmark client's id). */
+  @field.string({ maxLength: 64 }) from = '';
+
+  @Type(() => Message, {
+    discriminator: {
+      property: 'kind',
+      subTypes: [...CLASS_BY_KIND].map(([name, value]) => ({ name, value })),
+    },
+    keepDiscriminatorProperty: true,
+  })
+  body!: AnyMessage;
+}
+
+export type Decoded = { ok: true; from: string; msg: AnyMessage } | { ok: false; from?: string; reason: string };
+
+export function encode(from: string, msg: AnyMessage): Buffer {
+  const env = new Envelope();
+  env.from = from;
+  env.body = msg;
+  return Buffer.from(JSON.stringify(instanceToPlain(env)), 'utf8');
+}
+
+export function decode(frame: Buffer | Uint8Array | string): Decoded {
+  const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+  if (size > MAX_FRAME_BYTES) return { ok: false, reason: `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof frame === 'string' ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8'));
+  } catch (e) {
+    return { ok: false, reason: `invalid JSON (${(e as Error).message})` };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'frame is not a JSON object' };
+  const obj = raw as { from?: unknown; body?: unknown };
+  const from = typeof obj.from === 'string' ? obj.from : undefined;
+  if (from === undefined || from.length === 0 || from.length > 64) return { ok: false, reason: 'missing or invalid sender' };
+  if (typeof obj.body !== 'object' || obj.body === null || Array.isArray(obj.body)) return { ok: false, from, reason: 'missing message body' };
+  const kind = (obj.body as { kind?: unknown }).kind;
+  const ctor = typeof kind === 'string' ? CLASS_BY_KIND.get(kind) : undefined;
+  // class-transformer would silently turn an unknown kind into the base class: refuse it here.
+  if (!ctor) return { ok: false, from, reason: `unknown message kind ${JSON.stringify(kind)}` };
+  // Check the raw JSON: after plainToInstance a missing field would look like its default.
+  const err = validate(obj.body, ctor);
+  if (err) return { ok: false, from, reason: `bad ${kind}: ${err}` };
+  let env: Envelope;
+  try {
+    env = plainToInstance(Envelope, raw);
+  } catch (e) {
+    return { ok: false, from, reason: `cannot build ${kind}: ${(e as Error).message}` };
+  }
+  if (!(env.body instanceof ctor)) return { ok: false, from, reason: `${kind} did not decode to ${ctor.name}` };
+  return { ok: true, from, msg: env.body };
+}

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+export * from './ballot';
+export * from './block';
+export * from './kinds';
+export * from './codec';

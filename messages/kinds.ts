@@ -1,0 +1,144 @@
+/**
+ * Every message chainkv sends, one class per kind. `kind` is the discriminator the codec
+ * uses; a class's other fields are declared with `field.*` so the decoder can check them.
+ */
+import { Ballot } from './ballot';
+import { Block, Operation } from './block';
+import { field } from './schema';
+
+export abstract class Message {
+  abstract readonly kind: string;
+}
+
+/** A client operation waiting to be decided, with the address its reply goes to. */
+export class PendingOp {
+  @field.nested(() => Operation) operation: Operation = new Operation();
+  /** ZeroMQ endpoint of the client's ROUTER, so any node can answer it. */
+  @field.string({ maxLength: 256 }) replyTo = '';
+
+  static of(operation: Operation, replyTo: string): PendingOp {
+    const p = new PendingOp();
+    p.operation = operation;
+    p.replyTo = replyTo;
+    return p;
+  }
+}
+
+/** Client -> node: please apply this operation. */
+export class ClientRequest extends Message {
+  readonly kind = 'request';
+  @field.nested(() => PendingOp) pending: PendingOp = new PendingOp();
+}
+
+/** Node -> client: the outcome: "ack" for put, the value or "NO_KEY" for get. */
+export class ClientReply extends Message {
+  readonly kind = 'reply';
+  @field.int() req = 0;
+  @field.string() result = '';
+  /** The node that decided it, so the client can update its leader hint. */
+  @field.string({ maxLength: 16 }) leader = '';
+  /** Depth of the block that holds the operation. */
+  @field.int() depth = 0;
+}
+
+/** Client -> node: the spec's special `Leader` message: try to become leader. */
+export class LeaderRequest extends Message {
+  readonly kind = 'leader';
+}
+
+/** Node -> the node it believes leads: an operation a client gave me. */
+export class Forward extends Message {
+  readonly kind = 'forward';
+  @field.array(() => PendingOp) ops: PendingOp[] = [];
+}
+
+/** Phase 1a. `ballot.depth` is the candidate's first uncommitted index. */
+export class Prepare extends Message {
+  readonly kind = 'prepare';
+  @field.nested(() => Ballot) ballot: Ballot = new Ballot();
+}
+
+/**
+ * Phase 1b. Carries the acceptor's tentative suffix (blocks at `commit`.. accepted under
+ * `suffixBallot`) and its pending queue, so the new leader loses neither.
+ */
+export class PromiseMsg extends Message {
+  readonly kind = 'promise';
+  @field.nested(() => Ballot) ballot: Ballot = new Ballot();
+  @field.int() commit = 0;
+  @field.nested(() => Ballot, { optional: true }) suffixBallot?: Ballot;
+  @field.array(() => Block) suffix: Block[] = [];
+  @field.array(() => PendingOp) queue: PendingOp[] = [];
+}
+
+export const NACK_REASONS = ['ballot', 'behind', 'gap'] as const;
+export type NackReason = (typeof NACK_REASONS)[number];
+
+/**
+ * A refusal that says why: `ballot` (I promised a higher term: `promised`), `behind`
+ * (your depth is below my chain's: here are decided blocks from `ballot.depth`), `gap`
+ * (your accept does not link to what I hold: resend from `resume`).
+ */
+export class Nack extends Message {
+  readonly kind = 'nack';
+  @field.oneOf(NACK_REASONS) reason: NackReason = 'ballot';
+  @field.nested(() => Ballot) ballot: Ballot = new Ballot();
+  @field.nested(() => Ballot) promised: Ballot = new Ballot();
+  @field.int() commit = 0;
+  @field.string({ maxLength: 64 }) commitHash = '';
+  /** For `gap`: the depth from which the leader should resend. */
+  @field.int() resume = 0;
+  @field.array(() => Block) blocks: Block[] = [];
+}
+
+/** Phase 2a: blocks from `ballot.depth` on, plus the leader's first uncommitted index. */
+export class Accept extends Message {
+  readonly kind = 'accept';
+  @field.nested(() => Ballot) ballot: Ballot = new Ballot();
+  @field.array(() => Block) blocks: Block[] = [];
+  @field.int() commit = 0;
+  @field.string({ maxLength: 64 }) commitHash = '';
+}
+
+/** Phase 2b: I hold your blocks below `end` under `ballot`; my first uncommitted index is `commit`. */
+export class Accepted extends Message {
+  readonly kind = 'accepted';
+  @field.nested(() => Ballot) ballot: Ballot = new Ballot();
+  @field.int() end = 0;
+  @field.int() commit = 0;
+  @field.string({ maxLength: 64 }) commitHash = '';
+}
+
+/** Blocks below `commit` are decided; the block at `commit - 1` hashes to `commitHash`. */
+export class Decide extends Message {
+  readonly kind = 'decide';
+  @field.nested(() => Ballot) ballot: Ballot = new Ballot();
+  @field.int() commit = 0;
+  @field.string({ maxLength: 64 }) commitHash = '';
+}
+
+/** Send me your decided blocks from `from` on (first-uncommitted-index repair). */
+export class RepairRequest extends Message {
+  readonly kind = 'repair-request';
+  @field.int() from = 0;
+}
+
+/** Decided blocks `from`.. (a batch), and the sender's own first uncommitted index. */
+export class RepairResponse extends Message {
+  readonly kind = 'repair';
+  @field.int() from = 0;
+  @field.array(() => Block) blocks: Block[] = [];
+  @field.int() commit = 0;
+}
+
+export const MESSAGE_CLASSES = [
+  ClientRequest, ClientReply, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
+  Accept, Accepted, Decide, RepairRequest, RepairResponse,
+] as const;
+
+export type AnyMessage = InstanceType<(typeof MESSAGE_CLASSES)[number]>;
+
+/** Build a message of class `C` with the given fields (the classes keep zero-argument constructors). */
+export function make<C extends AnyMessage>(ctor: new () => C, fields: Omit<Partial<C>, 'kind'>): C {
+  return Object.assign(new ctor(), fields);
+}

@@ -1,0 +1,30 @@
+import { Block } from '../../messages';
+import { blockHash, GENESIS_POINTER, powAccepts, powHash } from './hash';
+
+export type ChainCheck = { ok: true; head: string } | { ok: false; depth: number; reason: string };
+
+/**
+ * Recomputes every hash pointer and proof of work of `blocks`, which sit at depths
+ * `start`.. on top of a block hashing to `below`. Names the first bad block.
+ */
+export function verifyChain(blocks: readonly Block[], below = GENESIS_POINTER, start = 0): ChainCheck {
+  let expected = below;
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks[i];
+    if (b.hashPointer !== expected) {
+      return { ok: false, depth: start + i, reason: `hash pointer ${short(b.hashPointer)} does not match the block below (${short(expected)})` };
+    }
+    if (!powAccepts(powHash(b.operation, b.nonce))) {
+      return { ok: false, depth: start + i, reason: `nonce ${b.nonce} fails the proof of work` };
+    }
+    if (b.operation.op === 'put' && b.operation.value === undefined) {
+      return { ok: false, depth: start + i, reason: 'put without a value' };
+    }
+    expected = blockHash(b);
+  }
+  return { ok: true, head: expected };
+}
+
+export function short(hash: string): string {
+  return hash.length > 12 ? hash.slice(0, 12) + '…' : hash;
+}

@@ -1,0 +1,735 @@
+/**
+ * The consensus core of one node: Multi-Paxos over the hash-linked chain (seed spec 2.3).
+ *
+ * Pure and deterministic: `step(input, now)` takes one message or a timer tick and the
+ * current time, and returns what to persist, what to send, what was decided and log lines.
+ * It owns no socket, clock or random source (randomness for nonces is injected). The node
+ * must persist (and fsync when `sync`) every record of an output before sending any of its
+ * messages.
+ *
+ * Safety argument in brief (see README "Protocol"):
+ * - A term (seq, pid) has one leader, who never reuses it (the promise to itself is durable).
+ * - An acceptor keeps one tentative suffix, all accepted under `suffixBallot`. It moves to a
+ *   new term only on an accept that starts at or below its first uncommitted index, so it
+ *   then holds the new leader's whole log from there: the adopted chain and all after it.
+ *   Within a term it only appends blocks that link (hash pointer) to what it holds.
+ * - A new leader gets promises from a majority and adopts the suffix with the highest
+ *   `suffixBallot` (longest among equals): any block a majority accepted under some term is
+ *   in it. Acceptors refuse a prepare whose depth is below their decided prefix and send the
+ *   missing decided blocks instead, so the leader's decided prefix is never behind a promiser.
+ * - Decided is learned by hash: "commit c, head hash h" marks blocks decided only where the
+ *   local block at c-1 hashes to h, which by the hash chain fixes the whole prefix.
+ */
+import {
+  Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
+  LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg, RepairRequest, RepairResponse,
+} from '../../messages';
+import { blockHash, mineBlock, Random, short, verifyChain } from '../chain';
+import { DurableRecord, DurableState, needsSync } from './durable';
+import { invariant, InvariantError } from './invariant';
+import { StateMachine } from './state-machine';
+
+export interface CoreConfig {
+  /** This node's process id, 1..nodes. */
+  id: number;
+  /** Cluster size (5). */
+  nodes: number;
+  /** Resend an unanswered accept, prepare, forward or repair request after this long. */
+  retransmitMs: number;
+  /** An idle leader sends an empty accept this often (it carries the commit index and finds lagging nodes). */
+  heartbeatMs: number;
+  /** A candidate without a majority gives up after this long (a client will ask again). */
+  electionTimeoutMs: number;
+  /** Most decided blocks in one repair message. */
+  batchMax: number;
+  /** Most tentative (proposed, undecided) blocks a leader keeps in flight. */
+  windowMax: number;
+  /** Most operations a node holds in its queue; beyond it, new requests are dropped (the client retries). */
+  queueMax: number;
+  /** Deliberate bugs, only for the simulator's mutation tests. */
+  mutation?: Mutation;
+}
+
+export type Mutation = 'forget-promise' | 'skip-adoption' | 'no-dedupe';
+
+export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreConfig {
+  const rtt = 2 * delayMs;
+  return {
+    id,
+    nodes,
+    retransmitMs: rtt + 300,
+    heartbeatMs: rtt + 1000,
+    electionTimeoutMs: 3 * rtt + 2000,
+    batchMax: 1000,
+    windowMax: 1000,
+    queueMax: 100_000,
+  };
+}
+
+export type Input = { type: 'message'; from: string; msg: AnyMessage } | { type: 'tick' };
+
+export interface Outbound {
+  to: string;
+  msg: AnyMessage;
+  /** For replies to clients: the endpoint the client gave (nodes do not all know every client). */
+  address?: string;
+}
+
+export interface Decided {
+  depth: number;
+  block: Block;
+  result: string;
+}
+
+export interface Output {
+  persist: DurableRecord[];
+  /** True when a record in `persist` must be fsynced before any message is sent. */
+  sync: boolean;
+  send: Outbound[];
+  decided: Decided[];
+  /** Human-readable lines for the demo log (elections, nonces, commits, leader changes). */
+  events: string[];
+}
+
+type Role = 'follower' | 'candidate' | 'leader';
+
+interface PeerProgress {
+  /** Next index to send from (optimistic: advanced when sent). */
+  next: number;
+  /** Blocks below `match` are known held under this leader's term. */
+  match: number;
+  /** Peer's first uncommitted index, as last reported. */
+  commit: number;
+  /** When we last sent this peer anything. */
+  sentAt: number;
+  /** Whether it still owes us an answer (then we retransmit; else we only send heartbeats). */
+  outstanding: boolean;
+  /** When we last heard from this peer in this term. */
+  heardAt: number;
+}
+
+interface Candidacy {
+  ballot: Ballot;
+  startedAt: number;
+  sentAt: number;
+  promises: Map<number, PromiseMsg>;
+}
+
+interface Leadership {
+  ballot: Ballot;
+  peers: Map<number, PeerProgress>;
+}
+
+export const pname = (id: number): string => `P${id}`;
+export const requestId = (op: Operation): string => `${op.client}#${op.req}`;
+
+function parsePeer(name: string, nodes: number): number | null {
+  const m = /^P([0-9]+)$/.exec(name);
+  if (!m) return null;
+  const id = Number(m[1]);
+  return id >= 1 && id <= nodes ? id : null;
+}
+
+export class Replica {
+  readonly cfg: CoreConfig;
+  readonly durable: DurableState;
+  readonly sm = new StateMachine();
+  private role: Role = 'follower';
+  /** The node believed to lead (from accepts and replies), or null. */
+  private leaderHint: number | null = null;
+  private candidacy: Candidacy | null = null;
+  private leadership: Leadership | null = null;
+  /** Highest seq seen in any ballot, so a new candidacy outbids it. */
+  private maxSeq = 0;
+  /** Client operations held until decided, in arrival order, by request id. */
+  private readonly queue = new Map<string, PendingOp>();
+  private lastForwardAt = 0;
+  /** Request ids in the tentative suffix -> depth (leader dedupe). */
+  private readonly inLog = new Map<string, number>();
+  /** Where replies go, for operations this node proposed. */
+  private readonly replyTo = new Map<string, string>();
+  /** Pending pull-repair: which peer, from where, when asked. */
+  private repair: { peer: number; from: number; at: number } | null = null;
+  private readonly random: Random;
+  /** After a damaged store lost records: vote for nothing until decided up to here (see chain-store). */
+  private voteFloor: number;
+  private out!: Output;
+
+  constructor(cfg: CoreConfig, durable: DurableState, random: Random, opts: { voteFloor?: number } = {}) {
+    this.cfg = cfg;
+    this.durable = durable;
+    this.random = random;
+    this.voteFloor = opts.voteFloor ?? 0;
+    if (durable.promised) this.maxSeq = durable.promised.seq;
+    // Rebuild the dictionary from the decided prefix (never from tentative blocks).
+    for (let d = 0; d < durable.commit; d++) this.sm.apply(durable.log[d]);
+    this.reindexSuffix();
+  }
+
+  // ---- read-only views for consoles, tests and the simulator ----
+
+  get id(): number { return this.cfg.id; }
+  get name(): string { return pname(this.cfg.id); }
+  get isLeader(): boolean { return this.role === 'leader'; }
+  get currentRole(): Role { return this.role; }
+  get leader(): number | null { return this.role === 'leader' ? this.cfg.id : this.leaderHint; }
+  get commit(): number { return this.durable.commit; }
+  get ballot(): Ballot | null { return this.leadership?.ballot ?? this.candidacy?.ballot ?? null; }
+  pendingOps(): PendingOp[] { return [...this.queue.values()]; }
+
+  private get majority(): number { return Math.floor(this.cfg.nodes / 2) + 1; }
+
+  // ---- the one entry point ----
+
+  step(input: Input, now: number): Output {
+    this.out = { persist: [], sync: false, send: [], decided: [], events: [] };
+    if (input.type === 'tick') this.onTick(now);
+    else this.onMessage(input.from, input.msg, now);
+    return this.out;
+  }
+
+  private onMessage(from: string, msg: AnyMessage, now: number): void {
+    const peer = parsePeer(from, this.cfg.nodes);
+    if ('ballot' in msg && msg.ballot.seq > this.maxSeq) this.maxSeq = msg.ballot.seq;
+    switch (msg.kind) {
+      case 'request': return this.onClientOps([(msg as ClientRequest).pending], now);
+      case 'leader': return void (msg as LeaderRequest, this.onLeaderRequest(from, now));
+      case 'reply': return; // nodes do not take replies
+    }
+    if (peer === null || peer === this.cfg.id) return; // node-to-node kinds only from other nodes
+    switch (msg.kind) {
+      case 'forward': return this.onClientOps((msg as Forward).ops, now);
+      case 'prepare': return this.onPrepare(peer, msg as Prepare, now);
+      case 'promise': return this.onPromise(peer, msg as PromiseMsg, now);
+      case 'nack': return this.onNack(peer, msg as Nack, now);
+      case 'accept': return this.onAccept(peer, msg as Accept, now);
+      case 'accepted': return this.onAccepted(peer, msg as Accepted, now);
+      case 'decide': return this.onDecide(peer, msg as Decide, now);
+      case 'repair-request': return this.onRepairRequest(peer, msg as RepairRequest);
+      case 'repair': return this.onRepair(peer, msg as RepairResponse, now);
+    }
+  }
+
+  // ---- output helpers ----
+
+  private persist(rec: DurableRecord): void {
+    this.durable.apply(rec);
+    this.out.persist.push(rec);
+    if (needsSync(rec)) this.out.sync = true;
+  }
+
+  private send(to: number, msg: AnyMessage): void {
+    this.out.send.push({ to: pname(to), msg });
+  }
+
+  private broadcast(make: () => AnyMessage): void {
+    for (let p = 1; p <= this.cfg.nodes; p++) if (p !== this.cfg.id) this.send(p, make());
+  }
+
+  private event(line: string): void {
+    this.out.events.push(line);
+  }
+
+  private promiseTo(b: Ballot): void {
+    const cur = this.durable.promised;
+    if (!cur || Ballot.compareTerm(b, cur) > 0) this.persist({ t: 'promise', ballot: b });
+  }
+
+  private get commitHash(): string {
+    return this.durable.headHash(this.durable.commit);
+  }
+
+  // ---- elections ----
+
+  private onLeaderRequest(from: string, now: number): void {
+    if (this.role === 'leader') {
+      this.event(`${from} asked me to lead; I already lead with ${this.leadership!.ballot}`);
+      return;
+    }
+    this.startElection(now, `${from} sent Leader`);
+  }
+
+  private startElection(now: number, why: string): void {
+    const seq = Math.max(this.maxSeq, this.durable.promised?.seq ?? 0) + 1;
+    this.maxSeq = seq;
+    const ballot = Ballot.of(seq, this.cfg.id, this.durable.commit);
+    this.stepDown();
+    this.promiseTo(ballot); // durable before any prepare leaves: the term is never reused
+    this.role = 'candidate';
+    this.candidacy = { ballot, startedAt: now, sentAt: now, promises: new Map() };
+    this.event(`starting election (${why}): prepare with ballot ${ballot}`);
+    this.broadcast(() => make(Prepare, { ballot }));
+    this.maybeWin(now); // a one-node cluster wins at once
+  }
+
+  /** False (and asks `peer` for decided blocks) while this node may have forgotten votes. */
+  private mayVote(peer: number, now: number): boolean {
+    if (this.durable.commit >= this.voteFloor) return true;
+    this.noteRemoteCommit(peer, this.voteFloor, '', now);
+    return false;
+  }
+
+  private onPrepare(peer: number, m: Prepare, now: number): void {
+    const d = this.durable;
+    if (!this.mayVote(peer, now)) return;
+    if (m.ballot.depth < d.commit) {
+      // The spec's depth rule: refuse, and hand over the decided blocks the candidate lacks.
+      const blocks = d.log.slice(m.ballot.depth, Math.min(d.commit, m.ballot.depth + this.cfg.batchMax));
+      this.send(peer, make(Nack, { reason: 'behind', ballot: m.ballot, promised: d.promised ?? m.ballot, commit: d.commit, commitHash: this.commitHash, resume: d.commit, blocks }));
+      return;
+    }
+    if (d.promised && Ballot.compareTerm(m.ballot, d.promised) < 0) {
+      this.nackBallot(peer, m.ballot);
+      return;
+    }
+    if (!d.promised || Ballot.compareTerm(m.ballot, d.promised) > 0) {
+      if (this.role !== 'follower') this.event(`stepping down: ${pname(peer)} prepares the higher ballot ${m.ballot}`);
+      this.stepDown();
+      this.promiseTo(m.ballot);
+    }
+    const suffix = d.log.slice(d.commit);
+    this.send(peer, make(PromiseMsg, {
+      ballot: m.ballot,
+      commit: d.commit,
+      suffixBallot: suffix.length > 0 && d.suffixBallot ? d.suffixBallot : undefined,
+      suffix,
+      queue: [...this.queue.values()].slice(0, this.cfg.batchMax),
+    }));
+  }
+
+  private onPromise(peer: number, m: PromiseMsg, now: number): void {
+    const c = this.candidacy;
+    if (this.role !== 'candidate' || !c || Ballot.compareTerm(m.ballot, c.ballot) !== 0) return;
+    c.promises.set(peer, m);
+    this.event(`promise from ${pname(peer)} for ${c.ballot} (${c.promises.size + 1}/${this.cfg.nodes})`);
+    for (const p of m.queue) this.enqueue(p);
+    this.maybeWin(now);
+  }
+
+  private maybeWin(now: number): void {
+    const c = this.candidacy!;
+    if (c.promises.size + 1 < this.majority) return;
+    const d = this.durable;
+    // Adopt the suffix accepted under the highest term (the longest among equals), mine included.
+    let best: { ballot: Ballot; from: number; blocks: Block[] } | null =
+      d.end > d.commit && d.suffixBallot ? { ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) } : null;
+    for (const p of c.promises.values()) {
+      if (!p.suffixBallot || p.suffix.length === 0) continue;
+      const cmp = best ? Ballot.compareTerm(p.suffixBallot, best.ballot) : 1;
+      if (cmp > 0 || (cmp === 0 && p.commit + p.suffix.length > best!.from + best!.blocks.length)) {
+        best = { ballot: p.suffixBallot, from: p.commit, blocks: p.suffix };
+      }
+    }
+    let adopted: Block[] = [];
+    if (best && this.cfg.mutation !== 'skip-adoption') {
+      invariant(best.from <= d.commit, () => `adopted suffix starts at ${best!.from}, above my decided prefix ${d.commit}`);
+      const skip = d.commit - best.from;
+      for (let i = 0; i < Math.min(skip, best.blocks.length); i++) {
+        invariant(blockHash(best.blocks[i]) === d.hashes[best.from + i], () => `adopted suffix disagrees with decided block ${best!.from + i}`);
+      }
+      adopted = best.blocks.slice(skip);
+      const check = verifyChain(adopted, d.headHash(d.commit), d.commit);
+      invariant(check.ok, () => `adopted suffix does not link: ${!check.ok ? check.reason : ''}`);
+    }
+    const ballot = c.ballot.at(d.commit);
+    this.candidacy = null;
+    this.role = 'leader';
+    this.leaderHint = this.cfg.id;
+    // Re-propose the adopted chain under my term (it replaces my own tentative suffix).
+    this.persist({ t: 'accept', ballot, from: d.commit, blocks: adopted });
+    this.reindexSuffix();
+    const peers = new Map<number, PeerProgress>();
+    for (let p = 1; p <= this.cfg.nodes; p++) {
+      if (p === this.cfg.id) continue;
+      const pc = c.promises.get(p)?.commit ?? d.commit;
+      peers.set(p, { next: Math.min(pc, d.commit), match: 0, commit: pc, sentAt: now, outstanding: false, heardAt: now });
+    }
+    this.leadership = { ballot, peers };
+    this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
+    for (const [rid] of this.queue) if (this.inLog.has(rid)) this.queue.delete(rid);
+    this.propose(now);
+    for (const p of peers.keys()) this.sendAccept(p, now);
+    this.advanceCommit(now); // a one-node cluster decides alone
+  }
+
+  /** Leaves the candidate or leader role; operations of my undecided suffix go back to my queue. */
+  private stepDown(): void {
+    if (this.role === 'leader') {
+      const d = this.durable;
+      for (let i = d.commit; i < d.end; i++) {
+        const op = d.log[i].operation;
+        const rid = requestId(op);
+        const to = this.replyTo.get(rid);
+        if (to !== undefined && !this.queue.has(rid)) this.queue.set(rid, PendingOp.of(op, to));
+      }
+    }
+    this.role = 'follower';
+    this.candidacy = null;
+    this.leadership = null;
+    if (this.leaderHint === this.cfg.id) this.leaderHint = null;
+  }
+
+  private onNack(peer: number, m: Nack, now: number): void {
+    const d = this.durable;
+    if (m.reason === 'ballot') {
+      const mine = this.leadership?.ballot ?? this.candidacy?.ballot;
+      if (mine && Ballot.compareTerm(m.promised, mine) > 0) {
+        this.event(`stepping down: ${pname(peer)} promised the higher ballot ${m.promised}`);
+        this.stepDown();
+        if (m.promised.pid !== this.cfg.id) this.leaderHint = m.promised.pid;
+      }
+      return;
+    }
+    if (m.reason === 'behind') {
+      this.learnBlocks(m.ballot.depth, m.blocks, now);
+      this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+      const c = this.candidacy;
+      if (this.role === 'candidate' && c && Ballot.compare(m.ballot, c.ballot) === 0 && d.commit > c.ballot.depth) {
+        this.startElection(now, `caught up to depth ${d.commit} from ${pname(peer)}`);
+      }
+      return;
+    }
+    // gap: the acceptor cannot link my accept; resend from where it says.
+    const l = this.leadership;
+    if (this.role !== 'leader' || !l || Ballot.compareTerm(m.ballot, l.ballot) !== 0) return;
+    const pp = l.peers.get(peer)!;
+    pp.commit = m.commit;
+    pp.next = m.resume;
+    pp.heardAt = now;
+    this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+    this.sendAccept(peer, now);
+  }
+
+  // ---- phase 2 ----
+
+  private onAccept(peer: number, m: Accept, now: number): void {
+    const d = this.durable;
+    if (!this.mayVote(peer, now)) {
+      this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+      return;
+    }
+    if (d.promised && Ballot.compareTerm(m.ballot, d.promised) < 0) {
+      this.nackBallot(peer, m.ballot);
+      return;
+    }
+    if (!d.promised || Ballot.compareTerm(m.ballot, d.promised) > 0) {
+      if (this.role !== 'follower') this.event(`stepping down: ${pname(peer)} leads with the higher ballot ${m.ballot}`);
+      this.stepDown();
+      this.promiseTo(m.ballot);
+    }
+    if (this.leaderHint !== peer) {
+      this.leaderHint = peer;
+      this.event(`leader is now ${pname(peer)} (ballot ${m.ballot})`);
+      this.forwardQueue(now, true);
+    }
+    const from = m.ballot.depth;
+    const sameTerm = d.suffixBallot !== null && Ballot.compareTerm(d.suffixBallot, m.ballot) === 0;
+    // Within a term: append what links. Into a new term: only from at or below my decided prefix.
+    const base = sameTerm ? d.end : d.commit;
+    if (from > base) {
+      this.nackGap(peer, m.ballot, base);
+      return;
+    }
+    // Blocks I already hold (decided, or tentative in this term) must be the very same.
+    const overlap = Math.min(base - from, m.blocks.length);
+    for (let i = 0; i < overlap; i++) {
+      if (blockHash(m.blocks[i]) !== d.hashes[from + i]) {
+        invariant(from + i >= d.commit, () => `leader ${pname(peer)} proposes a block at decided depth ${from + i} that differs from mine`);
+        throw new InvariantError(`leader ${pname(peer)} changed its own block at ${from + i} within term ${m.ballot}`);
+      }
+    }
+    const fresh = m.blocks.slice(overlap);
+    if (fresh.length > 0 || !sameTerm) {
+      const check = verifyChain(fresh, d.headHash(base), base);
+      if (!check.ok) {
+        this.event(`rejecting accept from ${pname(peer)}: block ${check.depth}: ${check.reason}`);
+        this.nackGap(peer, m.ballot, d.commit);
+        return;
+      }
+      this.persist({ t: 'accept', ballot: m.ballot.at(base), from: base, blocks: fresh });
+      this.reindexSuffix();
+    }
+    this.learnCommit(m.commit, m.commitHash, now);
+    this.send(peer, make(Accepted, { ballot: m.ballot, end: d.end, commit: d.commit, commitHash: this.commitHash }));
+    if (m.commit > d.commit) this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+  }
+
+  private nackBallot(peer: number, ballot: Ballot): void {
+    const d = this.durable;
+    this.send(peer, make(Nack, { reason: 'ballot', ballot, promised: d.promised!, commit: d.commit, commitHash: this.commitHash, resume: d.commit, blocks: [] }));
+  }
+
+  private nackGap(peer: number, ballot: Ballot, resume: number): void {
+    const d = this.durable;
+    this.send(peer, make(Nack, { reason: 'gap', ballot, promised: d.promised!, commit: d.commit, commitHash: this.commitHash, resume, blocks: [] }));
+  }
+
+  private onAccepted(peer: number, m: Accepted, now: number): void {
+    const l = this.leadership;
+    if (this.role !== 'leader' || !l || Ballot.compareTerm(m.ballot, l.ballot) !== 0) return;
+    const pp = l.peers.get(peer)!;
+    pp.match = Math.max(pp.match, Math.min(m.end, this.durable.end));
+    pp.commit = m.commit;
+    if (pp.next < pp.match) pp.next = pp.match;
+    pp.heardAt = now;
+    if (pp.match >= this.durable.end) pp.outstanding = false;
+    this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+    this.advanceCommit(now);
+    if (this.durable.commit - pp.commit > this.cfg.batchMax) this.sendAccept(peer, now); // far behind: push repair
+  }
+
+  /** Leader: the highest depth held by a majority under my term becomes decided. */
+  private advanceCommit(now: number): void {
+    const l = this.leadership;
+    if (this.role !== 'leader' || !l) return;
+    const d = this.durable;
+    const matches = [d.end];
+    for (const pp of l.peers.values()) matches.push(pp.match);
+    matches.sort((a, b) => b - a);
+    const quorum = matches[this.majority - 1];
+    if (quorum > d.commit) {
+      this.decideUpTo(quorum);
+      this.broadcast(() => make(Decide, { ballot: l.ballot, commit: d.commit, commitHash: this.commitHash }));
+      this.propose(now);
+    }
+  }
+
+  private onDecide(peer: number, m: Decide, now: number): void {
+    this.learnCommit(m.commit, m.commitHash, now);
+    this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+  }
+
+  /** Marks my blocks decided up to `commit` if my block at commit-1 hashes to `hash`. */
+  private learnCommit(commit: number, hash: string, _now: number): boolean {
+    const d = this.durable;
+    if (commit <= d.commit || commit > d.end || d.hashes[commit - 1] !== hash) return false;
+    this.decideUpTo(commit);
+    return true;
+  }
+
+  private decideUpTo(commit: number): void {
+    const d = this.durable;
+    const from = d.commit;
+    this.persist({ t: 'decide', commit });
+    this.applyDecided(from);
+  }
+
+  /** Applies newly decided blocks from `from` to the commit index; the leader answers clients. */
+  private applyDecided(from: number): void {
+    const d = this.durable;
+    for (let depth = from; depth < d.commit; depth++) {
+      const block = d.log[depth];
+      const op = block.operation;
+      const rid = requestId(op);
+      const { result, duplicate } = this.sm.apply(block);
+      this.out.decided.push({ depth, block, result });
+      this.inLog.delete(rid);
+      this.queue.delete(rid);
+      const to = this.replyTo.get(rid);
+      this.replyTo.delete(rid);
+      const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
+      this.event(`decided block ${depth}: ${label} (${rid}) hash ${short(d.hashes[depth])}${duplicate ? ' [repeat request: no effect]' : ''}`);
+      if (this.role === 'leader' && to !== undefined) this.replyToClient(op, to, result, depth);
+    }
+  }
+
+  private replyToClient(op: Operation, address: string, result: string, depth: number): void {
+    this.out.send.push({
+      to: op.client,
+      address,
+      msg: make(ClientReply, { req: op.req, result, leader: this.name, depth }),
+    });
+  }
+
+  // ---- client operations and the queue ----
+
+  private onClientOps(ops: PendingOp[], now: number): void {
+    const open: PendingOp[] = [];
+    for (const p of ops) {
+      const op = p.operation;
+      const done = this.sm.answered(op.client, op.req);
+      if (done === 'stale') continue;
+      if (done) {
+        // Already decided: answer again with the original result (at-most-once, retry-safe).
+        this.replyToClient(op, p.replyTo, done.result, done.depth);
+        continue;
+      }
+      open.push(p);
+      if (!this.enqueue(p) && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
+    }
+    if (this.role === 'leader') this.propose(now);
+    else if (this.role === 'follower' && open.length > 0) this.forwardOps(open, now); // a retry may mean the last forward was lost
+  }
+
+  /** Adds an operation to the queue unless it is already queued, proposed or decided. */
+  private enqueue(p: PendingOp): boolean {
+    const op = p.operation;
+    const rid = requestId(op);
+    if (this.cfg.mutation !== 'no-dedupe') {
+      if (this.queue.has(rid) || this.inLog.has(rid) || this.sm.answered(op.client, op.req)) return false;
+    }
+    if (this.queue.size >= this.cfg.queueMax) return false;
+    this.queue.set(rid, p);
+    return true;
+  }
+
+  private forwardOps(ops: PendingOp[], now: number): void {
+    const to = this.leaderHint;
+    if (to === null || to === this.cfg.id) return; // held until a leader is known or a client asks me to lead
+    for (let i = 0; i < ops.length; i += this.cfg.batchMax) this.send(to, make(Forward, { ops: ops.slice(i, i + this.cfg.batchMax) }));
+    this.lastForwardAt = now;
+  }
+
+  private forwardQueue(now: number, force: boolean): void {
+    if (this.role === 'leader' || this.queue.size === 0) return;
+    if (!force && now - this.lastForwardAt < this.cfg.retransmitMs) return;
+    this.forwardOps([...this.queue.values()], now);
+  }
+
+  /** Leader: mine and propose queued operations while the window has room. */
+  private propose(now: number): void {
+    const l = this.leadership;
+    if (this.role !== 'leader' || !l) return;
+    const d = this.durable;
+    const fresh: Block[] = [];
+    let head = d.headHash(d.end);
+    const from = d.end;
+    for (const [rid, p] of this.queue) {
+      if (d.end + fresh.length - d.commit >= this.cfg.windowMax) break;
+      this.queue.delete(rid);
+      if (this.cfg.mutation !== 'no-dedupe' && (this.inLog.has(rid) || this.sm.answered(p.operation.client, p.operation.req))) continue;
+      const { block, mined } = mineBlock(p.operation, head, this.random);
+      head = blockHash(block);
+      fresh.push(block);
+      this.replyTo.set(rid, p.replyTo);
+      this.event(`mined block ${from + fresh.length - 1} for ${rid}: nonce ${mined.nonce} (SHA256(op||nonce)=…${mined.powHash.slice(-8)}, ${mined.attempts} tries), hash pointer ${short(block.hashPointer)}`);
+    }
+    if (fresh.length === 0) return;
+    this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
+    this.reindexSuffix(from);
+    for (const [p, pp] of l.peers) {
+      // Pipeline to peers that keep up; a silent peer gets the whole range on its retransmit.
+      if (pp.next === from && now - pp.heardAt <= 2 * this.cfg.retransmitMs) this.sendAccept(p, now);
+      else if (!pp.outstanding) this.sendAccept(p, now);
+    }
+    this.advanceCommit(now);
+  }
+
+  /** Leader -> one peer: decided blocks if it is far behind, else my log from its next index. */
+  private sendAccept(peer: number, now: number): void {
+    const l = this.leadership!;
+    const d = this.durable;
+    const pp = l.peers.get(peer)!;
+    if (d.commit - pp.commit > this.cfg.batchMax) {
+      const from = pp.commit;
+      this.send(peer, make(RepairResponse, { from, blocks: d.log.slice(from, from + this.cfg.batchMax), commit: d.commit }));
+      pp.sentAt = now;
+      pp.outstanding = true;
+      return;
+    }
+    const from = Math.min(pp.next, d.end);
+    this.send(peer, make(Accept, { ballot: l.ballot.at(from), blocks: d.log.slice(from), commit: d.commit, commitHash: this.commitHash }));
+    pp.next = d.end;
+    pp.sentAt = now;
+    pp.outstanding = true;
+  }
+
+  // ---- repair (first uncommitted index) ----
+
+  /** A peer reports a higher commit than mine: learn it by hash, or ask that peer for the blocks. */
+  private noteRemoteCommit(peer: number, commit: number, hash: string, now: number): void {
+    const d = this.durable;
+    if (commit <= d.commit) return;
+    if (this.learnCommit(commit, hash, now)) return;
+    if (this.repair && this.repair.from === d.commit && now - this.repair.at < this.cfg.retransmitMs) return;
+    this.repair = { peer, from: d.commit, at: now };
+    this.send(peer, make(RepairRequest, { from: d.commit }));
+  }
+
+  private onRepairRequest(peer: number, m: RepairRequest): void {
+    const d = this.durable;
+    const pp = this.leadership?.peers.get(peer);
+    if (pp && m.from > pp.commit) pp.commit = m.from;
+    if (m.from >= d.commit) return;
+    this.send(peer, make(RepairResponse, { from: m.from, blocks: d.log.slice(m.from, Math.min(d.commit, m.from + this.cfg.batchMax)), commit: d.commit }));
+  }
+
+  private onRepair(peer: number, m: RepairResponse, now: number): void {
+    this.learnBlocks(m.from, m.blocks, now);
+    if (m.commit > this.durable.commit) {
+      this.repair = { peer, from: this.durable.commit, at: now };
+      this.send(peer, make(RepairRequest, { from: this.durable.commit }));
+    } else {
+      this.repair = null;
+    }
+  }
+
+  /** Takes decided blocks `from`.. from a peer if they extend my decided prefix and verify. */
+  private learnBlocks(from: number, blocks: Block[], now: number): void {
+    const d = this.durable;
+    if (from > d.commit || from + blocks.length <= d.commit) return;
+    const skip = d.commit - from;
+    for (let i = Math.max(0, skip - 1); i < skip; i++) {
+      invariant(blockHash(blocks[i]) === d.hashes[from + i], () => `peer's decided block ${from + i} differs from mine`);
+    }
+    const rest = blocks.slice(skip);
+    const check = verifyChain(rest, d.headHash(d.commit), d.commit);
+    if (!check.ok) {
+      this.event(`rejecting repair blocks: block ${check.depth}: ${check.reason}`);
+      return;
+    }
+    const start = d.commit;
+    if (this.role === 'leader') {
+      // A leader's decided prefix only grows by its own quorum; learning a longer one means I am stale.
+      this.event('stepping down: a peer has decided blocks I have not');
+      this.stepDown();
+    }
+    this.persist({ t: 'learn', from: start, blocks: rest });
+    this.reindexSuffix();
+    this.applyDecided(start);
+    this.event(`repaired: learned ${rest.length} decided block(s), now at depth ${d.commit}`);
+    void now;
+  }
+
+  private reindexSuffix(from?: number): void {
+    const d = this.durable;
+    if (from === undefined) {
+      this.inLog.clear();
+      from = d.commit;
+    }
+    for (let i = from; i < d.end; i++) this.inLog.set(requestId(d.log[i].operation), i);
+  }
+
+  // ---- timers ----
+
+  private onTick(now: number): void {
+    if (this.role === 'candidate') {
+      const c = this.candidacy!;
+      if (now - c.startedAt >= this.cfg.electionTimeoutMs) {
+        this.event(`election with ${c.ballot} timed out (${c.promises.size + 1} of ${this.majority} promises)`);
+        this.stepDown();
+      } else if (now - c.sentAt >= this.cfg.retransmitMs) {
+        c.sentAt = now;
+        for (let p = 1; p <= this.cfg.nodes; p++) if (p !== this.cfg.id && !c.promises.has(p)) this.send(p, make(Prepare, { ballot: c.ballot }));
+      }
+    } else if (this.role === 'leader') {
+      const l = this.leadership!;
+      const d = this.durable;
+      for (const [p, pp] of l.peers) {
+        if (pp.outstanding && now - pp.sentAt >= this.cfg.retransmitMs) {
+          // Unanswered: resend everything it has not confirmed (from its decided prefix if it never answered this term).
+          pp.next = pp.match > 0 ? Math.min(pp.match, d.end) : Math.min(pp.commit, d.commit);
+          this.sendAccept(p, now);
+        } else if (!pp.outstanding && now - pp.sentAt >= this.cfg.heartbeatMs) {
+          this.sendAccept(p, now); // heartbeat: carries my commit index, finds peers that restarted or healed
+        }
+      }
+    } else {
+      this.forwardQueue(now, false);
+    }
+    if (this.repair && now - this.repair.at >= this.cfg.retransmitMs && this.repair.from === this.durable.commit) {
+      this.repair.at = now;
+      this.send(this.repair.peer, make(RepairRequest, { from: this.durable.commit }));
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The key-value dictionary and the per-client session table, both derived only from
+ * decided blocks in depth order. Gets are blocks too; only puts change the dictionary.
+ */
+import { Block } from '../../messages';
+
+export const NO_KEY = 'NO_KEY';
+export const ACK = 'ack';
+
+export interface Session {
+  /** Highest request number of this client that has taken effect. */
+  req: number;
+  /** Its answer, returned again if the client retries it. */
+  result: string;
+  depth: number;
+}
+
+export interface ApplyResult {
+  result: string;
+  /** True when the block repeats a request that already took effect (it then changes nothing). */
+  duplicate: boolean;
+}
+
+export class StateMachine {
+  readonly dict = new Map<string, string>();
+  readonly sessions = new Map<string, Session>();
+  /** Number of blocks applied, i.e. the depth of the next one. */
+  applied = 0;
+
+  apply(block: Block): ApplyResult {
+    const depth = this.applied++;
+    const { op, key, value, client, req } = block.operation;
+    const s = this.sessions.get(client);
+    if (s && req <= s.req) return { result: s.req === req ? s.result : 'STALE', duplicate: true };
+    let result: string;
+    if (op === 'put') {
+      this.dict.set(key, value ?? '');
+      result = 'ack';
+    } else {
+      result = this.dict.get(key) ?? NO_KEY;
+    }
+    this.sessions.set(client, { req, result, depth });
+    return { result, duplicate: false };
+  }
+
+  /** The cached answer for (client, req) if that request already took effect. */
+  answered(client: string, req: number): Session | 'stale' | undefined {
+    const s = this.sessions.get(client);
+    if (!s || req > s.req) return undefined;
+    return req === s.req ? s : 'stale';
+  }
+}
