@@ -3,3 +3,4 @@ export * from './ballot';
 export * from './block';
 export * from './kinds';
 export * from './codec';
+export * from './describe';

@@ -33,6 +33,8 @@ export class ClientRequest extends Message {
 /** Node -> client: the outcome: "ack" for put, the value or "NO_KEY" for get. */
 export class ClientReply extends Message {
   readonly kind = 'reply';
+  /** The client it answers (one process may host several clients, as the benchmark does). */
+  @field.string({ maxLength: 64 }) client = '';
   @field.int() req = 0;
   @field.string() result = '';
   /** The node that decided it, so the client can update its leader hint. */

@@ -246,6 +246,11 @@ export class Replica {
       this.event(`${from} asked me to lead; I already lead with ${this.leadership!.ballot}`);
       return;
     }
+    if (this.role === 'candidate' && now - this.candidacy!.startedAt < this.cfg.retransmitMs) return; // already trying
+    if (this.durable.commit < this.voteFloor) {
+      this.event(`${from} asked me to lead, but my store lost records: re-learning decided blocks up to ${this.voteFloor} first`);
+      return;
+    }
     this.startElection(now, `${from} sent Leader`);
   }
 
@@ -291,7 +296,7 @@ export class Replica {
     this.send(peer, make(PromiseMsg, {
       ballot: m.ballot,
       commit: d.commit,
-      suffixBallot: suffix.length > 0 && d.suffixBallot ? d.suffixBallot : undefined,
+      suffixBallot: d.suffixBallot ?? undefined,
       suffix,
       queue: [...this.queue.values()].slice(0, this.cfg.batchMax),
     }));
@@ -311,10 +316,12 @@ export class Replica {
     if (c.promises.size + 1 < this.majority) return;
     const d = this.durable;
     // Adopt the suffix accepted under the highest term (the longest among equals), mine included.
+    // An empty suffix counts too: its term may be the highest, and then there is nothing to adopt
+    // beyond the decided blocks (a lower-term suffix elsewhere may be stale).
     let best: { ballot: Ballot; from: number; blocks: Block[] } | null =
-      d.end > d.commit && d.suffixBallot ? { ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) } : null;
+      d.suffixBallot ? { ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) } : null;
     for (const p of c.promises.values()) {
-      if (!p.suffixBallot || p.suffix.length === 0) continue;
+      if (!p.suffixBallot) continue;
       const cmp = best ? Ballot.compareTerm(p.suffixBallot, best.ballot) : 1;
       if (cmp > 0 || (cmp === 0 && p.commit + p.suffix.length > best!.from + best!.blocks.length)) {
         best = { ballot: p.suffixBallot, from: p.commit, blocks: p.suffix };
@@ -347,7 +354,7 @@ export class Replica {
     this.leadership = { ballot, peers };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
     for (const [rid] of this.queue) if (this.inLog.has(rid)) this.queue.delete(rid);
-    this.propose(now);
+    this.propose(now, false);
     for (const p of peers.keys()) this.sendAccept(p, now);
     this.advanceCommit(now); // a one-node cluster decides alone
   }
@@ -537,7 +544,7 @@ export class Replica {
     this.out.send.push({
       to: op.client,
       address,
-      msg: make(ClientReply, { req: op.req, result, leader: this.name, depth }),
+      msg: make(ClientReply, { client: op.client, req: op.req, result, leader: this.name, depth }),
     });
   }
 
@@ -587,7 +594,7 @@ export class Replica {
   }
 
   /** Leader: mine and propose queued operations while the window has room. */
-  private propose(now: number): void {
+  private propose(now: number, send = true): void {
     const l = this.leadership;
     if (this.role !== 'leader' || !l) return;
     const d = this.durable;
@@ -607,6 +614,7 @@ export class Replica {
     if (fresh.length === 0) return;
     this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
     this.reindexSuffix(from);
+    if (!send) return;
     for (const [p, pp] of l.peers) {
       // Pipeline to peers that keep up; a silent peer gets the whole range on its retransmit.
       if (pp.next === from && now - pp.heardAt <= 2 * this.cfg.retransmitMs) this.sendAccept(p, now);

@@ -1,0 +1,115 @@
+/**
+ * The client's protocol logic, pure like the consensus core (the CLI, the programmatic
+ * client and the simulator all drive this one class):
+ * - one operation at a time, each with (client id, request number);
+ * - sent to the node it believes leads (the hint, updated from every reply);
+ * - on timeout: send the spec's `Leader` message to another node and retry the *same*
+ *   request there (same number, so it takes effect at most once).
+ */
+import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, Operation, OpName, PendingOp } from '../../messages';
+import { Random } from '../chain';
+
+export interface ClientOutbound {
+  /** Node index 1..nodes. */
+  to: number;
+  msg: AnyMessage;
+}
+
+export interface Completed {
+  req: number;
+  op: OpName;
+  key: string;
+  value?: string;
+  result: string;
+  leader: string;
+  depth: number;
+  /** When the operation was first sent and when its answer came. */
+  startedAt: number;
+  endedAt: number;
+  attempts: number;
+}
+
+export interface ClientCoreOptions {
+  id: string;
+  /** Number of nodes (P1..Pn). */
+  nodes: number;
+  /** Where replies should go (this client's ROUTER endpoint; any string in the simulator). */
+  replyTo: string;
+  /** Time to wait for an answer before asking another node to lead. */
+  timeoutMs: number;
+  /** Initial leader hint (1..nodes). */
+  hint?: number;
+  /** Request number to start after (a restarted client continues its numbering). */
+  lastReq?: number;
+  random: Random;
+}
+
+interface InFlight {
+  req: number;
+  op: Operation;
+  startedAt: number;
+  sentAt: number;
+  attempts: number;
+  target: number;
+}
+
+export class ClientCore {
+  private hint: number;
+  private req: number;
+  private inflight: InFlight | null = null;
+
+  constructor(private readonly o: ClientCoreOptions) {
+    this.hint = o.hint ?? 1;
+    this.req = o.lastReq ?? 0;
+  }
+
+  get leaderHint(): number { return this.hint; }
+  get busy(): boolean { return this.inflight !== null; }
+  get pending(): { req: number; op: Operation; startedAt: number; attempts: number; target: number } | null { return this.inflight; }
+
+  /** Starts an operation; the caller must wait for its completion before the next. */
+  submit(op: OpName, key: string, value: string | undefined, now: number): ClientOutbound[] {
+    if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
+    const req = ++this.req;
+    const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req);
+    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint };
+    return [this.request(this.hint)];
+  }
+
+  private request(to: number): ClientOutbound {
+    return { to, msg: make(ClientRequest, { pending: PendingOp.of(this.inflight!.op, this.o.replyTo) }) };
+  }
+
+  /** A reply arrived; returns the completed operation if it answers the one in flight. */
+  onReply(msg: ClientReply, now: number): Completed | null {
+    const f = this.inflight;
+    const m = /^P([0-9]+)$/.exec(msg.leader);
+    if (m) {
+      const n = Number(m[1]);
+      if (n >= 1 && n <= this.o.nodes) this.hint = n;
+    }
+    if (!f || msg.req !== f.req) return null; // an old answer (a retry's twin): ignore
+    this.inflight = null;
+    const o = f.op;
+    return { req: f.req, op: o.op, key: o.key, value: o.value, result: msg.result, leader: msg.leader, depth: msg.depth, startedAt: f.startedAt, endedAt: now, attempts: f.attempts };
+  }
+
+  /** Timer: on timeout, ask another node to lead and retry there. */
+  onTick(now: number, opts: { duel?: boolean } = {}): ClientOutbound[] {
+    const f = this.inflight;
+    if (!f || now - f.sentAt < this.o.timeoutMs) return [];
+    let next = 1 + Math.floor(((this.o.random() >>> 0) / 2 ** 32) * this.o.nodes);
+    if (next === f.target && this.o.nodes > 1) next = (next % this.o.nodes) + 1;
+    f.target = next;
+    f.sentAt = now;
+    f.attempts++;
+    this.hint = next;
+    const out: ClientOutbound[] = [{ to: next, msg: make(LeaderRequest, {}) }, this.request(next)];
+    if (opts.duel && this.o.nodes > 2) {
+      // Dueling leaders: also ask a second node at the same moment.
+      const other = (next % this.o.nodes) + 1;
+      out.push({ to: other, msg: make(LeaderRequest, {}) }, this.request(other));
+    }
+    return out;
+  }
+}
