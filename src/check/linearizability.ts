@@ -154,6 +154,9 @@ function checkKey(key: string, all: readonly HistoryOp[], maxStates: number): Ke
   }
   const n = ops.length;
   if (n === 0) return { ok: true };
+  // Bit j of the bitset is the j-th op by call time, so the linearized set is a full prefix plus
+  // a short tail of words: that keeps cache keys short.
+  ops.sort((a, b) => a.call - b.call || a.ret - b.ret);
 
   // ---- 3. entries: node 0 is the head; op j has call node 2j+1 and return node 2j+2 ----
   const events = new Int32Array(2 * n);

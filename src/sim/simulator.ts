@@ -8,13 +8,14 @@
  * then heal (all links fixed, every node up, no drops) in which liveness is required.
  * Safety properties are checked on every decided block and at the end; see `checkRun`.
  */
-import { AnyMessage, ClientReply, decode, describe, encode, OpName } from '../../messages';
+import { Accept, AnyMessage, ClientReply, decode, describe, encode, OpName } from '../../messages';
 import { blockHash, verifyChain } from '../chain';
 import { checkLinearizable, HistoryOp } from '../check/linearizability';
 import { ClientCore } from '../client/client-core';
 import { InvariantError } from '../core/invariant';
 import { CoreConfig, Input, Mutation, Output, pname, Replica, requestId } from '../core/replica';
 import { ChainStore, loadState } from '../store/chain-store';
+import { DurableRecord } from '../core/durable';
 import { MemDisk } from '../store/disk';
 import { Prng } from './prng';
 
@@ -83,8 +84,9 @@ function drawSwarm(r: Prng): Swarm {
     jitterMs: r.chance(0.7) ? r.int(0, 60) : 0,
     drop: r.chance(0.5) ? r.float() * 0.3 : 0,
     dup: r.chance(0.4) ? r.float() * 0.5 : 0,
-    crashes: r.chance(0.6) ? r.int(1, 5) : 0,
-    precisecrashes: r.chance(0.4) ? r.int(1, 3) : 0,
+    // Some seeds get a crash storm: many crashes with quick restarts, which is where forgotten state bites.
+    crashes: r.chance(0.25) ? r.int(8, 20) : r.chance(0.6) ? r.int(1, 5) : 0,
+    precisecrashes: r.chance(0.5) ? r.int(1, 6) : 0,
     partitions: r.chance(0.6) ? r.int(1, 4) : 0,
     linkFlaps: r.chance(0.5) ? r.int(1, 8) : 0,
     duel: r.chance(0.5) ? r.float() * 0.6 : 0,
@@ -152,8 +154,11 @@ interface SimNode {
   disk: MemDisk;
   store: ChainStore;
   replica: Replica | null;
-  /** Crash right after the next step that persists something, before it sends (mid-proposal, before a reply). */
-  crashAfterPersist: boolean;
+  /**
+   * Crash right after the next step that persists a record of this type (any: null), before
+   * it sends: mid-proposal, after a promise, between a tentative write and its accepted reply.
+   */
+  crashAfterPersist: false | { type: DurableRecord['t'] | null };
 }
 
 interface SimClient {
@@ -188,6 +193,8 @@ class Simulation {
   private readonly stats: SimStats = { simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0 };
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
+  /** "term@depth" -> hash of the block proposed there: one proposal per ballot and depth, ever. */
+  private readonly proposals = new Map<string, { hash: string; by: string }>();
   /** Every operation any client issued, by request id, to check validity. */
   private readonly issued = new Map<string, { op: OpName; key: string; value?: string }>();
   private readonly faultMs: number;
@@ -321,11 +328,26 @@ class Simulation {
         this.stats.decided++;
       }
     }
-    if (node.crashAfterPersist && out.persist.length > 0) {
+    const armed = node.crashAfterPersist;
+    if (armed && out.persist.some((r) => armed.type === null || r.t === armed.type)) {
       this.crash(node, `after persisting ${out.persist.map((r) => r.t).join('+')}, before sending ${out.send.length} message(s)`);
       return;
     }
-    for (const s of out.send) this.send(pname(node.id), s.to, s.msg);
+    for (const s of out.send) {
+      if (s.msg.kind === 'accept') this.checkProposal(pname(node.id), s.msg as Accept);
+      this.send(pname(node.id), s.to, s.msg);
+    }
+  }
+
+  /** Paxos needs one proposer per ballot, and one block per (term, depth) from it. */
+  private checkProposal(by: string, m: Accept): void {
+    for (let i = 0; i < m.blocks.length; i++) {
+      const key = `${m.ballot.seq},${m.ballot.pid}@${m.ballot.depth + i}`;
+      const hash = blockHash(m.blocks[i]);
+      const prev = this.proposals.get(key);
+      if (!prev) this.proposals.set(key, { hash, by });
+      else if (prev.hash !== hash) this.fail('agreement', `two different blocks proposed under term <${m.ballot.seq},${m.ballot.pid}> at depth ${m.ballot.depth + i} (by ${prev.by} and ${by})`);
+    }
   }
 
   // ---- network ----
@@ -387,7 +409,7 @@ class Simulation {
     for (let i = 0; i < s.crashes; i++) {
       const t = at();
       const target = r.chance(0.5) ? 'leader' : r.int(1, NODES);
-      const downFor = r.chance(0.3) ? Infinity : r.int(20, 1500);
+      const downFor = s.crashes >= 8 ? r.int(5, 150) : r.chance(0.3) ? Infinity : r.int(20, 1500);
       this.q.push(t, { type: 'fault', run: () => {
         const node = target === 'leader' ? this.nodes.find((n) => n.replica?.isLeader) ?? this.nodes[r.int(0, NODES - 1)] : this.nodes[(target as number) - 1];
         if (!node.replica) return;
@@ -398,11 +420,13 @@ class Simulation {
     for (let i = 0; i < s.precisecrashes; i++) {
       const t = at();
       const downFor = r.int(20, 1000);
+      const type = r.pick([null, 'promise', 'accept', 'decide'] as const);
+      const onLeader = r.chance(0.5);
       this.q.push(t, { type: 'fault', run: () => {
-        const node = this.nodes.find((n) => n.replica?.isLeader) ?? this.nodes[r.int(0, NODES - 1)];
+        const node = (onLeader && this.nodes.find((n) => n.replica?.isLeader)) || this.nodes[r.int(0, NODES - 1)];
         if (!node.replica) return;
-        node.crashAfterPersist = true;
-        this.log(`${pname(node.id)} armed: crash after its next write, before sending`);
+        node.crashAfterPersist = { type };
+        this.log(`${pname(node.id)} armed: crash after its next ${type ?? 'write'}, before sending`);
         this.q.push(this.now + downFor, { type: 'fault', run: () => this.restart(node) });
       } });
     }

@@ -1,0 +1,114 @@
+/**
+ * The console languages, parsed without side effects so they can be tested:
+ * - node console: failLink(P1,P2), fixLink(P1,P2), failProcess, printBlockchain,
+ *   printKVStore, printQueue, status, help — case-insensitive, parentheses or spaces;
+ * - client console: Operation(put, key, {json}), Operation(get, key), put KEY JSON, get KEY, help.
+ */
+export type NodeCommand =
+  | { cmd: 'failLink' | 'fixLink'; a: string; b: string }
+  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' };
+
+export type ClientCommand =
+  | { cmd: 'put'; key: string; value: string }
+  | { cmd: 'get'; key: string }
+  | { cmd: 'help' };
+
+export type Parse<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export const NODE_HELP = [
+  'commands (case-insensitive; parentheses or spaces):',
+  '  failLink(P1,P2)    cut the link between this node and the other one (both directions)',
+  '  fixLink(P1,P2)     restore it',
+  '  failProcess        kill this node (restart it with the same npm run node command)',
+  '  printBlockchain    the chain: depth, operation, nonce, hash pointer, status',
+  '  printKVStore       the key-value dictionary (decided puts)',
+  '  printQueue         operations waiting to be decided',
+  '  status             role, leader, ballot, depth, queue length, failed links',
+  '  help               this list',
+].join('\n');
+
+export const CLIENT_HELP = [
+  'commands:',
+  '  Operation(put, KEY, JSON)   e.g. Operation(put, alice_netid, {"phone_number":"111-222-3333"})',
+  '  Operation(get, KEY)         e.g. Operation(get, alice_netid)',
+  '  put KEY JSON                short form of the put',
+  '  get KEY                     short form of the get',
+  '  help                        this list',
+].join('\n');
+
+const NODE_NAME = /^P[1-9][0-9]*$/i;
+const KEY = /^[^\s,()]{1,256}$/;
+
+/** Splits `name(args)` or `name args` into the name and its comma- or space-separated args. */
+function splitCall(line: string): { name: string; args: string[] } | null {
+  const t = line.trim();
+  const paren = /^([A-Za-z]+)\s*\((.*)\)\s*$/s.exec(t);
+  if (paren) return { name: paren[1], args: paren[2].trim() === '' ? [] : paren[2].split(',').map((s) => s.trim()) };
+  const words = t.split(/[\s,]+/).filter(Boolean);
+  if (words.length === 0) return null;
+  return { name: words[0], args: words.slice(1) };
+}
+
+export function parseNodeCommand(line: string): Parse<NodeCommand> {
+  const call = splitCall(line);
+  if (!call) return { ok: false, error: 'empty command' };
+  const name = call.name.toLowerCase();
+  const simple: Record<string, NodeCommand['cmd']> = {
+    failprocess: 'failProcess', printblockchain: 'printBlockchain', printkvstore: 'printKVStore',
+    printqueue: 'printQueue', status: 'status', help: 'help',
+  };
+  if (name === 'faillink' || name === 'fixlink') {
+    const cmd = name === 'faillink' ? 'failLink' : 'fixLink';
+    if (call.args.length !== 2) return { ok: false, error: `${cmd} needs two nodes, e.g. ${cmd}(P1,P2)` };
+    const [a, b] = call.args.map((x) => x.toUpperCase());
+    for (const x of [a, b]) if (!NODE_NAME.test(x) && !/^C[1-9][0-9]*$/.test(x)) return { ok: false, error: `"${x}" is not a process name like P2 or C1` };
+    if (a === b) return { ok: false, error: `${cmd} needs two different processes` };
+    return { ok: true, value: { cmd, a, b } };
+  }
+  if (name in simple) {
+    if (call.args.length > 0) return { ok: false, error: `${simple[name]} takes no arguments` };
+    return { ok: true, value: { cmd: simple[name] } as NodeCommand };
+  }
+  if (name === 'operation' || name === 'put' || name === 'get') return { ok: false, error: 'operations are typed in a client console (npm run client -- 1), not in a node' };
+  return { ok: false, error: `unknown command "${call.name}"` };
+}
+
+export function parseClientCommand(line: string): Parse<ClientCommand> {
+  const t = line.trim();
+  if (!t) return { ok: false, error: 'empty command' };
+  if (/^help$/i.test(t)) return { ok: true, value: { cmd: 'help' } };
+  let op: string, key: string, value: string | undefined;
+  const call = /^operation\s*\((.*)\)\s*$/is.exec(t);
+  if (call) {
+    const inner = call[1];
+    const c1 = inner.indexOf(',');
+    if (c1 < 0) return { ok: false, error: 'Operation needs at least an op and a key: Operation(get, KEY)' };
+    op = inner.slice(0, c1).trim();
+    const rest = inner.slice(c1 + 1);
+    const c2 = rest.indexOf(',');
+    key = (c2 < 0 ? rest : rest.slice(0, c2)).trim();
+    value = c2 < 0 ? undefined : rest.slice(c2 + 1).trim();
+  } else if (/^operation\b/i.test(t)) {
+    return { ok: false, error: 'malformed Operation: expected Operation(put, KEY, JSON) or Operation(get, KEY)' };
+  } else {
+    const m = /^(\S+)\s+(\S+)(?:\s+(.*))?$/s.exec(t);
+    if (!m) return { ok: false, error: `unknown command "${t}" (try: help)` };
+    [, op, key, value] = m;
+    value = value?.trim();
+  }
+  op = op.toLowerCase();
+  if (op !== 'put' && op !== 'get') return { ok: false, error: `unknown operation "${op}": use put or get` };
+  if (!KEY.test(key)) return { ok: false, error: `invalid key "${key}": 1-256 characters, no spaces, commas or parentheses` };
+  if (op === 'get') {
+    if (value !== undefined && value !== '') return { ok: false, error: 'get takes only a key' };
+    return { ok: true, value: { cmd: 'get', key } };
+  }
+  if (value === undefined || value === '') return { ok: false, error: 'put needs a JSON value, e.g. {"phone_number":"111-222-3333"}' };
+  try {
+    JSON.parse(value);
+  } catch (e) {
+    return { ok: false, error: `the value is not valid JSON: ${(e as Error).message}` };
+  }
+  if (value.length > 60_000) return { ok: false, error: 'the value is too long (60,000 characters at most)' };
+  return { ok: true, value: { cmd: 'put', key, value } };
+}

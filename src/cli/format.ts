@@ -1,0 +1,70 @@
+/** Human (tables) and --json (one line) renderings of a node's chain, dictionary, queue and status. */
+import { PendingOp } from '../../messages';
+import { ChainNode } from '../node/node';
+
+export function blockchainJson(node: ChainNode): string {
+  return JSON.stringify({
+    node: node.name,
+    commit: node.replica.commit,
+    blocks: node.blocks().map((b) => ({
+      depth: b.depth, op: b.block.operation.op, key: b.block.operation.key, value: b.block.operation.value ?? null,
+      client: b.block.operation.client, req: b.block.operation.req,
+      nonce: b.block.nonce, hashPointer: b.block.hashPointer, hash: b.hash, status: b.status,
+    })),
+  });
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+
+export function blockchainText(node: ChainNode): string {
+  const blocks = node.blocks();
+  if (blocks.length === 0) return `${node.name} blockchain: empty`;
+  const rows = blocks.map((b) => [
+    String(b.depth), b.status, b.block.operation.op, clip(b.block.operation.key, 20), clip(b.block.operation.value ?? '', 36),
+    `${b.block.operation.client}#${b.block.operation.req}`, b.block.nonce, b.block.hashPointer.slice(0, 16) + '…', b.hash.slice(0, 16) + '…',
+  ]);
+  return `${node.name} blockchain: ${node.replica.commit} decided, ${blocks.length - node.replica.commit} tentative\n` +
+    table(['depth', 'status', 'op', 'key', 'value', 'request', 'nonce', 'hash pointer (prev)', 'block hash'], rows);
+}
+
+export function kvJson(node: ChainNode): string {
+  return JSON.stringify({ node: node.name, depth: node.replica.commit, kv: Object.fromEntries([...node.replica.sm.dict].sort()) });
+}
+
+export function kvText(node: ChainNode): string {
+  const entries = [...node.replica.sm.dict].sort(([a], [b]) => (a < b ? -1 : 1));
+  if (entries.length === 0) return `${node.name} key-value store: empty (decided to depth ${node.replica.commit})`;
+  return `${node.name} key-value store (decided to depth ${node.replica.commit}):\n` + table(['key', 'value'], entries.map(([k, v]) => [k, v]));
+}
+
+const opRow = (p: PendingOp) => ({ client: p.operation.client, req: p.operation.req, op: p.operation.op, key: p.operation.key, value: p.operation.value ?? null });
+
+export function queueJson(node: ChainNode): string {
+  return JSON.stringify({ node: node.name, queue: node.replica.pendingOps().map(opRow) });
+}
+
+export function queueText(node: ChainNode): string {
+  const q = node.replica.pendingOps();
+  if (q.length === 0) return `${node.name} queue: empty`;
+  return `${node.name} queue (${q.length}):\n` + table(['request', 'op', 'key', 'value'], q.map((p) => [`${p.operation.client}#${p.operation.req}`, p.operation.op, p.operation.key, clip(p.operation.value ?? '', 40)]));
+}
+
+export function statusObject(node: ChainNode): Record<string, unknown> {
+  const r = node.replica;
+  return {
+    node: node.name, role: r.currentRole, leader: r.leader ? `P${r.leader}` : null, ballot: r.ballot?.toString() ?? null,
+    promised: r.durable.promised?.toString() ?? null, depth: r.commit, tentative: r.durable.end - r.commit,
+    queue: r.pendingOps().length, failedLinks: node.links.failed(),
+  };
+}
+
+export function statusText(node: ChainNode): string {
+  const s = statusObject(node);
+  return `${s.node}: ${s.role}, leader ${s.leader ?? 'unknown'}, ballot ${s.ballot ?? '-'}, promised ${s.promised ?? '-'}, depth ${s.depth} (+${s.tentative} tentative), queue ${s.queue}, failed links: ${(s.failedLinks as string[]).join(',') || 'none'}`;
+}

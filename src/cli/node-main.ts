@@ -1,0 +1,95 @@
+/**
+ * `npm run node -- N`: runs node PN, with the console of the spec on stdin.
+ */
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { ConfigError, loadConfig } from '../config';
+import { ChainNode } from '../node/node';
+import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { NODE_HELP, parseNodeCommand } from './commands';
+import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusObject, statusText } from './format';
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
+  { name: 'delay-ms', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
+  { name: 'data-dir', type: 'string', arg: 'DIR', help: 'where this node keeps its files (default: persist/PN)' },
+  { name: 'quiet', type: 'flag', help: 'do not print every message sent and received' },
+  { name: 'json', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each' },
+  { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
+];
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText('usage: npm run node -- N [options]', 'Runs node PN of the chainkv cluster (N = 1..5) and reads console commands from stdin.\n\n' + NODE_HELP, OPTIONS));
+    return;
+  }
+  const args = parseArgs(argv, OPTIONS);
+  if (args.positional.length !== 1) throw new UsageError('give exactly one node number, e.g. npm run node -- 2');
+  const id = Number(args.positional[0].replace(/^P/i, ''));
+  let config;
+  try {
+    config = loadConfig((args.values.get('config') as string | undefined) ?? path.join(ROOT, 'nodes.ini'));
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (!Number.isInteger(id) || id < 1 || id > config.nodes.length) throw new UsageError(`node number must be 1..${config.nodes.length}, got "${args.positional[0]}"`);
+  const delayMs = (args.values.get('delay-ms') as number | undefined) ?? config.delayMs;
+  if (delayMs < 0) throw new UsageError('--delay-ms must be >= 0');
+  const json = !!args.values.get('json');
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const node = new ChainNode({
+    id, config, delayMs,
+    dataDir: (args.values.get('data-dir') as string | undefined) ?? path.join(ROOT, 'persist', `P${id}`),
+    traceMessages: !args.values.get('quiet'),
+    fsync: !args.values.get('no-fsync'),
+    log,
+  });
+  await node.start();
+  log(`type "help" for commands`);
+
+  const shutdown = (code: number) => {
+    node.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => shutdown(0));
+  process.on('SIGTERM', () => shutdown(0));
+
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  rl.on('line', (line) => {
+    if (!line.trim()) return;
+    const p = parseNodeCommand(line);
+    if (!p.ok) {
+      log(`error: ${p.error}\n${NODE_HELP}`);
+      return;
+    }
+    const c = p.value;
+    switch (c.cmd) {
+      case 'failLink':
+      case 'fixLink': {
+        const other = c.a === node.name ? c.b : c.b === node.name ? c.a : null;
+        if (!other) return log(`error: ${c.cmd} must name this node (${node.name}), e.g. ${c.cmd}(${node.name},P3)`);
+        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return log(`error: there is no node ${other}`);
+        if (c.cmd === 'failLink') log(node.links.fail(other) ? `link ${node.name}<->${other} failed` : `link ${node.name}<->${other} was already failed`);
+        else log(node.links.fix(other) ? `link ${node.name}<->${other} fixed` : `link ${node.name}<->${other} was not failed`);
+        return;
+      }
+      case 'failProcess':
+        // A crash, not a clean stop: nothing more is written; what was fsynced is what survives.
+        log(`${node.name} failProcess: exiting now`);
+        process.exit(1);
+        return;
+      case 'printBlockchain': return log(json ? blockchainJson(node) : blockchainText(node));
+      case 'printKVStore': return log(json ? kvJson(node) : kvText(node));
+      case 'printQueue': return log(json ? queueJson(node) : queueText(node));
+      case 'status': return log(json ? JSON.stringify(statusObject(node)) : statusText(node));
+      case 'help': return log(NODE_HELP);
+    }
+  });
+  // stdin closing (e.g. a pipe ended) does not stop the node; signals do.
+}
+
+runCli('node', main);

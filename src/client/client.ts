@@ -1,0 +1,138 @@
+/**
+ * The programmatic client: `await client.put(key, json)`, `await client.get(key)`.
+ * A thin shell over `ClientCore` (the protocol) and `Transport` (ZeroMQ); the CLI, the
+ * end-to-end tests and the benchmark all use it.
+ */
+import { ClientReply, OpName } from '../../messages';
+import { ClusterConfig, endpointUrl } from '../config';
+import { Transport } from '../net/transport';
+import { ClientCore, Completed } from './client-core';
+
+export interface ClientOptions {
+  /** Client name: C1..C3 from the config, or any other id (then `bind` defaults to a free port). */
+  id: string;
+  config: ClusterConfig;
+  delayMs?: number;
+  /** ROUTER endpoint for replies (default: the config's entry for `id`, else a free loopback port). */
+  bind?: string;
+  /** Wait this long for an answer before asking another node to lead (default: derived from the delay). */
+  timeoutMs?: number;
+  /** Initial leader hint, 1..n (default 1). */
+  hint?: number;
+  /** Protocol events: timeouts, Leader requests. */
+  onEvent?: (line: string) => void;
+  /** Message trace lines (sent/received). */
+  trace?: (line: string) => void;
+}
+
+/** A request path has 5 one-way hops (client, forward, accept, accepted, reply) and an election 3 more. */
+export function defaultClientTimeoutMs(delayMs: number): number {
+  return 10 * delayMs + 2000;
+}
+
+export class Client {
+  private core!: ClientCore;
+  private transport!: Transport;
+  private timer: NodeJS.Timeout | null = null;
+  private waiter: { resolve: (c: Completed) => void; reject: (e: Error) => void } | null = null;
+  private closed = false;
+
+  private constructor(readonly o: ClientOptions) {}
+
+  static async connect(o: ClientOptions): Promise<Client> {
+    const c = new Client(o);
+    await c.start();
+    return c;
+  }
+
+  private async start(): Promise<void> {
+    const o = this.o;
+    const delayMs = o.delayMs ?? o.config.delayMs;
+    const mine = o.config.clients.find((c) => c.name === o.id);
+    const bind = o.bind ?? (mine ? endpointUrl(mine) : 'tcp://127.0.0.1:0');
+    const peers = new Map(o.config.nodes.map((n) => [n.name, endpointUrl(n)]));
+    this.transport = new Transport({
+      self: o.id, bind, peers, delayMs,
+      onMessage: (_from, msg) => {
+        if (msg.kind === 'reply') this.onReply(msg as ClientReply);
+      },
+      trace: o.trace,
+      warn: (l) => o.onEvent?.(l),
+    });
+    await this.transport.start();
+    this.transport.connectAll();
+    this.core = new ClientCore({
+      id: o.id,
+      nodes: o.config.nodes.length,
+      replyTo: this.transport.endpoint,
+      timeoutMs: o.timeoutMs ?? defaultClientTimeoutMs(delayMs),
+      hint: o.hint,
+      // Request numbers continue across restarts of this client (microseconds since 1970 only grow).
+      lastReq: Date.now() * 1000,
+      random: () => (Math.random() * 2 ** 32) >>> 0,
+    });
+    this.timer = setInterval(() => this.tick(), 20);
+  }
+
+  get endpoint(): string {
+    return this.transport.endpoint;
+  }
+
+  get leaderHint(): string {
+    return `P${this.core.leaderHint}`;
+  }
+
+  put(key: string, value: string): Promise<Completed> {
+    return this.run('put', key, value);
+  }
+
+  get(key: string): Promise<Completed> {
+    return this.run('get', key, undefined);
+  }
+
+  run(op: OpName, key: string, value: string | undefined): Promise<Completed> {
+    if (this.closed) return Promise.reject(new Error('client is closed'));
+    if (this.waiter) return Promise.reject(new Error('one operation at a time: the previous one has not been answered'));
+    return new Promise<Completed>((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      for (const out of this.core.submit(op, key, value, Date.now())) this.transport.send(`P${out.to}`, out.msg);
+    });
+  }
+
+  /** The operation in flight: how long it has waited and where it was last sent. */
+  waiting(): { req: number; ms: number; target: string; attempts: number } | null {
+    const p = this.core.pending;
+    return p ? { req: p.req, ms: Date.now() - p.startedAt, target: `P${p.target}`, attempts: p.attempts } : null;
+  }
+
+  private tick(): void {
+    const before = this.core.pending?.attempts ?? 0;
+    const outs = this.core.onTick(Date.now());
+    if (outs.length > 0) {
+      const p = this.core.pending!;
+      this.o.onEvent?.(`no answer for request #${p.req} after ${before} attempt(s): asking P${p.target} to become leader and retrying there`);
+    }
+    for (const out of outs) this.transport.send(`P${out.to}`, out.msg);
+  }
+
+  private onReply(msg: ClientReply): void {
+    if (msg.client !== this.o.id) return;
+    const done = this.core.onReply(msg, Date.now());
+    if (done && this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve(done);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.transport?.close();
+    if (this.waiter) {
+      this.waiter.reject(new Error('client closed while waiting for an answer'));
+      this.waiter = null;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * One node process: the consensus core wired to the disk store, the ZeroMQ transport and a
+ * clock. Everything here is plumbing; every decision is the core's.
+ *
+ * Group commit: the outputs of all steps taken in one turn of the event loop are gathered;
+ * their records are written with one write and (when any needs it) one fsync, and only then
+ * are their messages sent. That keeps "persist before send" while paying one fsync for many
+ * messages under load.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Block } from '../../messages';
+import { ClusterConfig, endpointUrl } from '../config';
+import { DurableRecord } from '../core/durable';
+import { CoreConfig, defaultCoreConfig, Input, Outbound, Replica } from '../core/replica';
+import { ChainStore, loadState } from '../store/chain-store';
+import { FileDisk } from '../store/disk';
+import { Transport } from '../net/transport';
+import { KvSnapshot } from './kv-snapshot';
+
+export interface NodeOptions {
+  id: number;
+  config: ClusterConfig;
+  /** Folder for this node's files (persist/P<id> by default). */
+  dataDir: string;
+  delayMs: number;
+  /** Print every message sent and received. */
+  traceMessages: boolean;
+  /** Where log lines go. */
+  log: (line: string) => void;
+  /** Fsync (off only for experiments; the benchmark keeps it on). */
+  fsync?: boolean;
+  core?: Partial<CoreConfig>;
+}
+
+export interface BlockView {
+  depth: number;
+  block: Block;
+  hash: string;
+  status: 'decided' | 'tentative';
+}
+
+const TICK_MS = 10;
+
+export class ChainNode {
+  readonly name: string;
+  replica!: Replica;
+  private transport!: Transport;
+  private store!: ChainStore;
+  private kv!: KvSnapshot;
+  private ticker: NodeJS.Timeout | null = null;
+  private pending: { records: DurableRecord[]; sync: boolean; sends: Outbound[] } = { records: [], sync: false, sends: [] };
+  private flushScheduled = false;
+  private stopped = false;
+
+  constructor(readonly o: NodeOptions) {
+    this.name = `P${o.id}`;
+  }
+
+  /** Loads the chain from disk (verifying it), binds the socket and starts the clock. */
+  async start(): Promise<void> {
+    const o = this.o;
+    fs.mkdirSync(o.dataDir, { recursive: true });
+    const disk = new FileDisk(path.join(o.dataDir, 'chain.log'));
+    const t0 = Date.now();
+    const report = loadState(disk);
+    for (const w of report.warnings) o.log(`[store] ${w}`);
+    this.store = new ChainStore(disk);
+    const core: CoreConfig = { ...defaultCoreConfig(o.id, o.delayMs, o.config.nodes.length), ...o.core };
+    this.replica = new Replica(core, report.state, (() => {
+      const buf = new Uint32Array(256);
+      let i = buf.length;
+      return () => {
+        if (i === buf.length) { crypto.getRandomValues(buf); i = 0; }
+        return buf[i++];
+      };
+    })(), { voteFloor: report.voteFloor });
+    const st = report.state;
+    o.log(`[store] loaded ${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; chain verified`);
+    this.kv = new KvSnapshot(path.join(o.dataDir, 'kv.json'));
+    const kvCheck = this.kv.compare(this.replica.sm.dict, st.commit);
+    if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
+    this.kv.save(this.replica.sm.dict, st.commit);
+
+    const peers = new Map<string, string>();
+    for (const e of [...o.config.nodes, ...o.config.clients]) peers.set(e.name, endpointUrl(e));
+    const me = o.config.nodes[o.id - 1];
+    this.transport = new Transport({
+      self: this.name,
+      bind: `tcp://${me.host === 'localhost' ? '127.0.0.1' : me.host}:${me.port}`,
+      peers,
+      delayMs: o.delayMs,
+      onMessage: (from, msg) => this.input({ type: 'message', from, msg }),
+      trace: o.traceMessages ? (l) => o.log(l) : undefined,
+      warn: (l) => o.log(`[net] ${l}`),
+    });
+    await this.transport.start();
+    this.transport.connectAll();
+    this.ticker = setInterval(() => this.input({ type: 'tick' }), TICK_MS);
+    o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms)`);
+  }
+
+  get links() {
+    return this.transport.links;
+  }
+
+  private input(input: Input): void {
+    if (this.stopped) return;
+    const out = this.replica.step(input, Date.now());
+    for (const e of out.events) this.o.log(e);
+    if (out.persist.length === 0 && out.send.length === 0) return;
+    this.pending.records.push(...out.persist);
+    this.pending.sync ||= out.sync;
+    this.pending.sends.push(...out.send);
+    if (out.decided.length > 0) this.kv.markDirty();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.stopped) return;
+    const { records, sync, sends } = this.pending;
+    this.pending = { records: [], sync: false, sends: [] };
+    this.store.write(records, sync && this.o.fsync !== false);
+    for (const s of sends) this.transport.send(s.to, s.msg, s.address);
+    this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
+  }
+
+  /** The chain as stored here: decided blocks, then tentative ones. */
+  blocks(): BlockView[] {
+    const d = this.replica.durable;
+    return d.log.map((block, depth) => ({ depth, block, hash: d.hashes[depth], status: depth < d.commit ? 'decided' : 'tentative' }));
+  }
+
+  /** Stops the clock and the sockets; pending records are written first (a clean stop, not a crash). */
+  stop(): void {
+    if (this.stopped) return;
+    this.flush();
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.transport?.close();
+    this.kv?.save(this.replica.sm.dict, this.replica.commit);
+    this.store?.close();
+  }
+}
