@@ -1,7 +1,11 @@
 import { Block } from '../../messages';
 import { blockHash, GENESIS_POINTER, powAccepts, powHash } from './hash';
 
-export type ChainCheck = { ok: true; head: string } | { ok: false; depth: number; reason: string };
+/**
+ * `kind: 'pointer'` means block `depth` does not point at the block below: either its pointer
+ * or the block below was altered, so a careful reader distrusts both.
+ */
+export type ChainCheck = { ok: true; head: string } | { ok: false; depth: number; kind: 'pointer' | 'nonce' | 'value'; reason: string };
 
 /**
  * Recomputes every hash pointer and proof of work of `blocks`, which sit at depths
@@ -12,13 +16,13 @@ export function verifyChain(blocks: readonly Block[], below = GENESIS_POINTER, s
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i];
     if (b.hashPointer !== expected) {
-      return { ok: false, depth: start + i, reason: `hash pointer ${short(b.hashPointer)} does not match the block below (${short(expected)})` };
+      return { ok: false, depth: start + i, kind: 'pointer', reason: `hash pointer ${short(b.hashPointer)} does not match the block below (${short(expected)})` };
     }
     if (!powAccepts(powHash(b.operation, b.nonce))) {
-      return { ok: false, depth: start + i, reason: `nonce ${b.nonce} fails the proof of work` };
+      return { ok: false, depth: start + i, kind: 'nonce', reason: `nonce ${b.nonce} fails the proof of work` };
     }
     if (b.operation.op === 'put' && b.operation.value === undefined) {
-      return { ok: false, depth: start + i, reason: 'put without a value' };
+      return { ok: false, depth: start + i, kind: 'value', reason: 'put without a value' };
     }
     expected = blockHash(b);
   }

@@ -441,8 +441,12 @@ export class Replica {
     const overlap = Math.min(base - from, m.blocks.length);
     for (let i = 0; i < overlap; i++) {
       if (blockHash(m.blocks[i]) !== d.hashes[from + i]) {
-        invariant(from + i >= d.commit, () => `leader ${pname(peer)} proposes a block at decided depth ${from + i} that differs from mine`);
-        throw new InvariantError(`leader ${pname(peer)} changed its own block at ${from + i} within term ${m.ballot}`);
+        // Within one term a leader never changes its own blocks, but a stale leader's undecided
+        // block can lose to one decided under a later term that I learned by repair. Refuse and
+        // show my decided head: the leader will fetch it, see it is stale, and step down.
+        if (from + i >= d.commit) throw new InvariantError(`leader ${pname(peer)} changed its own block at ${from + i} within term ${m.ballot}`);
+        this.nackGap(peer, m.ballot, d.commit);
+        return;
       }
     }
     const fresh = m.blocks.slice(overlap);

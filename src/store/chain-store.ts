@@ -79,9 +79,11 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean } = {}): 
   const check = verifyChain(state.log);
   if (!check.ok) {
     tampered = true;
-    warnings.push(`TAMPERED: block ${check.depth} fails verification (${check.reason}); dropping it and the blocks above it`);
-    state = rebuildBelow(records, check.depth, opts);
-    voteFloor = Math.max(voteFloor, check.depth + 1);
+    // A broken pointer at d may mean block d-1 was edited (its own nonce can still pass): distrust both.
+    const cut = check.kind === 'pointer' ? Math.max(0, check.depth - 1) : check.depth;
+    warnings.push(`TAMPERED: block ${check.depth} fails verification (${check.reason}); dropping the blocks from depth ${cut} on`);
+    voteFloor = Math.max(voteFloor, state.end);
+    state = rebuildBelow(records, cut, opts);
   }
   for (const r of lost) {
     voteFloor = Math.max(voteFloor, maxDepth(r));

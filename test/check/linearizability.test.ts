@@ -220,6 +220,22 @@ describe('check: linearizability of a key-value register history', () => {
     ]));
   });
 
+  it('lets a never-returned put whose value is read elsewhere never take effect', () => {
+    // C1's timed-out put of 'a' (called at 10) would have to precede the get at [14,15] that
+    // reads 'b' if it took effect before the last read of 'a' (by C2, returning at 12):
+    // so the only legal order is the one where it never takes effect (or takes effect last).
+    const h = (last: string) => [
+      put('C1', 'x', 'a', 0, 1),
+      get('C2', 'x', 'a', 0, 12),
+      put('C1', 'x', 'b', 2, 9),
+      put('C1', 'x', 'a', 10, Infinity),
+      get('C3', 'x', last, 14, 15),
+    ];
+    assertOk(checkLinearizable(h('b')));
+    assertOk(checkLinearizable(h('a'))); // ... or it took effect
+    assertRejected(checkLinearizable(h(NO_KEY)), 'x');
+  });
+
   it('rejects a get returning a value nobody wrote', () => {
     const r = assertRejected(checkLinearizable([put('C1', 'x', '1', 0, 10), get('C2', 'x', 'ghost', 20, 30)]), 'x');
     assert.match(r.reason, /ghost/);

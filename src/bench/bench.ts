@@ -1,0 +1,437 @@
+/**
+ * `npm run bench`: chainkv against etcd on this machine, in one run. See bench-main.ts for
+ * the options. Every part returns plain data; the CLI prints it as text or one JSON object.
+ */
+import { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ChainkvCluster } from './chainkv';
+import { generateChain, GeneratedChain } from './chain-gen';
+import { EtcdCluster, findEtcd } from './etcd';
+import { FsyncResult, measureFsync } from './fsync';
+import { cleanupAll, keepTempDirs, makeTempDir, spawnTracked, waitExit } from './procs';
+import { ProfileSummary, profileText, summarizeProfile } from './profile';
+import { fmt, MachineInfo, machineInfo, median, procMemory, sleep, table } from './util';
+import { KvClient, RunResult, runClosedLoop } from './workload';
+
+export const PARTS = ['fsync', 'chainkv', 'etcd', 'catchup', 'reload', 'rss'] as const;
+export type Part = (typeof PARTS)[number];
+
+export interface BenchOptions {
+  clients: number[];
+  seconds: number;
+  keys: number;
+  quick: boolean;
+  parts: Set<Part>;
+  etcdBin?: string;
+  catchupBlocks: number;
+  catchupClients: number;
+  reloadBlocks: number;
+  reloadTrials: number;
+  rssSeconds: number;
+  fsyncSamples: number;
+  /** Run chainkv nodes under `node --cpu-prof` and summarise the profiles into this folder. */
+  cpuProfDir?: string;
+  /** Parent of the temp dir (default: the OS temp dir). */
+  tmp?: string;
+  keep: boolean;
+  /** Result lines (stdout, or stderr with --json). */
+  log: (line: string) => void;
+  /** Progress lines (stderr). */
+  progress: (line: string) => void;
+}
+
+export interface CatchupResult {
+  node: string;
+  leader: string;
+  /** Blocks the node was behind when restarted. */
+  blocksBehind: number;
+  leaderDepth: number;
+  /** From spawning the process until it listened (its own chain loaded and verified). */
+  startMs: number;
+  /** From spawning the process until its decided depth equalled the leader's. */
+  catchUpMs: number;
+  /** catchUpMs - startMs: the repair itself. */
+  repairMs: number;
+  driveOpsPerSec: number;
+}
+
+export interface ReloadResult {
+  blocks: number;
+  chainBytes: number;
+  generateMs: number;
+  trials: { loadStateMs: number; dictMs: number; totalMs: number; hwmMB: number | null }[];
+  /** Median over trials of loadState + dictionary rebuild. */
+  totalMs: number;
+  breakdown?: { readMs: number; parseMs: number; replayMs: number; verifyMs: number; dictMs: number };
+}
+
+export interface RssResult {
+  blocks: number;
+  /** Per node, after loading the chain and before any traffic. */
+  afterLoadMB: Record<string, number>;
+  /** Per node, peak after a closed-loop run on top of the loaded chain. */
+  peakMB: Record<string, number>;
+  maxPeakMB: number;
+  /** The node's own "[store] loaded ... in N ms" line, per node. */
+  nodeLoadMs: Record<string, number>;
+  startMs: Record<string, number>;
+  load?: RunResult;
+}
+
+export interface Target {
+  name: string;
+  target: string;
+  measured: string;
+  ok: boolean | null;
+  note?: string;
+}
+
+export interface BenchResults {
+  machine: MachineInfo;
+  options: { clients: number[]; seconds: number; keys: number; quick: boolean; catchupBlocks: number; reloadBlocks: number };
+  fsync?: FsyncResult;
+  chainkv: RunResult[];
+  chainkvPeakRssMB?: Record<string, number>;
+  etcd: RunResult[];
+  etcdInfo?: { bin: string; version: string; peakRssMB?: Record<string, number> } | { skipped: string };
+  ratios: { clients: number; throughput: number; p50: number }[];
+  catchup?: CatchupResult;
+  reload?: ReloadResult;
+  rss?: RssResult;
+  profiles?: ProfileSummary[];
+  targets: Target[];
+  errors: string[];
+}
+
+const RELOAD_CHILD = path.resolve(__dirname, 'reload-child.js');
+
+export function runTable(rows: RunResult[]): string {
+  return table(
+    ['system', 'clients', 'operations', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'retried', 'errors'],
+    rows.map((r) => [r.system, String(r.clients), fmt.int(r.operations), fmt.int(r.opsPerSec), fmt.ms(r.latency.p50Ms), fmt.ms(r.latency.p99Ms), fmt.ms(r.latency.maxMs), String(r.retried), String(r.errors)]),
+    [false, true, true, true, true, true, true, true, true],
+  );
+}
+
+async function closeAll(clients: KvClient[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.close()));
+}
+
+async function findChainkvLeader(cluster: ChainkvCluster, running: number[]): Promise<number | null> {
+  for (const id of running) {
+    try {
+      const s = await cluster.status(id);
+      if (s.role === 'leader') return id;
+    } catch {
+      /* a node not answering */
+    }
+  }
+  return null;
+}
+
+async function runChainkv(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
+  const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  let starts = 0;
+  const cluster = await ChainkvCluster.create({
+    dir: path.join(root, 'chainkv'),
+    nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=P${id}-${++starts}.cpuprofile`] : undefined,
+  });
+  const ids = cluster.config.nodes.map((_, i) => i + 1);
+  try {
+    o.progress('chainkv: starting 5 nodes');
+    await cluster.startAll();
+    let leader = await cluster.elect();
+    o.log(`chainkv: 5 nodes up (fsync on, delay 0, ZeroMQ on 127.0.0.1:${cluster.config.nodes.map((n) => n.port).join(',')}), leader P${leader}`);
+    if (o.parts.has('chainkv')) {
+      for (const n of o.clients) {
+        leader = (await findChainkvLeader(cluster, ids)) ?? (await cluster.elect());
+        const clients = await cluster.clients(n, leader);
+        try {
+          const r = await runClosedLoop({ system: 'chainkv', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
+          res.chainkv.push(r);
+          o.log(runTable([r]).split('\n').slice(-1)[0].replace(/^/, 'chainkv: ') + `  (${fmt.ms(r.latency.p50Ms)} ms p50)`);
+        } finally {
+          await closeAll(clients);
+        }
+      }
+      res.chainkvPeakRssMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
+    }
+    if (o.parts.has('catchup')) res.catchup = await measureCatchup(o, cluster, ids);
+  } finally {
+    o.progress('chainkv: stopping the cluster');
+    await cluster.stopAll();
+  }
+  if (profDir) {
+    const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f));
+    res.profiles = files.map((f) => summarizeProfile(f));
+  }
+}
+
+async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: number[]): Promise<CatchupResult> {
+  const leader = (await findChainkvLeader(cluster, ids)) ?? (await cluster.elect());
+  const victim = (leader % ids.length) + 1;
+  o.progress(`catch-up: stopping P${victim}`);
+  await cluster.stopNode(victim);
+  const running = ids.filter((id) => id !== victim);
+  const before = (await cluster.status(leader)).depth;
+  const clients = await cluster.clients(o.catchupClients, leader);
+  let drive: RunResult;
+  try {
+    drive = await runClosedLoop({
+      system: 'chainkv catch-up drive', clients, seconds: 600, keys: o.keys, seed: 7, putsOnly: true, maxOps: o.catchupBlocks, progress: o.progress,
+    });
+  } finally {
+    await closeAll(clients);
+  }
+  const lead = (await findChainkvLeader(cluster, running)) ?? leader;
+  const leaderDepth = (await cluster.status(lead)).depth;
+  // The victim's depth on disk is what it had when stopped (at most `before`).
+  o.progress(`catch-up: restarting P${victim}, ${leaderDepth - before}+ blocks behind`);
+  const t0 = performance.now();
+  const { readyMs } = await cluster.startNode(victim);
+  const own = (await cluster.status(victim)).depth;
+  let depth = own;
+  while (depth < leaderDepth) {
+    if (performance.now() - t0 > 120_000) throw new Error(`P${victim} did not catch up within 120 s (depth ${depth} of ${leaderDepth})`);
+    await sleep(10);
+    depth = (await cluster.status(victim)).depth;
+  }
+  const catchUpMs = performance.now() - t0;
+  const r: CatchupResult = {
+    node: `P${victim}`, leader: `P${lead}`, blocksBehind: leaderDepth - Math.min(own, before), leaderDepth,
+    startMs: readyMs, catchUpMs, repairMs: catchUpMs - readyMs, driveOpsPerSec: drive.opsPerSec,
+  };
+  o.log(`catch-up: P${victim} restarted ${fmt.int(r.blocksBehind)} blocks behind; listening after ${fmt.ms(r.startMs)} ms, at the leader's depth ${fmt.int(leaderDepth)} after ${fmt.ms(r.catchUpMs)} ms (repair ${fmt.ms(r.repairMs)} ms)`);
+  return r;
+}
+
+async function runEtcd(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
+  const found = findEtcd(o.etcdBin);
+  if (!found) {
+    const why = 'etcd not found (install the Debian package etcd-server, or pass --etcd-bin PATH): etcd runs skipped';
+    res.etcdInfo = { skipped: why };
+    o.log(`etcd: ${why}`);
+    return;
+  }
+  o.progress(`etcd ${found.version}: starting 5 members`);
+  const cluster = await EtcdCluster.start(found.bin, path.join(root, 'etcd'));
+  const info: { bin: string; version: string; peakRssMB?: Record<string, number> } = { ...found };
+  res.etcdInfo = info;
+  try {
+    const leader = await cluster.leader();
+    o.log(`etcd ${found.version}: 5 members up (fsync on), leader ${leader?.name}`);
+    for (const n of o.clients) {
+      const clients = await cluster.clients(n);
+      try {
+        const r = await runClosedLoop({ system: 'etcd', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
+        res.etcd.push(r);
+        o.log(runTable([r]).split('\n').slice(-1)[0].replace(/^/, 'etcd:    '));
+      } finally {
+        await closeAll(clients);
+      }
+    }
+    info.peakRssMB = Object.fromEntries(cluster.members.map((m) => [m.name, procMemory(m.child?.pid ?? -1)?.hwmMB ?? NaN]));
+  } finally {
+    o.progress('etcd: stopping the cluster');
+    await cluster.stop();
+  }
+}
+
+function runChild(args: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    void waitExit(child).then(() => {
+      if (child.exitCode !== 0) return reject(new Error(`${path.basename(args[0])} failed (${child.exitCode ?? child.signalCode}): ${err.trim()}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!));
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
+  });
+}
+
+async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<ReloadResult> {
+  const trials: ReloadResult['trials'] = [];
+  for (let i = 0; i < o.reloadTrials; i++) {
+    o.progress(`reload: trial ${i + 1}/${o.reloadTrials} (${fmt.int(chain.blocks)} blocks, fresh process)`);
+    const r = await runChild([RELOAD_CHILD, 'node', chain.path]);
+    if (r.decided !== chain.blocks || r.tampered) throw new Error(`reload found ${r.decided} decided blocks (expected ${chain.blocks}); warnings: ${JSON.stringify(r.warnings)}`);
+    trials.push({ loadStateMs: r.loadStateMs as number, dictMs: r.dictMs as number, totalMs: r.totalMs as number, hwmMB: r.hwmMB as number | null });
+  }
+  const b = await runChild([RELOAD_CHILD, 'breakdown', chain.path]);
+  const res: ReloadResult = {
+    blocks: chain.blocks, chainBytes: chain.bytes, generateMs: chain.ms, trials,
+    totalMs: median(trials.map((t) => t.totalMs)),
+    breakdown: { readMs: b.readMs as number, parseMs: b.parseMs as number, replayMs: b.replayMs as number, verifyMs: b.verifyMs as number, dictMs: b.dictMs as number },
+  };
+  const bd = res.breakdown!;
+  o.log(`reload: ${fmt.int(chain.blocks)} blocks (${(chain.bytes / 2 ** 20).toFixed(1)} MiB chain.log): loadState + dictionary ${fmt.ms(res.totalMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.ms(t.totalMs)).join(', ')}); ` +
+    `steps: read ${fmt.ms(bd.readMs)}, parse+crc ${fmt.ms(bd.parseMs)}, replay+hash ${fmt.ms(bd.replayMs)}, verify ${fmt.ms(bd.verifyMs)}, dict ${fmt.ms(bd.dictMs)} ms`);
+  return res;
+}
+
+async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Promise<RssResult> {
+  const cluster = await ChainkvCluster.create({ dir: path.join(root, 'rss') });
+  const ids = cluster.config.nodes.map((_, i) => i + 1);
+  for (const id of ids) fs.copyFileSync(chain.path, path.join(cluster.dataDir(id), 'chain.log'));
+  try {
+    o.progress(`rss: starting 5 nodes on a ${fmt.int(chain.blocks)}-block chain`);
+    const starts = await Promise.all(ids.map((id) => cluster.startNode(id)));
+    const startMs = Object.fromEntries(ids.map((id, i) => [`P${id}`, starts[i].readyMs]));
+    const afterLoadMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
+    const nodeLoadMs: Record<string, number> = {};
+    for (const id of ids) {
+      const m = cluster.grepLog(id, (l) => l.includes('[store] loaded')).map((l) => /in ([0-9]+) ms/.exec(l)).find(Boolean);
+      if (m) nodeLoadMs[`P${id}`] = Number(m[1]);
+    }
+    let load: RunResult | undefined;
+    if (o.rssSeconds > 0) {
+      const leader = await cluster.elect();
+      const clients = await cluster.clients(64, leader);
+      try {
+        load = await runClosedLoop({ system: 'chainkv (100k chain)', clients, seconds: o.rssSeconds, keys: o.keys, seed: 99, progress: o.progress });
+      } finally {
+        await closeAll(clients);
+      }
+    }
+    const peakMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
+    const r: RssResult = { blocks: chain.blocks, afterLoadMB, peakMB, maxPeakMB: Math.max(...Object.values(peakMB)), nodeLoadMs, startMs, load };
+    const mb = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+    o.log(`rss: at ${fmt.int(chain.blocks)} blocks, peak RSS (VmHWM) after load: ${mb(afterLoadMB)} MB; after ${o.rssSeconds} s of 64 clients: ${mb(peakMB)} MB` +
+      (load ? ` (${fmt.int(load.opsPerSec)} ops/s, p50 ${fmt.ms(load.latency.p50Ms)} ms)` : ''));
+    o.log(`rss: node start on ${fmt.int(chain.blocks)} blocks: listening after ${Object.values(startMs).map((v) => fmt.int(v)).join(', ')} ms; the nodes' own "[store] loaded" times ${Object.values(nodeLoadMs).join(', ')} ms`);
+    return r;
+  } finally {
+    await cluster.stopAll();
+  }
+}
+
+function targets(res: BenchResults, o: BenchOptions): Target[] {
+  const t: Target[] = [];
+  const scaled = o.quick ? 'quick run: not comparable to the targets' : undefined;
+  const ratio = (n: number) => res.ratios.find((r) => r.clients === n);
+  const ck = (n: number) => res.chainkv.find((r) => r.clients === n);
+  const r3 = ratio(3);
+  if (r3) t.push({ name: 'throughput, 3 clients', target: '>= 1.5x etcd', measured: fmt.ratio(r3.throughput), ok: r3.throughput >= 1.5, note: scaled });
+  const c3 = ck(3);
+  if (c3) t.push({ name: 'p50 latency, 3 clients', target: '<= 1 ms', measured: `${fmt.ms(c3.latency.p50Ms)} ms`, ok: c3.latency.p50Ms <= 1, note: scaled });
+  const r64 = ratio(64);
+  if (r64) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', measured: fmt.ratio(r64.throughput), ok: r64.throughput >= 1.0, note: scaled });
+  if (res.catchup) {
+    const note = res.catchup.blocksBehind < 10_000 ? `only ${res.catchup.blocksBehind} blocks behind` : scaled;
+    t.push({ name: `catch-up of ${fmt.int(res.catchup.blocksBehind)} blocks`, target: '<= 2 s for 10,000', measured: `${fmt.int(res.catchup.catchUpMs)} ms`, ok: res.catchup.catchUpMs <= 2000, note });
+  }
+  if (res.reload) {
+    const note = res.reload.blocks < 100_000 ? `only ${fmt.int(res.reload.blocks)} blocks` : scaled;
+    t.push({ name: `reload of ${fmt.int(res.reload.blocks)} blocks`, target: '<= 1.5 s for 100,000', measured: `${fmt.int(res.reload.totalMs)} ms`, ok: res.reload.totalMs <= 1500, note });
+  }
+  if (res.rss) {
+    const note = res.rss.blocks < 100_000 ? `only ${fmt.int(res.rss.blocks)} blocks` : scaled;
+    t.push({ name: `peak RSS per node at ${fmt.int(res.rss.blocks)} blocks`, target: '<= 150 MB', measured: `${res.rss.maxPeakMB.toFixed(0)} MB`, ok: res.rss.maxPeakMB <= 150, note });
+  }
+  return t;
+}
+
+export function summaryText(res: BenchResults): string {
+  const m = res.machine;
+  const lines: string[] = [];
+  lines.push('', `=== chainkv benchmark summary ===`);
+  lines.push(`machine: ${m.nproc} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, node ${m.node}, ${m.date}`);
+  if (res.etcdInfo && 'version' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.version} (${res.etcdInfo.bin})`);
+  else if (res.etcdInfo && 'skipped' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.skipped}`);
+  lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run`);
+  if (res.fsync) lines.push(`disk fsync floor (append ${res.fsync.bytes} B + fsync, ${res.fsync.samples} samples): median ${fmt.ms(res.fsync.medianMs)} ms, p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms`);
+  const rows: RunResult[] = [];
+  for (const n of res.options.clients) {
+    const a = res.chainkv.find((r) => r.clients === n);
+    const b = res.etcd.find((r) => r.clients === n);
+    if (a) rows.push(a);
+    if (b) rows.push(b);
+  }
+  if (rows.length) lines.push('', runTable(rows));
+  if (res.ratios.length) {
+    lines.push('', table(['clients', 'chainkv/etcd ops/s', 'chainkv/etcd p50'],
+      res.ratios.map((r) => [String(r.clients), fmt.ratio(r.throughput), fmt.ratio(r.p50)]), [true, true, true]));
+  }
+  if (res.chainkvPeakRssMB) lines.push('', `chainkv peak RSS per node after the runs: ${Object.entries(res.chainkvPeakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
+  if (res.etcdInfo && 'peakRssMB' in res.etcdInfo && res.etcdInfo.peakRssMB) lines.push(`etcd peak RSS per member after the runs: ${Object.entries(res.etcdInfo.peakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
+  if (res.catchup) lines.push(`catch-up: ${res.catchup.node} restarted ${fmt.int(res.catchup.blocksBehind)} blocks behind: at the leader's depth after ${fmt.int(res.catchup.catchUpMs)} ms (process start ${fmt.int(res.catchup.startMs)} ms + repair ${fmt.int(res.catchup.repairMs)} ms)`);
+  if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (fresh process, median of ${res.reload.trials.length})`);
+  if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`);
+  if (res.targets.length) {
+    lines.push('', 'targets:');
+    for (const t of res.targets) {
+      const mark = t.ok === null ? '[ -- ]' : t.ok ? '[ ok ]' : '[MISS]';
+      lines.push(`  ${mark} ${t.name.padEnd(36)} target ${t.target.padEnd(22)} measured ${t.measured}${t.note ? `  (${t.note})` : ''}`);
+    }
+  }
+  if (res.profiles?.length) {
+    lines.push('', 'CPU profiles of the chainkv nodes:');
+    for (const p of res.profiles) lines.push(profileText(p));
+  }
+  if (res.errors.length) lines.push('', 'errors:', ...res.errors.map((e) => `  ${e}`));
+  return lines.join('\n');
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchResults> {
+  const res: BenchResults = {
+    machine: machineInfo(),
+    options: { clients: o.clients, seconds: o.seconds, keys: o.keys, quick: o.quick, catchupBlocks: o.catchupBlocks, reloadBlocks: o.reloadBlocks },
+    chainkv: [], etcd: [], ratios: [], targets: [], errors: [],
+  };
+  if (o.tmp) fs.mkdirSync(o.tmp, { recursive: true });
+  const root = makeTempDir('chainkv-bench-', o.tmp ?? os.tmpdir());
+  if (o.keep) keepTempDirs();
+  o.log(`chainkv bench: ${res.machine.nproc} x ${res.machine.cpuModel}, node ${res.machine.node}, temp dir ${root}${o.keep ? ' (kept)' : ''}`);
+  const step = async (name: string, f: () => Promise<void>) => {
+    try {
+      await f();
+    } catch (e) {
+      const msg = `${name}: ${(e as Error).message}`;
+      res.errors.push(msg);
+      o.log(`ERROR ${msg}`);
+    }
+  };
+  try {
+    if (o.parts.has('fsync')) {
+      await step('fsync', async () => {
+        res.fsync = measureFsync(root, o.fsyncSamples);
+        o.log(`fsync floor: append ${res.fsync.bytes} B + fsync, median ${fmt.ms(res.fsync.medianMs)} ms (p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms, ${res.fsync.samples} samples)`);
+      });
+    }
+    if (o.parts.has('chainkv') || o.parts.has('catchup')) await step('chainkv', () => runChainkv(o, root, res));
+    if (o.parts.has('etcd')) await step('etcd', () => runEtcd(o, root, res));
+    for (const a of res.chainkv) {
+      const b = res.etcd.find((r) => r.clients === a.clients);
+      if (b) res.ratios.push({ clients: a.clients, throughput: a.opsPerSec / b.opsPerSec, p50: a.latency.p50Ms / b.latency.p50Ms });
+    }
+    if (o.parts.has('reload') || o.parts.has('rss')) {
+      await step('reload/rss', async () => {
+        o.progress(`generating a ${fmt.int(o.reloadBlocks)}-block chain`);
+        const chain = generateChain(path.join(root, 'chain-100k.log'), o.reloadBlocks, { keys: o.keys });
+        o.log(`generated a valid ${fmt.int(chain.blocks)}-block chain.log (${(chain.bytes / 2 ** 20).toFixed(1)} MiB) in ${fmt.int(chain.ms)} ms`);
+        if (o.parts.has('reload')) await step('reload', async () => void (res.reload = await runReload(o, chain)));
+        if (o.parts.has('rss')) await step('rss', async () => void (res.rss = await runRss(o, root, chain)));
+      });
+    }
+  } finally {
+    await cleanupAll();
+  }
+  res.targets = targets(res, o);
+  return res;
+}
+
+/** For --help: is etcd here? */
+export function etcdNote(): string {
+  const e = findEtcd();
+  return e ? `etcd found: ${e.version} (${e.bin})` : 'etcd not found: the etcd runs will be skipped (Debian: apt-get install etcd-server)';
+}
+

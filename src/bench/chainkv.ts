@@ -1,0 +1,218 @@
+/**
+ * A real 5-node chainkv cluster for the benchmark: one OS process per node (the node CLI),
+ * ZeroMQ on free loopback ports, `--delay-ms 0`, fsync on, `--quiet --json`, data in a temp
+ * dir. Each node's stdout/stderr go to a log file there; `status` is asked on its stdin and the
+ * JSON answer read back from that log.
+ */
+import { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Client } from '../client/client';
+import { ClusterConfig, configToIni } from '../config';
+import { exited, spawnTracked, stopProcess } from './procs';
+import { freePorts, sleep } from './util';
+import { KvClient } from './workload';
+
+export interface NodeStatus {
+  node: string;
+  role: string;
+  leader: string | null;
+  ballot: string | null;
+  promised: string | null;
+  depth: number;
+  tentative: number;
+  queue: number;
+}
+
+export interface ChainkvClusterOptions {
+  /** Folder for the config, the nodes' data dirs and logs. */
+  dir: string;
+  nodes?: number;
+  /** Extra flags for the node's `node` binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/x']. */
+  nodeFlags?: (id: number) => string[];
+}
+
+const NODE_MAIN = path.resolve(__dirname, '..', 'cli', 'node-main.js');
+
+interface NodeProc {
+  child: ChildProcess;
+  logPath: string;
+  startedAt: number;
+}
+
+export class ChainkvCluster {
+  readonly config: ClusterConfig;
+  readonly configPath: string;
+  private readonly procs = new Map<number, NodeProc>();
+
+  private constructor(readonly o: ChainkvClusterOptions, config: ClusterConfig) {
+    this.config = config;
+    this.configPath = path.join(o.dir, 'nodes.ini');
+    fs.writeFileSync(this.configPath, configToIni(config));
+  }
+
+  /** Picks free ports and writes the config; no process is started yet. */
+  static async create(o: ChainkvClusterOptions): Promise<ChainkvCluster> {
+    const n = o.nodes ?? 5;
+    fs.mkdirSync(o.dir, { recursive: true });
+    const ports = await freePorts(n);
+    const nodes = ports.map((port, i) => ({ name: `P${i + 1}`, host: '127.0.0.1', port }));
+    const config: ClusterConfig = { delayMs: 0, nodes, clients: [], source: path.join(o.dir, 'nodes.ini') };
+    const c = new ChainkvCluster(o, config);
+    for (let i = 1; i <= n; i++) fs.mkdirSync(c.dataDir(i), { recursive: true });
+    return c;
+  }
+
+  get size(): number {
+    return this.config.nodes.length;
+  }
+
+  dataDir(id: number): string {
+    return path.join(this.o.dir, `P${id}`);
+  }
+
+  logPath(id: number): string {
+    return path.join(this.o.dir, `P${id}.log`);
+  }
+
+  pid(id: number): number | undefined {
+    return this.procs.get(id)?.child.pid;
+  }
+
+  /** Starts node `id` and resolves when it listens (after loading and verifying its chain). */
+  async startNode(id: number, timeoutMs = 120_000): Promise<{ readyMs: number }> {
+    const logPath = this.logPath(id);
+    const startOffset = fs.existsSync(logPath) ? fs.statSync(logPath).size : 0;
+    const fd = fs.openSync(logPath, 'a');
+    const args = [
+      ...(this.o.nodeFlags?.(id) ?? []),
+      NODE_MAIN, String(id),
+      '--config', this.configPath,
+      '--data-dir', this.dataDir(id),
+      '--delay-ms', '0',
+      '--quiet', '--json',
+    ];
+    const startedAt = performance.now();
+    const child = spawnTracked(process.execPath, args, { stdio: ['pipe', fd, fd] });
+    fs.closeSync(fd);
+    child.stdin!.on('error', () => {}); // a node that died: its stdin pipe breaks
+    this.procs.set(id, { child, logPath, startedAt });
+    const line = await this.waitForLog(id, startOffset, (l) => / listening on /.test(l), timeoutMs);
+    if (!line) throw new Error(`P${id} did not start within ${timeoutMs} ms:\n${this.tail(id)}`);
+    return { readyMs: performance.now() - startedAt };
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all(this.config.nodes.map((_, i) => this.startNode(i + 1)));
+  }
+
+  /** A clean stop (SIGTERM: the node flushes and exits). */
+  async stopNode(id: number): Promise<void> {
+    const p = this.procs.get(id);
+    if (!p) return;
+    await stopProcess(p.child, 5000);
+    this.procs.delete(id);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((id) => this.stopNode(id)));
+  }
+
+  /** The last lines of a node's log (for error messages). */
+  tail(id: number, lines = 20): string {
+    try {
+      const text = fs.readFileSync(this.logPath(id), 'utf8');
+      return text.split('\n').slice(-lines - 1).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Lines of node `id`'s log written since byte `offset` that match `pred`. */
+  grepLog(id: number, pred: (line: string) => boolean, offset = 0): string[] {
+    const buf = fs.readFileSync(this.logPath(id));
+    return buf.subarray(offset).toString('utf8').split('\n').filter(pred);
+  }
+
+  private async waitForLog(id: number, offset: number, pred: (line: string) => boolean, timeoutMs: number): Promise<string | null> {
+    const p = this.procs.get(id)!;
+    const deadline = performance.now() + timeoutMs;
+    let pos = offset;
+    let partial = '';
+    const fd = fs.openSync(p.logPath, 'r');
+    try {
+      const chunk = Buffer.alloc(1 << 16);
+      for (;;) {
+        for (;;) {
+          const n = fs.readSync(fd, chunk, 0, chunk.length, pos);
+          if (n <= 0) break;
+          pos += n;
+          const lines = (partial + chunk.subarray(0, n).toString('utf8')).split('\n');
+          partial = lines.pop()!;
+          for (const l of lines) if (pred(l)) return l;
+        }
+        if (exited(p.child)) throw new Error(`P${id} exited (code ${p.child.exitCode}, signal ${p.child.signalCode}):\n${this.tail(id)}`);
+        if (performance.now() > deadline) return null;
+        await sleep(5);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Asks node `id` for its status (the console's `status` command, answered as one JSON line). */
+  async status(id: number, timeoutMs = 10_000): Promise<NodeStatus> {
+    const p = this.procs.get(id);
+    if (!p) throw new Error(`P${id} is not running`);
+    const offset = fs.statSync(p.logPath).size;
+    p.child.stdin!.write('status\n');
+    const line = await this.waitForLog(id, offset, (l) => l.startsWith('{"node":') && l.includes('"role":'), timeoutMs);
+    if (!line) throw new Error(`P${id} did not answer status within ${timeoutMs} ms`);
+    return JSON.parse(line) as NodeStatus;
+  }
+
+  /** Elects a leader by sending one operation (a short client timeout makes the client ask a node to lead). */
+  async elect(): Promise<number> {
+    const c = await Client.connect({ id: 'Bwarm', config: this.config, delayMs: 0, timeoutMs: 300, hint: 1 });
+    try {
+      const done = await withTimeout(c.put('warmup', '{"warm":true}'), 30_000, 'electing a leader');
+      return Number(done.leader.replace(/^P/, ''));
+    } finally {
+      c.close();
+    }
+  }
+
+  /** `n` programmatic clients hinted at `leader`, each after one warm-up get. */
+  async clients(n: number, leader: number): Promise<ChainkvClient[]> {
+    const out: ChainkvClient[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push(new ChainkvClient(await Client.connect({ id: `B${i + 1}`, config: this.config, delayMs: 0, hint: leader })));
+    }
+    // Warm-up: opens the connections and confirms the hint.
+    await withTimeout(Promise.all(out.map((c) => c.get('warmup'))), 30_000, 'warm-up operations');
+    return out;
+  }
+}
+
+export class ChainkvClient implements KvClient {
+  constructor(readonly client: Client) {}
+  async put(key: string, value: string): Promise<number> {
+    return (await this.client.put(key, value)).attempts;
+  }
+  async get(key: string): Promise<number> {
+    return (await this.client.get(key)).attempts;
+  }
+  close(): void {
+    this.client.close();
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}

@@ -1,0 +1,74 @@
+/**
+ * Child process for the reload measurement (run in a fresh process so nothing is cached or
+ * JIT-warm): `node reload-child.js node|breakdown CHAIN_LOG`. Prints one JSON line.
+ *
+ * - node: what a node does on start — loadState(FileDisk) (read, parse, checksum, replay,
+ *   verify every hash pointer and nonce), then build the Replica, whose constructor rebuilds
+ *   the dictionary from the decided prefix.
+ * - breakdown: the same steps timed one by one (read, parse+checksum, replay, verify, dict).
+ */
+import * as fs from 'node:fs';
+import { verifyChain } from '../chain';
+import { DurableRecord, DurableState } from '../core/durable';
+import { defaultCoreConfig, Replica } from '../core/replica';
+import { StateMachine } from '../core/state-machine';
+import { loadState } from '../store/chain-store';
+import { FileDisk } from '../store/disk';
+import { loadRecords } from '../store/record-log';
+import { procMemory } from './util';
+
+function isRecord(v: unknown): v is DurableRecord {
+  const t = (v as { t?: unknown } | null)?.t;
+  return t === 'promise' || t === 'accept' || t === 'decide' || t === 'learn';
+}
+
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+function main(): void {
+  const [mode, file] = process.argv.slice(2);
+  if (!file) throw new Error('usage: reload-child.js node|breakdown CHAIN_LOG');
+  if (mode === 'node') {
+    const t0 = process.hrtime.bigint();
+    const disk = new FileDisk(file);
+    const report = loadState(disk);
+    const loadStateMs = ms(t0);
+    const t1 = process.hrtime.bigint();
+    const replica = new Replica(defaultCoreConfig(1, 0, 5), report.state, () => 4, { voteFloor: report.voteFloor });
+    const dictMs = ms(t1);
+    const totalMs = ms(t0);
+    disk.close();
+    const mem = procMemory(process.pid);
+    process.stdout.write(JSON.stringify({
+      mode, loadStateMs, dictMs, totalMs,
+      records: report.records, decided: replica.commit, keys: replica.sm.dict.size,
+      tampered: report.tampered, warnings: report.warnings, hwmMB: mem?.hwmMB ?? null,
+    }) + '\n');
+    return;
+  }
+  if (mode === 'breakdown') {
+    let t = process.hrtime.bigint();
+    const buf = fs.readFileSync(file);
+    const readMs = ms(t);
+    t = process.hrtime.bigint();
+    const loaded = loadRecords(buf, isRecord);
+    const parseMs = ms(t);
+    t = process.hrtime.bigint();
+    const state = DurableState.replay(loaded.records);
+    const replayMs = ms(t);
+    t = process.hrtime.bigint();
+    const check = verifyChain(state.log);
+    const verifyMs = ms(t);
+    t = process.hrtime.bigint();
+    const sm = new StateMachine();
+    for (let d = 0; d < state.commit; d++) sm.apply(state.log[d]);
+    const dictMs = ms(t);
+    process.stdout.write(JSON.stringify({
+      mode, bytes: buf.length, records: loaded.records.length, readMs, parseMs, replayMs, verifyMs, dictMs,
+      ok: check.ok, decided: state.commit,
+    }) + '\n');
+    return;
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+main();

@@ -1,0 +1,213 @@
+import { strict as assert } from 'node:assert';
+import {
+  Accept, AnyMessage, Ballot, ClientReply, ClientRequest, LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg,
+  RepairRequest, RepairResponse,
+} from '../../messages';
+import { blockHash, mineBlock } from '../../src/chain';
+import { DurableState } from '../../src/core/durable';
+import { CoreConfig, Output, Replica } from '../../src/core/replica';
+
+const cfg = (id: number, over: Partial<CoreConfig> = {}): CoreConfig => ({
+  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, batchMax: 4, windowMax: 8, queueMax: 100, ...over,
+});
+let r = 1;
+const random = () => (r = (Math.imul(r, 1664525) + 1013904223) >>> 0);
+
+/** Five cores on a perfect synchronous network, for unit-level scenarios. */
+class Net {
+  readonly nodes: Replica[] = [];
+  readonly replies: ClientReply[] = [];
+  readonly log: { from: string; to: string; msg: AnyMessage }[] = [];
+  readonly down = new Set<number>();
+  now = 0;
+  constructor(over: Partial<CoreConfig> = {}) {
+    for (let i = 1; i <= 5; i++) this.nodes.push(new Replica(cfg(i, over), new DurableState(), random));
+  }
+  step(id: number, from: string, msg: AnyMessage): Output {
+    const out = this.nodes[id - 1].step({ type: 'message', from, msg }, this.now);
+    this.queue(`P${id}`, out);
+    return out;
+  }
+  private pending: { from: string; to: string; msg: AnyMessage }[] = [];
+  queue(from: string, out: Output): void {
+    for (const s of out.send) this.pending.push({ from, to: s.to, msg: s.msg });
+  }
+  run(limit = 10_000): void {
+    while (this.pending.length > 0 && limit-- > 0) {
+      const m = this.pending.shift()!;
+      this.log.push(m);
+      if (m.to.startsWith('C')) { this.replies.push(m.msg as ClientReply); continue; }
+      const id = Number(m.to.slice(1));
+      if (this.down.has(id) || this.down.has(Number(m.from.slice(1)))) continue;
+      this.step(id, m.from, m.msg);
+    }
+  }
+  request(to: number, client: string, req: number, op: 'put' | 'get', key: string, value?: string): void {
+    this.step(to, client, make(ClientRequest, { pending: PendingOp.of(Operation.of(op, key, value, client, req), client) }));
+    this.run();
+  }
+  elect(id: number): void {
+    this.step(id, 'C1', make(LeaderRequest, {}));
+    this.run();
+  }
+}
+
+describe('core: acceptor rules', () => {
+  it('persists a promise before replying, and refuses lower ballots saying why', () => {
+    const a = new Replica(cfg(3), new DurableState(), random);
+    const out = a.step({ type: 'message', from: 'P1', msg: make(Prepare, { ballot: Ballot.of(2, 1, 0) }) }, 0);
+    assert.deepEqual(out.persist.map((x) => x.t), ['promise']);
+    assert.equal(out.sync, true, 'the promise must be fsynced before it is sent');
+    assert.equal(out.send[0].msg.kind, 'promise');
+    const low = a.step({ type: 'message', from: 'P2', msg: make(Prepare, { ballot: Ballot.of(1, 2, 0) }) }, 0);
+    assert.equal(low.persist.length, 0);
+    const nack = low.send[0].msg as Nack;
+    assert.equal(nack.kind, 'nack');
+    assert.equal(nack.reason, 'ballot');
+    assert.equal(nack.promised.toString(), '<2,1,0>');
+    const acc = a.step({ type: 'message', from: 'P2', msg: make(Accept, { ballot: Ballot.of(1, 2, 0), blocks: [], commit: 0, commitHash: '' }) }, 0);
+    assert.equal((acc.send[0].msg as Nack).reason, 'ballot', 'an accept under a lower term is refused too');
+  });
+
+  it('refuses a prepare below its decided depth and hands over the missing decided blocks', () => {
+    const net = new Net();
+    net.elect(1);
+    for (let i = 1; i <= 6; i++) net.request(1, 'C1', i, 'put', 'k', `{"v":${i}}`);
+    assert.equal(net.nodes[0].commit, 6);
+    const out = net.nodes[2].step({ type: 'message', from: 'P5', msg: make(Prepare, { ballot: Ballot.of(9, 5, 1) }) }, 0);
+    const nack = out.send[0].msg as Nack;
+    assert.equal(nack.reason, 'behind');
+    assert.ok(net.nodes[2].commit >= 5);
+    assert.equal(nack.blocks.length, Math.min(4, net.nodes[2].commit - 1), 'a batch of at most batchMax blocks from the candidate depth');
+    assert.equal(out.persist.length, 0, 'no promise is made');
+  });
+
+  it('rejects an accept that does not link to what it holds (gap), naming where to resume', () => {
+    const net = new Net();
+    net.elect(1);
+    net.request(1, 'C1', 1, 'put', 'k', '1');
+    const leaderBallot = net.nodes[0].ballot!;
+    const { block } = mineBlock(Operation.of('put', 'z', '2', 'C1', 9), 'ab'.repeat(32), random);
+    const out = net.nodes[1].step({ type: 'message', from: 'P1', msg: make(Accept, { ballot: leaderBallot.at(5), blocks: [block], commit: 1, commitHash: '' }) }, 0);
+    const nack = out.send[0].msg as Nack;
+    assert.equal(nack.reason, 'gap');
+    assert.equal(nack.resume, 1);
+  });
+});
+
+describe('core: leader', () => {
+  it('replicates, decides in depth order, answers ack / value / NO_KEY', () => {
+    const net = new Net();
+    net.elect(2);
+    assert.ok(net.nodes[1].isLeader);
+    net.request(2, 'C1', 1, 'put', 'alice_netid', '{"phone_number":"111-222-3333"}');
+    net.request(4, 'C2', 1, 'get', 'alice_netid'); // through a follower: forwarded
+    net.request(2, 'C3', 1, 'get', 'bob');
+    assert.deepEqual(net.replies.map((x) => x.result), ['ack', '{"phone_number":"111-222-3333"}', 'NO_KEY']);
+    assert.deepEqual(net.replies.map((x) => x.depth), [0, 1, 2]);
+    for (const n of net.nodes) {
+      assert.equal(n.commit, 3);
+      assert.deepEqual(n.durable.hashes, net.nodes[1].durable.hashes);
+      assert.equal(n.durable.log[1].hashPointer, blockHash(n.durable.log[0]));
+    }
+  });
+
+  it('applies a retried request at most once and answers the retry with the original result', () => {
+    const net = new Net();
+    net.elect(1);
+    net.request(1, 'C1', 1, 'put', 'k', '"a"');
+    net.request(1, 'C2', 1, 'put', 'k', '"b"');
+    net.request(3, 'C1', 1, 'put', 'k', '"a"'); // the retry of C1#1, via another node
+    assert.equal(net.nodes[0].commit, 2, 'no new block for the retry');
+    const last = net.replies[net.replies.length - 1];
+    assert.equal(last.req, 1);
+    assert.equal(last.result, 'ack');
+    assert.equal(last.depth, 0, 'the original depth');
+    assert.equal(net.nodes[0].sm.dict.get('k'), '"b"');
+  });
+
+  it('a new leader adopts the tentative suffix accepted under the highest term', () => {
+    const net = new Net();
+    net.elect(1);
+    net.request(1, 'C1', 1, 'put', 'k', '"v1"');
+    // P1 proposes C1#2 but only P2 accepts it (others are cut off), then P1 dies.
+    net.down.add(3); net.down.add(4); net.down.add(5);
+    net.request(1, 'C1', 2, 'put', 'k', '"v2"');
+    assert.equal(net.nodes[1].durable.end, 2);
+    assert.equal(net.nodes[1].commit, 1);
+    net.down.clear();
+    net.down.add(1);
+    net.elect(2);
+    assert.ok(net.nodes[1].isLeader);
+    // The adopted block is re-proposed under P2's term and decided.
+    for (const id of [2, 3, 4, 5]) {
+      const n = net.nodes[id - 1];
+      assert.equal(n.commit, 2, `P${id}`);
+      assert.equal(n.durable.log[1].operation.value, '"v2"');
+    }
+  });
+
+  it('a stale leader steps down when told of a higher promise, and learns the new leader', () => {
+    const net = new Net();
+    net.elect(1);
+    net.elect(3);
+    assert.ok(net.nodes[2].isLeader);
+    const out = net.nodes[0].step({ type: 'message', from: 'P4', msg: make(Nack, { reason: 'ballot', ballot: Ballot.of(1, 1, 0), promised: net.nodes[2].ballot!, commit: 0, commitHash: '', resume: 0, blocks: [] }) }, 0);
+    void out;
+    assert.equal(net.nodes[0].isLeader, false);
+    assert.equal(net.nodes[0].leader, 3);
+  });
+
+  it('two concurrent candidates never decide different blocks at one depth', () => {
+    const net = new Net();
+    net.elect(1);
+    net.request(1, 'C1', 1, 'put', 'k', '"a"');
+    // Both P4 and P5 start elections before either hears of the other.
+    net.queue('P4', net.nodes[3].step({ type: 'message', from: 'C2', msg: make(LeaderRequest, {}) }, 0));
+    net.queue('P5', net.nodes[4].step({ type: 'message', from: 'C3', msg: make(LeaderRequest, {}) }, 0));
+    net.run();
+    net.request(4, 'C2', 1, 'put', 'k', '"b"');
+    net.request(5, 'C3', 1, 'put', 'k', '"c"');
+    const leaders = net.nodes.filter((n) => n.isLeader);
+    assert.ok(leaders.length <= 1);
+    const top = Math.max(...net.nodes.map((n) => n.commit));
+    for (let d = 0; d < top; d++) {
+      const hs = new Set(net.nodes.filter((n) => n.commit > d).map((n) => n.durable.hashes[d]));
+      assert.equal(hs.size, 1, `depth ${d}`);
+    }
+  });
+});
+
+describe('core: repair', () => {
+  it('serves decided blocks in batches of batchMax and the requester catches up', () => {
+    const net = new Net();
+    net.elect(1);
+    net.down.add(5);
+    for (let i = 1; i <= 10; i++) net.request(1, 'C1', i, 'put', `k${i}`, '1');
+    net.down.clear();
+    const batch = net.nodes[0].step({ type: 'message', from: 'P5', msg: make(RepairRequest, { from: 0 }) }, 0).send[0].msg as RepairResponse;
+    assert.equal(batch.kind, 'repair');
+    assert.equal(batch.blocks.length, 4);
+    assert.equal(batch.commit, 10);
+    net.step(5, 'P1', batch);
+    net.run();
+    assert.equal(net.nodes[4].commit, 10, 'pulled the remaining batches');
+    assert.deepEqual(net.nodes[4].durable.hashes, net.nodes[0].durable.hashes);
+    assert.equal(net.nodes[4].sm.dict.get('k10'), '1');
+  });
+
+  it('a candidate behind the others catches up from the refusals and then wins', () => {
+    const net = new Net();
+    net.elect(1);
+    net.down.add(5);
+    for (let i = 1; i <= 9; i++) net.request(1, 'C1', i, 'put', 'k', `${i}`);
+    net.down.clear();
+    net.down.add(1);
+    net.elect(5);
+    assert.ok(net.nodes[4].isLeader);
+    assert.equal(net.nodes[4].commit, 9);
+    assert.ok(net.log.some((m) => m.msg.kind === 'nack' && (m.msg as Nack).reason === 'behind'));
+    const p = net.log.filter((m) => m.msg.kind === 'promise').pop()!.msg as PromiseMsg;
+    assert.equal(p.commit, 9);
+  });
+});
