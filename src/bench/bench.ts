@@ -6,7 +6,7 @@ import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ChainkvCluster } from './chainkv';
+import { ChainkvClient, ChainkvCluster } from './chainkv';
 import { generateChain, GeneratedChain } from './chain-gen';
 import { EtcdCluster, findEtcd } from './etcd';
 import { FsyncResult, measureFsync } from './fsync';
@@ -131,64 +131,107 @@ async function findChainkvLeader(cluster: ChainkvCluster, running: number[]): Pr
   return null;
 }
 
-async function runChainkv(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
+const mbList = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+
+/**
+ * The throughput/latency comparison and the catch-up test. Both clusters run at once (idle
+ * while the other is measured) and the runs alternate, chainkv then etcd for each client
+ * count, so that a change in background load hits both alike.
+ */
+async function runComparison(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
+  const wantChainkv = o.parts.has('chainkv') || o.parts.has('catchup');
+  let ck: { cluster: ChainkvCluster; clients: ChainkvClient[]; ids: number[] } | null = null;
+  let et: EtcdCluster | null = null;
   const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
-  if (profDir) fs.mkdirSync(profDir, { recursive: true });
-  let starts = 0;
-  const cluster = await ChainkvCluster.create({
-    dir: path.join(root, 'chainkv'),
-    nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=P${id}-${++starts}.cpuprofile`] : undefined,
-  });
-  const ids = cluster.config.nodes.map((_, i) => i + 1);
   try {
-    o.progress('chainkv: starting 5 nodes');
-    await cluster.startAll();
-    let leader = await cluster.elect();
-    o.log(`chainkv: 5 nodes up (fsync on, delay 0, ZeroMQ on 127.0.0.1:${cluster.config.nodes.map((n) => n.port).join(',')}), leader P${leader}`);
-    if (o.parts.has('chainkv')) {
-      for (const n of o.clients) {
-        leader = (await findChainkvLeader(cluster, ids)) ?? (await cluster.elect());
-        const clients = await cluster.clients(n, leader);
+    if (wantChainkv) {
+      if (profDir) fs.mkdirSync(profDir, { recursive: true });
+      let starts = 0;
+      const maxClients = Math.max(...(o.parts.has('chainkv') ? o.clients : []), o.parts.has('catchup') ? o.catchupClients : 0);
+      const cluster = await ChainkvCluster.create({
+        dir: path.join(root, 'chainkv'),
+        clients: maxClients,
+        nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=P${id}-${++starts}.cpuprofile`] : undefined,
+      });
+      const ids = cluster.config.nodes.map((_, i) => i + 1);
+      o.progress('chainkv: starting 5 nodes');
+      await cluster.startAll();
+      o.progress(`chainkv: connecting ${maxClients} clients`);
+      const clients = await cluster.connectClients();
+      o.progress('chainkv: electing a leader');
+      const leader = await cluster.elect();
+      ck = { cluster, clients, ids };
+      o.log(`chainkv: 5 nodes up (fsync on, delay 0, ZeroMQ on 127.0.0.1:${cluster.config.nodes.map((n) => n.port).join(',')}), leader P${leader}`);
+    }
+    if (o.parts.has('etcd')) {
+      const found = findEtcd(o.etcdBin);
+      if (!found) {
+        const why = 'etcd not found (install the Debian package etcd-server, or pass --etcd-bin PATH): etcd runs skipped';
+        res.etcdInfo = { skipped: why };
+        o.log(`etcd: ${why}`);
+      } else {
+        o.progress(`etcd ${found.version}: starting 5 members`);
+        et = await EtcdCluster.start(found.bin, path.join(root, 'etcd'));
+        res.etcdInfo = { ...found };
+        o.log(`etcd ${found.version}: 5 members up (fsync on), leader ${(await et.leader())?.name}`);
+      }
+    }
+    for (const n of o.clients) {
+      if (ck && o.parts.has('chainkv')) {
+        const clients = ck.clients.slice(0, n);
+        o.progress(`chainkv: warm-up of ${n} clients`);
+        const w = await ck.cluster.warmUp(clients);
+        const r = await runClosedLoop({ system: 'chainkv', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
+        res.chainkv.push(r);
+        o.log(`chainkv: ${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
+      }
+      if (et) {
+        const clients = await et.clients(n);
         try {
-          const r = await runClosedLoop({ system: 'chainkv', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
-          res.chainkv.push(r);
-          o.log(runTable([r]).split('\n').slice(-1)[0].replace(/^/, 'chainkv: ') + `  (${fmt.ms(r.latency.p50Ms)} ms p50)`);
+          const r = await runClosedLoop({ system: 'etcd', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
+          res.etcd.push(r);
+          o.log(`etcd:    ${runTable([r]).split('\n').slice(-1)[0]}`);
         } finally {
           await closeAll(clients);
         }
       }
-      res.chainkvPeakRssMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
     }
-    if (o.parts.has('catchup')) res.catchup = await measureCatchup(o, cluster, ids);
+    if (ck && o.parts.has('chainkv')) res.chainkvPeakRssMB = Object.fromEntries(ck.ids.map((id) => [`P${id}`, procMemory(ck!.cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
+    if (et) {
+      const info = res.etcdInfo as { bin: string; version: string; peakRssMB?: Record<string, number> };
+      info.peakRssMB = Object.fromEntries(et.members.map((m) => [m.name, procMemory(m.child?.pid ?? -1)?.hwmMB ?? NaN]));
+      o.progress('etcd: stopping the cluster');
+      await et.stop();
+      et = null;
+    }
+    if (ck && o.parts.has('catchup')) res.catchup = await measureCatchup(o, ck.cluster, ck.ids, ck.clients.slice(0, o.catchupClients));
   } finally {
-    o.progress('chainkv: stopping the cluster');
-    await cluster.stopAll();
+    if (et) await et.stop();
+    if (ck) {
+      o.progress('chainkv: stopping the cluster');
+      await closeAll(ck.clients);
+      await ck.cluster.stopAll();
+    }
   }
-  if (profDir) {
+  if (profDir && fs.existsSync(profDir)) {
     const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f));
     res.profiles = files.map((f) => summarizeProfile(f));
   }
 }
 
-async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: number[]): Promise<CatchupResult> {
+async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: number[], clients: ChainkvClient[]): Promise<CatchupResult> {
   const leader = (await findChainkvLeader(cluster, ids)) ?? (await cluster.elect());
   const victim = (leader % ids.length) + 1;
   o.progress(`catch-up: stopping P${victim}`);
   await cluster.stopNode(victim);
   const running = ids.filter((id) => id !== victim);
   const before = (await cluster.status(leader)).depth;
-  const clients = await cluster.clients(o.catchupClients, leader);
-  let drive: RunResult;
-  try {
-    drive = await runClosedLoop({
-      system: 'chainkv catch-up drive', clients, seconds: 600, keys: o.keys, seed: 7, putsOnly: true, maxOps: o.catchupBlocks, progress: o.progress,
-    });
-  } finally {
-    await closeAll(clients);
-  }
+  await cluster.warmUp(clients);
+  const drive = await runClosedLoop({
+    system: 'chainkv catch-up drive', clients, seconds: 600, keys: o.keys, seed: 7, putsOnly: true, maxOps: o.catchupBlocks, progress: o.progress,
+  });
   const lead = (await findChainkvLeader(cluster, running)) ?? leader;
   const leaderDepth = (await cluster.status(lead)).depth;
-  // The victim's depth on disk is what it had when stopped (at most `before`).
   o.progress(`catch-up: restarting P${victim}, ${leaderDepth - before}+ blocks behind`);
   const t0 = performance.now();
   const { readyMs } = await cluster.startNode(victim);
@@ -204,40 +247,8 @@ async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: num
     node: `P${victim}`, leader: `P${lead}`, blocksBehind: leaderDepth - Math.min(own, before), leaderDepth,
     startMs: readyMs, catchUpMs, repairMs: catchUpMs - readyMs, driveOpsPerSec: drive.opsPerSec,
   };
-  o.log(`catch-up: P${victim} restarted ${fmt.int(r.blocksBehind)} blocks behind; listening after ${fmt.ms(r.startMs)} ms, at the leader's depth ${fmt.int(leaderDepth)} after ${fmt.ms(r.catchUpMs)} ms (repair ${fmt.ms(r.repairMs)} ms)`);
+  o.log(`catch-up: P${victim} restarted ${fmt.int(r.blocksBehind)} blocks behind (driven by ${clients.length} clients at ${fmt.int(drive.opsPerSec)} puts/s); listening after ${fmt.int(r.startMs)} ms, at the leader's depth ${fmt.int(leaderDepth)} after ${fmt.int(r.catchUpMs)} ms (repair ${fmt.int(r.repairMs)} ms)`);
   return r;
-}
-
-async function runEtcd(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
-  const found = findEtcd(o.etcdBin);
-  if (!found) {
-    const why = 'etcd not found (install the Debian package etcd-server, or pass --etcd-bin PATH): etcd runs skipped';
-    res.etcdInfo = { skipped: why };
-    o.log(`etcd: ${why}`);
-    return;
-  }
-  o.progress(`etcd ${found.version}: starting 5 members`);
-  const cluster = await EtcdCluster.start(found.bin, path.join(root, 'etcd'));
-  const info: { bin: string; version: string; peakRssMB?: Record<string, number> } = { ...found };
-  res.etcdInfo = info;
-  try {
-    const leader = await cluster.leader();
-    o.log(`etcd ${found.version}: 5 members up (fsync on), leader ${leader?.name}`);
-    for (const n of o.clients) {
-      const clients = await cluster.clients(n);
-      try {
-        const r = await runClosedLoop({ system: 'etcd', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
-        res.etcd.push(r);
-        o.log(runTable([r]).split('\n').slice(-1)[0].replace(/^/, 'etcd:    '));
-      } finally {
-        await closeAll(clients);
-      }
-    }
-    info.peakRssMB = Object.fromEntries(cluster.members.map((m) => [m.name, procMemory(m.child?.pid ?? -1)?.hwmMB ?? NaN]));
-  } finally {
-    o.progress('etcd: stopping the cluster');
-    await cluster.stop();
-  }
 }
 
 function runChild(args: string[]): Promise<Record<string, unknown>> {
@@ -279,7 +290,7 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
 }
 
 async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Promise<RssResult> {
-  const cluster = await ChainkvCluster.create({ dir: path.join(root, 'rss') });
+  const cluster = await ChainkvCluster.create({ dir: path.join(root, 'rss'), clients: 64 });
   const ids = cluster.config.nodes.map((_, i) => i + 1);
   for (const id of ids) fs.copyFileSync(chain.path, path.join(cluster.dataDir(id), 'chain.log'));
   try {
@@ -294,18 +305,18 @@ async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Pro
     }
     let load: RunResult | undefined;
     if (o.rssSeconds > 0) {
-      const leader = await cluster.elect();
-      const clients = await cluster.clients(64, leader);
+      const clients = await cluster.connectClients();
       try {
-        load = await runClosedLoop({ system: 'chainkv (100k chain)', clients, seconds: o.rssSeconds, keys: o.keys, seed: 99, progress: o.progress });
+        await cluster.elect();
+        await cluster.warmUp(clients);
+        load = await runClosedLoop({ system: `chainkv (${fmt.int(chain.blocks)}-block chain)`, clients, seconds: o.rssSeconds, keys: o.keys, seed: 99, progress: o.progress });
       } finally {
         await closeAll(clients);
       }
     }
     const peakMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
     const r: RssResult = { blocks: chain.blocks, afterLoadMB, peakMB, maxPeakMB: Math.max(...Object.values(peakMB)), nodeLoadMs, startMs, load };
-    const mb = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
-    o.log(`rss: at ${fmt.int(chain.blocks)} blocks, peak RSS (VmHWM) after load: ${mb(afterLoadMB)} MB; after ${o.rssSeconds} s of 64 clients: ${mb(peakMB)} MB` +
+    o.log(`rss: at ${fmt.int(chain.blocks)} blocks, peak RSS (VmHWM) after load: ${mbList(afterLoadMB)} MB; after ${o.rssSeconds} s of 64 clients: ${mbList(peakMB)} MB` +
       (load ? ` (${fmt.int(load.opsPerSec)} ops/s, p50 ${fmt.ms(load.latency.p50Ms)} ms)` : ''));
     o.log(`rss: node start on ${fmt.int(chain.blocks)} blocks: listening after ${Object.values(startMs).map((v) => fmt.int(v)).join(', ')} ms; the nodes' own "[store] loaded" times ${Object.values(nodeLoadMs).join(', ')} ms`);
     return r;
@@ -344,7 +355,7 @@ export function summaryText(res: BenchResults): string {
   const m = res.machine;
   const lines: string[] = [];
   lines.push('', `=== chainkv benchmark summary ===`);
-  lines.push(`machine: ${m.nproc} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, node ${m.node}, ${m.date}`);
+  lines.push(`machine: ${m.nproc} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, node ${m.node}, ${m.date}, load average at start ${m.loadAvg.join(' ')}`);
   if (res.etcdInfo && 'version' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.version} (${res.etcdInfo.bin})`);
   else if (res.etcdInfo && 'skipped' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.skipped}`);
   lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run`);
@@ -407,8 +418,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         o.log(`fsync floor: append ${res.fsync.bytes} B + fsync, median ${fmt.ms(res.fsync.medianMs)} ms (p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms, ${res.fsync.samples} samples)`);
       });
     }
-    if (o.parts.has('chainkv') || o.parts.has('catchup')) await step('chainkv', () => runChainkv(o, root, res));
-    if (o.parts.has('etcd')) await step('etcd', () => runEtcd(o, root, res));
+    if (o.parts.has('chainkv') || o.parts.has('catchup') || o.parts.has('etcd')) await step('comparison', () => runComparison(o, root, res));
     for (const a of res.chainkv) {
       const b = res.etcd.find((r) => r.clients === a.clients);
       if (b) res.ratios.push({ clients: a.clients, throughput: a.opsPerSec / b.opsPerSec, p50: a.latency.p50Ms / b.latency.p50Ms });

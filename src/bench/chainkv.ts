@@ -28,6 +28,11 @@ export interface ChainkvClusterOptions {
   /** Folder for the config, the nodes' data dirs and logs. */
   dir: string;
   nodes?: number;
+  /**
+   * Benchmark clients C1..Cn, listed in the config so that every node opens its connection to
+   * them at start (as for the console clients C1..C3); one more, C(n+1), elects the leader.
+   */
+  clients: number;
   /** Extra flags for the node's `node` binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/x']. */
   nodeFlags?: (id: number) => string[];
 }
@@ -55,9 +60,10 @@ export class ChainkvCluster {
   static async create(o: ChainkvClusterOptions): Promise<ChainkvCluster> {
     const n = o.nodes ?? 5;
     fs.mkdirSync(o.dir, { recursive: true });
-    const ports = await freePorts(n);
-    const nodes = ports.map((port, i) => ({ name: `P${i + 1}`, host: '127.0.0.1', port }));
-    const config: ClusterConfig = { delayMs: 0, nodes, clients: [], source: path.join(o.dir, 'nodes.ini') };
+    const ports = await freePorts(n + o.clients + 1);
+    const nodes = ports.slice(0, n).map((port, i) => ({ name: `P${i + 1}`, host: '127.0.0.1', port }));
+    const clients = ports.slice(n).map((port, i) => ({ name: `C${i + 1}`, host: '127.0.0.1', port }));
+    const config: ClusterConfig = { delayMs: 0, nodes, clients, source: path.join(o.dir, 'nodes.ini') };
     const c = new ChainkvCluster(o, config);
     for (let i = 1; i <= n; i++) fs.mkdirSync(c.dataDir(i), { recursive: true });
     return c;
@@ -171,10 +177,26 @@ export class ChainkvCluster {
     return JSON.parse(line) as NodeStatus;
   }
 
-  /** Elects a leader by sending one operation (a short client timeout makes the client ask a node to lead). */
+  /**
+   * Connects the benchmark clients C1..Cn (hinted at P1) and waits until the nodes' connections
+   * to them are up: a node opens its socket to a listed client at start and retries it at most
+   * every second, and with `immediate` a reply sent before that is dropped.
+   */
+  async connectClients(): Promise<ChainkvClient[]> {
+    const out: ChainkvClient[] = [];
+    for (const e of this.config.clients.slice(0, -1)) {
+      out.push(new ChainkvClient(await Client.connect({ id: e.name, config: this.config, delayMs: 0, hint: 1 })));
+    }
+    await sleep(1500);
+    return out;
+  }
+
+  /** Elects a leader by sending one operation through the spare client (a 300 ms timeout makes it ask a node to lead). */
   async elect(): Promise<number> {
-    const c = await Client.connect({ id: 'Bwarm', config: this.config, delayMs: 0, timeoutMs: 300, hint: 1 });
+    const id = this.config.clients[this.config.clients.length - 1].name;
+    const c = await Client.connect({ id, config: this.config, delayMs: 0, timeoutMs: 300, hint: 1 });
     try {
+      await sleep(1200);
       const done = await withTimeout(c.put('warmup', '{"warm":true}'), 30_000, 'electing a leader');
       return Number(done.leader.replace(/^P/, ''));
     } finally {
@@ -182,15 +204,19 @@ export class ChainkvCluster {
     }
   }
 
-  /** `n` programmatic clients hinted at `leader`, each after one warm-up get. */
-  async clients(n: number, leader: number): Promise<ChainkvClient[]> {
-    const out: ChainkvClient[] = [];
-    for (let i = 0; i < n; i++) {
-      out.push(new ChainkvClient(await Client.connect({ id: `B${i + 1}`, config: this.config, delayMs: 0, hint: leader })));
+  /**
+   * One get per client, in rounds, until a round needs no retry and every answer names the
+   * same leader (the hints are then right and the connections open). Returns the leader.
+   */
+  async warmUp(clients: ChainkvClient[], maxRounds = 5): Promise<{ leader: string; rounds: number }> {
+    let last = { leader: '', rounds: 0 };
+    for (let round = 1; round <= maxRounds; round++) {
+      const done = await withTimeout(Promise.all(clients.map((c) => c.client.get('warmup'))), 60_000, 'warm-up operations');
+      const leaders = new Set(done.map((d) => d.leader));
+      last = { leader: done[done.length - 1].leader, rounds: round };
+      if (leaders.size === 1 && done.every((d) => d.attempts === 1)) return last;
     }
-    // Warm-up: opens the connections and confirms the hint.
-    await withTimeout(Promise.all(out.map((c) => c.get('warmup'))), 30_000, 'warm-up operations');
-    return out;
+    return last;
   }
 }
 

@@ -63,6 +63,8 @@ export interface MachineInfo {
   kernel: string;
   node: string;
   tmpdir: string;
+  /** 1/5/15-minute load average when the bench started (other work on the machine skews results). */
+  loadAvg: number[];
 }
 
 export function machineInfo(): MachineInfo {
@@ -81,6 +83,7 @@ export function machineInfo(): MachineInfo {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     tmpdir: os.tmpdir(),
+    loadAvg: os.loadavg().map((v) => Math.round(v * 100) / 100),
   };
 }
 

@@ -51,6 +51,11 @@ export class Proc {
     return this._state;
   }
 
+  /** [script.js, ...arguments], run with this node binary. */
+  get command(): readonly string[] {
+    return this.o.command;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

@@ -3,13 +3,18 @@
  * CLIs), real ZeroMQ sockets on loopback and real files. See harness.ts.
  */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkLinearizable, HistoryOp } from '../../src/check/linearizability';
 import { Client } from '../../src/client/client';
 import { Completed } from '../../src/client/client-core';
+import { powAccepts, powHash, verifyChain } from '../../src/chain';
+import { Operation } from '../../messages';
+import { encodeRecord } from '../../src/store/record-log';
 import {
   assertAllAgree, BlockJson, ClientResult, Cluster, describeAll, eventually, forgetProcs, loadPersisted, resultsFromChain,
-  settledWithin, sleep, sortKeys, stopAll, within,
+  decided, settledWithin, sleep, sortKeys, stopAll, toBlocks, within,
 } from './harness';
 
 /** Runs programmatic-client operations and records them as a history for the linearizability checker. */
@@ -43,11 +48,47 @@ class Recorder {
   }
 }
 
+/**
+ * Edits one character of the put value containing `target` in a chain.log text (same length).
+ * With `recompute`, the record's checksum is recomputed and the character chosen so the block's
+ * proof of work still holds with its nonce: only the hash pointer of the block above can tell.
+ */
+function tamper(text: string, target: string, recompute: boolean): { text: string; evil: string } {
+  const lines = text.split('\n');
+  const i = lines.findIndex((l) => l.includes(target));
+  assert.ok(i >= 0, `no record in chain.log mentions ${target}`);
+  assert.ok(lines.slice(i + 1).some((l) => l.length > 0), 'the record to edit is the last one (that would be a torn write, not tampering)');
+  if (!recompute) {
+    const evil = 'X' + target.slice(1);
+    lines[i] = lines[i].replace(target, evil);
+    return { text: lines.join('\n'), evil };
+  }
+  const m = /^(\d+) ([0-9a-f]{8}) (.*)$/.exec(lines[i]);
+  assert.ok(m, `not a record line: ${lines[i]}`);
+  const rec = JSON.parse(m[3]) as { blocks: { operation: { op: 'put' | 'get'; key: string; value: string; client: string; req: number }; nonce: string }[] };
+  const block = rec.blocks.find((b) => b.operation.value?.includes(target));
+  assert.ok(block, `no block value mentions ${target}`);
+  for (const ch of 'XYZQWKJVBNMPRSTUHGFDCALOEI') {
+    const evil = ch + target.slice(1);
+    const o = block.operation;
+    const value = o.value.replace(target, evil);
+    if (!powAccepts(powHash(Operation.of(o.op, o.key, value, o.client, o.req), block.nonce))) continue;
+    o.value = value;
+    lines[i] = encodeRecord(rec).toString('utf8').replace(/\n$/, '');
+    assert.equal(lines[i].length, m[0].length, 'the edit changed the record length');
+    return { text: lines.join('\n'), evil };
+  }
+  throw new Error('no one-character edit keeps the proof of work valid');
+}
+
 describe('e2e: recovery scenarios on real processes', function () {
   this.timeout(60_000);
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(`\n==== process output for failed test "${this.currentTest.title}" ====\n${describeAll()}\n`);
+    const t = this.currentTest;
+    if (t?.state === 'failed' || process.env.CHAINKV_E2E_DUMP) {
+      process.stderr.write(`\n==== process output for ${t?.state ?? ''} test "${t?.title ?? ''}" ====\n${describeAll(Number(process.env.CHAINKV_E2E_DUMP) || 25)}\n`);
+    }
     forgetProcs();
     await stopAll();
   });
@@ -111,5 +152,344 @@ describe('e2e: recovery scenarios on real processes', function () {
       }
       return null;
     }, 5000);
+  });
+  it('2. concurrent operations through different nodes, with racing Leader requests, stay linearizable', async () => {
+    const c = await Cluster.start();
+    const leaderAsks: string[] = [];
+    const rec = new Recorder();
+    // Tiny timeouts: with no leader yet, all three time out together and ask (random) nodes to lead at once.
+    const clients = await Promise.all([1, 2, 3].map((n) => c.connect(`C${n}`, {
+      hint: n, timeoutMs: 250, onEvent: (l) => { if (/become leader/.test(l)) leaderAsks.push(`C${n}: ${l}`); },
+    })));
+    const N = 20;
+    await Promise.all(clients.map(async (cl, idx) => {
+      const id = `C${idx + 1}`;
+      for (let i = 0; i < N; i++) {
+        const key = `k${(i * 7 + idx) % 3}`; // three keys shared by all clients
+        if ((i + idx) % 3 === 0) await rec.run(cl, id, 'get', key);
+        else await rec.run(cl, id, 'put', key, JSON.stringify({ by: id, i }));
+      }
+    }));
+    assert.equal(rec.done.length, 3 * N, 'every operation is answered');
+    assert.ok(leaderAsks.length >= 1, 'no client sent Leader');
+    const elections = c.live().reduce((n, p) => n + p.lines.filter((l) => /starting election/.test(l)).length, 0);
+    assert.ok(elections >= 1, 'no node started an election');
+    const { blocks } = await assertAllAgree(c, { minDepth: 3 * N });
+    rec.assertMatchesChain(blocks);
+    rec.assertLinearizable();
+  });
+
+  it('3. failProcess on the leader mid-stream: clients fail over, no acked put is lost, the node reloads and catches up', async () => {
+    const c = await Cluster.start();
+    const clients = [1, 2, 3].map((n) => c.startClient(n, { leader: n, timeoutMs: 1500 }));
+    const latest = new Map<string, string>(); // key -> value of its last acknowledged put
+    const results: { client: string; r: ClientResult }[] = [];
+    let acked = 0;
+    const PER_CLIENT = 24;
+    const streams = Promise.all(clients.map(async (cl, idx) => {
+      for (let i = 0; i < PER_CLIENT; i++) {
+        const key = `s3_c${idx + 1}_k${i % 3}`;
+        const value = JSON.stringify({ c: idx + 1, i });
+        const r = await cl.op(`put ${key} ${value}`, 30_000);
+        assert.equal(r.result, 'ack', `${cl.id} put ${key}: ${JSON.stringify(r)}`);
+        latest.set(key, value);
+        results.push({ client: cl.id, r });
+        acked++;
+      }
+    }));
+    streams.catch(() => { /* awaited below */ });
+    await eventually('a dozen puts acknowledged', () => (acked >= 12 ? null : `${acked} acked`), 30_000, 10);
+    const leader = await c.waitForLeader();
+    const depthAtKill = (await c.node(leader).status()).depth;
+    assert.ok(depthAtKill >= 12);
+    const exit = await c.failProcess(leader);
+    const exitAt = Date.now();
+    assert.equal(exit.code, 1, 'failProcess exits at once with code 1');
+    assert.ok(acked < 3 * PER_CLIENT - 6, 'the streams ended before the leader failed: the test proves nothing');
+    await streams;
+
+    // Clients timed out, sent Leader, and a new leader answered everything issued after the failure.
+    assert.ok(results.some(({ r }) => (r.attempts ?? 0) > 1), 'no client ever timed out');
+    for (const { client, r } of results) {
+      if (r.call > exitAt) assert.notEqual(r.leader, `P${leader}`, `${client}#${r.req} answered by the dead leader`);
+    }
+    const newLeader = await c.waitForLeader();
+    assert.notEqual(newLeader, leader);
+
+    // Restart with the same command: it reloads its chain from disk and catches up.
+    const p = await c.startNode(leader);
+    const { line } = await p.waitForLine(/\[store\] loaded \d+ records in \d+ ms: \d+ decided block/);
+    const loaded = Number(/: (\d+) decided block/.exec(line)![1]);
+    assert.ok(loaded >= depthAtKill, `P${leader} reloaded ${loaded} decided blocks; it had ${depthAtKill} when it failed`);
+    assert.ok(!p.lines.some((l) => /TAMPERED/.test(l)), 'a clean crash was reported as tampering');
+    const { blocks, kv } = await assertAllAgree(c, { minDepth: 3 * PER_CLIENT });
+    assert.equal(c.live().length, 5);
+    const answers = resultsFromChain(blocks);
+    for (const { client, r } of results) assert.equal(answers.get(`${client}#${r.req}`)?.depth, r.depth, `${client}#${r.req}`);
+
+    // No acknowledged put lost: every key reads back its latest acknowledged value, through a client console and on every node.
+    for (const [key, value] of latest) {
+      assert.equal(kv[key], value, `decided dictionary: ${key}`);
+      const r = await clients[(key.charCodeAt(4) - 49) % 3].op(`get ${key}`);
+      assert.equal(r.result, value, `get ${key}`);
+    }
+    const disk = loadPersisted(c.dataDir(leader));
+    assert.equal(disk.report.tampered, false);
+    assert.deepEqual(disk.decidedHashes.slice(0, blocks.length), blocks.map((b) => b.hash), `P${leader}'s chain.log after catching up`);
+  });
+
+  it('4. two followers fail and return; with three down nothing is decided until one returns', async () => {
+    const c = await Cluster.start();
+    const cl = c.startClient(1, { leader: 2, timeoutMs: 1500 });
+    const ok = async (line: string, expect: string) => {
+      const r = await cl.op(line, 30_000);
+      assert.equal(r.result, expect, `${line}: ${JSON.stringify(r)}`);
+      return r;
+    };
+    await ok('put a {"n":1}', 'ack');
+    const leader = await c.waitForLeader();
+    const [f1, f2, f3, f4] = [1, 2, 3, 4, 5].filter((i) => i !== leader);
+
+    // Two followers down: three of five is still a majority.
+    await c.failProcess(f1);
+    await c.failProcess(f2);
+    const b = await ok('put b {"n":2}', 'ack');
+    assert.equal(b.attempts, 1, 'with a majority alive the leader answered at once');
+    await ok('get b', '{"n":2}');
+    await assertAllAgree(c, { minDepth: 3 });
+    await c.startNode(f1);
+    await c.startNode(f2);
+    const back = await assertAllAgree(c, { minDepth: 3 });
+    assert.equal(back.chains.length, 5);
+
+    // Three down: no majority. The operation waits and nothing new is decided.
+    await c.failProcess(f1);
+    await c.failProcess(f2);
+    await c.failProcess(f3);
+    const live = c.live();
+    assert.deepEqual(live.map((p) => p.id).sort(), [leader, f4].sort());
+    const before = await Promise.all(live.map((p) => p.blockchain()));
+    const pending = cl.start('put c {"n":3}');
+    const early = await settledWithin(cl.result(pending, 60_000), 4000);
+    assert.equal(early, 'pending', `answered without a majority: ${JSON.stringify(early)}`);
+    const after = await Promise.all(live.map((p) => p.blockchain()));
+    for (let i = 0; i < live.length; i++) {
+      const d0 = before[i].blocks.filter((x) => x.status === 'decided').map((x) => x.hash);
+      const d1 = after[i].blocks.filter((x) => x.status === 'decided').map((x) => x.hash);
+      assert.deepEqual(d1, d0, `${live[i].name} decided something without a majority`);
+      assert.ok(!after[i].blocks.some((x) => x.status === 'decided' && x.key === 'c'));
+    }
+    for (const k of await Promise.all(live.map((p) => p.kv()))) assert.equal(k.kv.c, undefined, `${k.node} applied c without a majority`);
+
+    // One comes back: a majority again, the pending operation completes.
+    await c.startNode(f1);
+    const done = await cl.result(pending, 30_000);
+    assert.equal(done.result, 'ack', JSON.stringify(done));
+    assert.ok((done.attempts ?? 0) > 1);
+    await ok('get c', '{"n":3}');
+    await c.startNode(f2);
+    await c.startNode(f3);
+    const { kv, chains } = await assertAllAgree(c, { minDepth: 5 });
+    assert.equal(chains.length, 5);
+    assert.deepEqual(kv, { a: '{"n":1}', b: '{"n":2}', c: '{"n":3}' });
+  });
+
+  it('5. partition {P1,P2} | {P3,P4,P5}: the majority goes on, the minority waits, all agree after fixLink', async () => {
+    const c = await Cluster.start();
+    const rec = new Recorder();
+    // Clients that only know P1 and P2: they stay on the minority side of the partition.
+    const minorityCfg = { ...c.config, nodes: c.config.nodes.slice(0, 2) };
+    const m1 = await c.connect('C1', { hint: 1, timeoutMs: 800, config: minorityCfg });
+    const m3 = await c.connect('C3', { hint: 2, timeoutMs: 800, config: minorityCfg });
+    const maj = await c.connect('C2', { hint: 3, timeoutMs: 800 });
+    // P1 knows no leader yet, so C1 times out and asks P2 (the only other node it knows): P2 leads.
+    await rec.run(m1, 'C1', 'put', 'shared', '{"v":0}');
+    assert.equal(await c.waitForLeader(), 2);
+    assert.equal((await rec.run(maj, 'C2', 'get', 'shared')).result, '{"v":0}');
+
+    const crossing = [[1, 3], [1, 4], [1, 5], [2, 3], [2, 4], [2, 5]];
+    for (const [a, b] of crossing) {
+      const p = c.node(a);
+      const since = p.mark();
+      p.send(`failLink(P${a},P${b})`);
+      await p.waitForLine(new RegExp(`^link P${a}<->P${b} failed$`), { since });
+    }
+    const st = await c.statuses();
+    assert.deepEqual(st.map((s) => s.failedLinks), [['P3', 'P4', 'P5'], ['P3', 'P4', 'P5'], [], [], []]);
+    const minorityDepth = [st[0].depth, st[1].depth];
+
+    // The majority elects a leader of its own and goes on.
+    assert.equal((await rec.run(maj, 'C2', 'put', 'shared', '{"v":1}')).result, 'ack');
+    // Minority operations (a read of the value just overwritten, a put) cannot complete now.
+    const mGet = rec.run(m1, 'C1', 'get', 'shared', undefined, 45_000);
+    const mPut = rec.run(m3, 'C3', 'put', 'minority_key', '{"from":"minority"}', 45_000);
+    mGet.catch(() => { /* awaited below */ });
+    mPut.catch(() => { /* awaited below */ });
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await rec.run(maj, 'C2', 'put', `maj_${i}`, `{"i":${i}}`)).result, 'ack');
+      assert.equal((await rec.run(maj, 'C2', 'get', `maj_${i}`)).result, `{"i":${i}}`);
+    }
+    await sleep(1500); // several minority client timeouts and minority elections
+    assert.equal(await settledWithin(mGet, 0), 'pending', 'the minority answered a read during the partition');
+    assert.equal(await settledWithin(mPut, 0), 'pending', 'the minority answered a put during the partition');
+    const majority = [3, 4, 5].map((i) => c.node(i));
+    const side = await assertAllAgree(c, { nodes: majority, minDepth: minorityDepth[0] + 9 });
+    assert.ok((await c.statuses(majority)).some((s) => s.role === 'leader'), 'no leader on the majority side');
+    for (const [i, s] of (await c.statuses([c.node(1), c.node(2)])).entries()) {
+      assert.equal(s.depth, minorityDepth[i], `${s.node} decided something inside the minority`);
+    }
+
+    // Heal: fixLink at the same ends. The minority's operations complete and everybody agrees.
+    for (const [a, b] of crossing) {
+      const p = c.node(a);
+      const since = p.mark();
+      p.send(`fixLink(P${a},P${b})`);
+      await p.waitForLine(new RegExp(`^link P${a}<->P${b} fixed$`), { since });
+    }
+    const [g, put] = await Promise.all([mGet, mPut]);
+    assert.equal(g.result, '{"v":1}', 'a read issued after {"v":1} was acknowledged must see it (no stale read from the old leader)');
+    assert.equal(put.result, 'ack');
+    const { blocks, kv } = await assertAllAgree(c, { minDepth: side.blocks.length + 2 });
+    assert.ok((await c.statuses()).every((s) => s.failedLinks.length === 0));
+    assert.equal(kv.minority_key, '{"from":"minority"}');
+    assert.equal(kv.shared, '{"v":1}');
+    rec.assertMatchesChain(blocks);
+    rec.assertLinearizable();
+  });
+
+  it('6. SIGKILL under load: restarted nodes verify their chains and match the others', async () => {
+    const c = await Cluster.start();
+    const rec = new Recorder();
+    const loaders = await Promise.all([1, 2].map((n) => c.connect(`C${n}`, { hint: n === 1 ? 1 : 4, timeoutMs: 1000 })));
+    let stop = false;
+    let answered = 0;
+    const load = Promise.all(loaders.map(async (cl, idx) => {
+      const id = `C${idx + 1}`;
+      for (let i = 0; !stop; i++) {
+        const key = `load_${id}_${i % 5}`;
+        if (i % 4 === 3) await rec.run(cl, id, 'get', key);
+        else await rec.run(cl, id, 'put', key, JSON.stringify({ id, i }));
+        answered++;
+      }
+    }));
+    load.catch(() => { /* awaited below */ });
+    const more = async (n: number) => {
+      const target = answered + n;
+      await eventually(`${target} operations answered`, () => (answered >= target ? null : `${answered} answered`), 30_000, 10);
+    };
+    await more(20);
+    const leader = await c.waitForLeader();
+    const k1 = await c.sigkill(leader);
+    assert.equal(k1.signal, 'SIGKILL');
+    await more(15); // the clients fail over to a new leader
+    await c.startNode(leader);
+    await more(15);
+    const leader2 = await c.waitForLeader();
+    const follower = [1, 2, 3, 4, 5].find((i) => i !== leader && i !== leader2)!;
+    await c.sigkill(follower);
+    await more(15);
+    await c.startNode(follower);
+    await more(15);
+    stop = true;
+    await load;
+
+    const { blocks, chains } = await assertAllAgree(c, { minDepth: answered });
+    assert.equal(chains.length, 5);
+    for (const id of [leader, follower]) {
+      const mine = chains.find((ch) => ch.node === `P${id}`)!;
+      const check = verifyChain(toBlocks(mine.blocks));
+      assert.ok(check.ok, `P${id}: ${JSON.stringify(check)}`);
+      assert.deepEqual(decided(mine).map((b) => b.hash), blocks.map((b) => b.hash));
+      const disk = loadPersisted(c.dataDir(id));
+      assert.equal(disk.report.tampered, false, `P${id}: ${disk.report.warnings.join('; ')}`);
+      assert.deepEqual(disk.decidedHashes.slice(0, blocks.length), blocks.map((b) => b.hash), `P${id}'s chain.log`);
+    }
+    rec.assertMatchesChain(blocks);
+    rec.assertLinearizable();
+  });
+
+  for (const variant of ['checksum left stale', 'checksum recomputed and proof of work still valid'] as const) {
+    it(`7. a value edited in a stopped follower's chain.log (${variant}) is detected, never served, and repaired from peers`, async () => {
+      const c = await Cluster.start();
+      const cl = await c.connect('C1', { hint: 1, timeoutMs: 1000 });
+      const rec = new Recorder();
+      for (let i = 0; i < 6; i++) await rec.run(cl, 'C1', 'put', `t${i}`, JSON.stringify({ secret: `original-${i}` }));
+      const leader = await c.waitForLeader();
+      await assertAllAgree(c, { minDepth: 6 });
+      const victim = [1, 2, 3, 4, 5].find((i) => i !== leader)!;
+      await c.failProcess(victim);
+
+      const file = path.join(c.dataDir(victim), 'chain.log');
+      const { text, evil } = tamper(fs.readFileSync(file, 'utf8'), 'original-2', variant === 'checksum recomputed and proof of work still valid');
+      fs.writeFileSync(file, text);
+      // Progress while it is down, so it has more to re-learn.
+      for (let i = 6; i < 9; i++) await rec.run(cl, 'C1', 'put', `t${i}`, JSON.stringify({ secret: `original-${i}` }));
+
+      const p = await c.startNode(victim);
+      await p.waitForLine(/TAMPERED/, { what: 'a TAMPERED report' });
+      const shows = (x: unknown) => JSON.stringify(x).includes(evil);
+      // From the first answer on, it never shows the edited value, and it catches up.
+      await eventually(`P${victim} repairs from its peers`, async () => {
+        const [ch, kv] = [await p.blockchain(), await p.kv()];
+        assert.ok(!shows(ch), `P${victim} printBlockchain shows the tampered value: ${JSON.stringify(ch)}`);
+        assert.ok(!shows(kv), `P${victim} printKVStore shows the tampered value: ${JSON.stringify(kv)}`);
+        return kv.kv.t2 === '{"secret":"original-2"}' && kv.depth >= 9 ? null : `depth ${kv.depth}, t2=${kv.kv.t2}`;
+      }, 20_000);
+      const { blocks, kv } = await assertAllAgree(c, { minDepth: 9 });
+      assert.equal(kv.t2, '{"secret":"original-2"}');
+      assert.ok(!shows(blocks));
+      assert.equal((await rec.run(cl, 'C1', 'get', 't2')).result, '{"secret":"original-2"}');
+      // What it would reload now does not contain the edited value as decided either.
+      const disk = loadPersisted(c.dataDir(victim));
+      assert.ok(!shows(disk.decidedBlocks), 'the tampered block is still decided on disk');
+    });
+  }
+
+  it('8. bad input on node and client consoles: a clear error, and the process keeps working', async () => {
+    const c = await Cluster.start();
+    const p1 = c.node(1);
+    const nodeError = async (line: string, expect: RegExp) => {
+      const since = p1.mark();
+      p1.send(line);
+      const { line: out } = await p1.waitForLine(/^error: /, { since, what: `an error for "${line}"` });
+      assert.match(out, expect, `node console, "${line}"`);
+    };
+    await nodeError('frobnicate', /unknown command "frobnicate"/);
+    await nodeError('failLink(P1)', /failLink needs two nodes/);
+    await nodeError('failLink(P1,P9)', /there is no node P9/);
+    await nodeError('fixLink(P1,P9)', /there is no node P9/);
+    await nodeError('failLink(P1,banana)', /not a process name/);
+    await nodeError('failLink(P2,P3)', /must name this node \(P1\)/);
+    await nodeError('failLink(P1,P1)', /two different processes/);
+    await nodeError('status now', /status takes no arguments/);
+    await nodeError('Operation(put, k, {"a":1})', /client console/);
+    assert.ok(p1.alive);
+    const s = await p1.status();
+    assert.equal(s.node, 'P1');
+    assert.deepEqual(s.failedLinks, [], 'a rejected failLink changed the link table');
+
+    const cl = c.startClient(1, { leader: 1, timeoutMs: 1500 });
+    const clientError = async (line: string, expect: RegExp) => {
+      const r = await cl.op(line, 5000);
+      assert.ok(r.error, `client console, "${line}": expected an error, got ${JSON.stringify(r)}`);
+      assert.match(r.error, expect, `client console, "${line}"`);
+    };
+    await clientError('hello', /unknown command "hello"/);
+    await clientError('Operation(put alice_netid)', /Operation needs at least an op and a key/);
+    await clientError('Operation put, alice_netid, {}', /malformed Operation/);
+    await clientError('Operation(delete, alice_netid)', /unknown operation "delete"/);
+    await clientError('put alice_netid {"phone_number": 111', /not valid JSON/);
+    await clientError('Operation(put, alice_netid, {phone_number: "111"})', /not valid JSON/);
+    await clientError('put alice_netid', /put needs a JSON value/);
+    await clientError('Operation(put, alice_netid)', /put needs a JSON value/);
+    await clientError('get alice_netid extra', /get takes only a key/);
+    await clientError('put a,b {"x":1}', /invalid key/);
+    assert.ok(cl.alive);
+    assert.equal((await cl.op('Operation(put, alice_netid, {"phone_number":"111-222-3333"})', 30_000)).result, 'ack');
+    assert.equal((await cl.op('get alice_netid', 30_000)).result, '{"phone_number":"111-222-3333"}');
+    // Nothing a bad line did reached the chain: one block per valid operation.
+    const { blocks } = await assertAllAgree(c, { minDepth: 2 });
+    assert.deepEqual(blocks.map((b) => `${b.op} ${b.key}`), ['put alice_netid', 'get alice_netid']);
+    for (const p of c.live()) assert.ok(p.alive, `${p.name} died`);
   });
 });

@@ -1,0 +1,207 @@
+/**
+ * `npm start`: the whole cluster on this machine, in one console. Starts P1..Pn and C1..Cm as
+ * separate OS processes (the same commands as `npm run node -- N` / `npm run client -- N`),
+ * prints every process's lines prefixed with its name, and routes what you type:
+ * `C1 put k {"a":1}`, `P3 failProcess`, `restart P3`, `status`, `partition P1,P2 | P3,P4,P5`, `heal`.
+ * With --script FILE it replays a scenario file and exits 0 (every check held) or 1.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { Cluster } from '../cluster/cluster';
+import { CONSOLE_HELP, parseScript, Script } from '../cluster/commands';
+import { CheckFailed, CommandError, defaultTimeoutMs, Executor } from '../cluster/executor';
+import { Output } from '../cluster/output';
+import { runScript } from '../cluster/script';
+import { ClusterConfig, ConfigError, loadConfig } from '../config';
+import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
+  { name: 'delay-ms', type: 'int', help: 'message delay for every process (default: the config\'s delay_ms, or the script\'s "set delay")' },
+  { name: 'data-dir', type: 'string', arg: 'DIR', help: 'node PN keeps its files in DIR/PN (default: persist/; with --script: a new temp folder)' },
+  { name: 'fresh', type: 'flag', help: 'wipe the nodes\' data folders first (else they resume from their chains on disk)' },
+  { name: 'script', type: 'string', arg: 'FILE', help: 'replay a scenario file, then stop everything: exit 0 if every check held, 1 if not' },
+  { name: 'quiet', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
+];
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+const ABOUT = `Starts nodes P1..P5 and clients C1..C3 of nodes.ini as separate processes and merges their output
+into this console, each line prefixed with its process's name. Type a process name and what to type
+into its console, or a console command. Examples: npm start -- --delay-ms 1000 --fresh
+                   npm start -- --script scenarios/partition.txt
+
+${CONSOLE_HELP}`;
+
+/** A path as short as it can be said: relative to the project folder when inside it. */
+function shown(p: string): string {
+  const rel = path.relative(ROOT, p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+}
+
+function wipe(cluster: Cluster): void {
+  for (const n of cluster.nodes) fs.rmSync(cluster.dataDir(n), { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText('usage: npm start -- [options]', ABOUT, OPTIONS));
+    return;
+  }
+  const args = parseArgs(argv, OPTIONS);
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
+  const configPath = path.resolve((args.values.get('config') as string | undefined) ?? path.join(ROOT, 'nodes.ini'));
+  let config: ClusterConfig;
+  try {
+    config = loadConfig(configPath);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  const flagDelay = args.values.get('delay-ms') as number | undefined;
+  if (flagDelay !== undefined && flagDelay < 0) throw new UsageError('--delay-ms must be >= 0');
+  const names = { nodes: config.nodes.map((n) => n.name), clients: config.clients.map((c) => c.name) };
+
+  // A script is checked whole before anything starts.
+  const scriptPath = args.values.get('script') as string | undefined;
+  let script: Script | null = null;
+  if (scriptPath !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(scriptPath, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read script ${scriptPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const parsed = parseScript(text, scriptPath, names);
+    if (!parsed.ok) {
+      for (const err of parsed.errors) process.stderr.write(`cluster: ${err}\n`);
+      process.stderr.write(`cluster: ${parsed.errors.length} error(s) in ${scriptPath}; nothing was started\n`);
+      process.exitCode = 2;
+      return;
+    }
+    script = parsed.script;
+  }
+
+  const dirFlag = args.values.get('data-dir') as string | undefined;
+  const tempData = script !== null && dirFlag === undefined;
+  const dataRoot = dirFlag !== undefined ? path.resolve(dirFlag) : tempData ? fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-script-')) : path.join(ROOT, 'persist');
+  const delayMs = flagDelay ?? script?.delayMs;
+
+  const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
+  const out = new Output((s) => process.stdout.write(s), colour);
+  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT });
+  const ex = new Executor(cluster, out, { timeoutMs: defaultTimeoutMs(cluster.delayMs), failOnCrash: script !== null });
+
+  // Never leave a process behind: on any exit of this one, SIGKILL what is still running.
+  process.on('exit', () => cluster.killAll());
+  let shuttingDown = false;
+  let rl: readline.Interface | null = null;
+  const shutdown = async (code: number, why?: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    ex.abort();
+    out.setPrompt(null);
+    rl?.close();
+    out.info(`${why ? `${why}: ` : ''}stopping all processes...`);
+    await cluster.stopAll();
+    if (tempData && code === 0) fs.rmSync(dataRoot, { recursive: true, force: true });
+    out.info(tempData ? (code === 0 ? 'stopped' : `stopped; the nodes' data is kept in ${dataRoot}`) : `stopped; the nodes' data stays in ${shown(dataRoot)} for the next start (--fresh wipes it)`);
+    process.exit(code);
+  };
+  const onSignal = (sig: NodeJS.Signals, code: number) => process.on(sig, () => {
+    if (shuttingDown) {
+      cluster.killAll(); // a second Ctrl-C: do not wait
+      process.exit(code);
+    }
+    void shutdown(code, sig);
+  });
+  onSignal('SIGINT', 130);
+  onSignal('SIGTERM', 143);
+  onSignal('SIGHUP', 129);
+
+  if (args.values.get('fresh')) {
+    wipe(cluster);
+    out.info(`--fresh: wiped ${cluster.nodes.map((n) => shown(cluster.dataDir(n))).join(' ')}`);
+  }
+  out.info(`starting ${cluster.nodes.join(' ')} and ${cluster.clients.join(' ')} (config ${shown(configPath)}, delay ${cluster.delayMs} ms, node data in ${shown(dataRoot)})`);
+  try {
+    await cluster.startAll();
+  } catch (e) {
+    out.error((e as Error).message);
+    await shutdown(1);
+    return;
+  }
+
+  if (script) {
+    out.info(`all ${cluster.procs.size} processes are up; replaying ${script.file} (${script.steps.length} steps; checks wait up to ${(ex.timeoutMs / 1000).toFixed(1)} s)`);
+    let outcome;
+    try {
+      outcome = await runScript(script, ex, cluster, out);
+    } catch (e) {
+      out.error(`internal error: ${(e as Error).stack ?? e}`);
+      await shutdown(1);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 300)); // let the answers to the last commands come out first
+    if (outcome.ok) {
+      out.info(`PASSED ${script.file}: ${outcome.steps} steps, ${outcome.checks} checks, ${(outcome.ms / 1000).toFixed(1)} s`, 'ok');
+      await shutdown(0);
+    } else {
+      out.error(`FAILED ${outcome.at}: ${outcome.line}`);
+      out.error(`  ${outcome.message}`);
+      process.stderr.write(`cluster: FAILED ${outcome.at}: ${outcome.line}: ${outcome.message}\n`);
+      await shutdown(1);
+    }
+    return;
+  }
+
+  // ---- the interactive console
+  const terminal = !!(process.stdin.isTTY && process.stdout.isTTY);
+  const echo = !process.stdin.isTTY; // piped commands: show what is run
+  out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.`);
+  out.info(`no node leads yet: the first operation waits for a client timeout (about ${((10 * cluster.delayMs + 2000) / 1000).toFixed(0)} s at delay ${cluster.delayMs} ms), then that client asks a node to lead`);
+  rl = readline.createInterface({ input: process.stdin, output: terminal ? process.stdout : undefined, terminal, prompt: '> ' });
+  if (terminal) {
+    out.setPrompt(() => rl!.prompt(true));
+    rl.prompt();
+  }
+  const queue: string[] = [];
+  let busy = false;
+  let inputClosed = false;
+  const pump = async () => {
+    if (busy) return;
+    busy = true;
+    while (queue.length > 0 && !shuttingDown) {
+      const line = queue.shift()!;
+      if (!line.trim()) continue;
+      if (echo) out.info(`> ${line.trim()}`);
+      try {
+        if ((await ex.line(line)) === 'quit') return void shutdown(0);
+      } catch (e) {
+        if (e instanceof CheckFailed) out.error(`check failed: ${e.message}`);
+        else if (e instanceof CommandError) out.error(`error: ${e.message}`);
+        else out.error(`error: ${(e as Error).message ?? String(e)}`);
+      }
+    }
+    busy = false;
+    if (inputClosed) void shutdown(0);
+  };
+  rl.on('line', (line) => {
+    // Typed quit stops at once, even during a long check; piped commands run in order.
+    if (terminal && /^\s*(quit|exit)\s*$/i.test(line)) return void shutdown(0);
+    if (terminal && busy && /^\s*\S/.test(line)) out.info(`(queued after the command in progress: ${line.trim()})`);
+    queue.push(line);
+    void pump();
+  });
+  rl.on('SIGINT', () => void shutdown(0));
+  rl.on('close', () => {
+    if (shuttingDown) return;
+    inputClosed = true; // end of input (Ctrl-D, or a pipe ran out): quit once queued commands are done
+    if (!busy) void shutdown(0);
+  });
+}
+
+runCli('cluster', main);

@@ -1,0 +1,339 @@
+/**
+ * The local cluster: nodes P1..Pn and clients C1..Cm from the config, each a separate OS
+ * process started with the same command as `npm run node -- N` / `npm run client -- N`, their
+ * output merged into one console. It asks nodes for their `status` (hiding the answers it asked
+ * for), collects each client's answers in order (for `expect`), and cuts or fixes links by
+ * typing failLink/fixLink into node consoles.
+ */
+import * as path from 'node:path';
+import { ClusterConfig } from '../config';
+import { ClientResult, NodeStatus, parseBlockchainHeader, parseBlockchainRow, parseResultLine, parseStatusLine } from './lines';
+import { Output } from './output';
+import { Proc } from './proc';
+
+export interface ClusterOptions {
+  config: ClusterConfig;
+  /** Absolute path of the config file, passed to every process as --config. */
+  configPath: string;
+  /** Passed as --delay-ms when set (else each process uses the config's delay_ms). */
+  delayMs?: number;
+  /** Node PN keeps its files in dataRoot/PN. */
+  dataRoot: string;
+  /** Pass --quiet to the nodes (no message trace). */
+  quiet: boolean;
+  out: Output;
+  /** Project folder: where dist/ is; the processes' working directory. */
+  root: string;
+}
+
+export interface ChainView {
+  decided: number;
+  tentative: number;
+  rows: { depth: number; status: 'decided' | 'tentative'; hash: string }[];
+}
+
+/** How long a process may take to print its ready line. */
+export const START_TIMEOUT_MS = 20_000;
+/** How long a node may take to answer a console command (it answers at once unless overloaded). */
+export const QUERY_TIMEOUT_MS = 3_000;
+const MAX_RESULTS = 1000;
+
+export class Cluster {
+  readonly procs = new Map<string, Proc>();
+  readonly nodes: string[];
+  readonly clients: string[];
+  private readonly results = new Map<string, ClientResult[]>();
+  private stopping = false;
+  /** The first process that exited without being told to (a crash), if any. */
+  unexpectedExit: string | null = null;
+
+  constructor(readonly o: ClusterOptions) {
+    this.nodes = o.config.nodes.map((n) => n.name);
+    this.clients = o.config.clients.map((c) => c.name);
+    const cli = (f: string) => path.join(o.root, 'dist', 'src', 'cli', f);
+    for (const name of this.nodes) {
+      const args = [cli('node-main.js'), name.slice(1), '--config', o.configPath];
+      if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
+      args.push('--data-dir', this.dataDir(name));
+      if (o.quiet) args.push('--quiet');
+      this.add(name, 'node', args);
+    }
+    for (const name of this.clients) {
+      const args = [cli('client-main.js'), name.slice(1), '--config', o.configPath];
+      if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
+      this.add(name, 'client', args);
+      this.results.set(name, []);
+    }
+    o.out.setNames([...this.nodes, ...this.clients]);
+  }
+
+  private add(name: string, kind: 'node' | 'client', command: string[]): void {
+    this.procs.set(name, new Proc({
+      name, kind, command, cwd: this.o.root,
+      onLine: (p, line, stream) => this.onLine(p, line, stream),
+      onExit: (p, code, signal, expected) => this.onExit(p, code, signal, expected),
+    }));
+  }
+
+  /** The network delay in force (for timeouts). */
+  get delayMs(): number {
+    return this.o.delayMs ?? this.o.config.delayMs;
+  }
+
+  dataDir(node: string): string {
+    return path.join(this.o.dataRoot, node);
+  }
+
+  /** The command line of a process, as one would type it. */
+  commandLine(name: string): string {
+    const short = (a: string) => {
+      if (!path.isAbsolute(a)) return a;
+      const rel = path.relative(this.o.root, a);
+      return rel && !rel.startsWith('..') ? rel : a;
+    };
+    return ['node', ...this.proc(name).command.map(short)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  }
+
+  proc(name: string): Proc {
+    const p = this.procs.get(name);
+    if (!p) throw new Error(`there is no process ${name}`);
+    return p;
+  }
+
+  isNode(name: string): boolean {
+    return this.nodes.includes(name);
+  }
+
+  isUp(name: string): boolean {
+    return this.procs.get(name)?.state === 'up';
+  }
+
+  // ---------------------------------------------------------------- lines and exits
+
+  private onLine(p: Proc, line: string, stream: 'stdout' | 'stderr'): void {
+    if (p.kind === 'client' && stream === 'stdout') {
+      const r = parseResultLine(line);
+      if (r) {
+        const q = this.results.get(p.name)!;
+        q.push(r);
+        if (q.length > MAX_RESULTS) q.shift();
+        p.unanswered.shift();
+      }
+    }
+    this.o.out.process(p.name, line, stream);
+  }
+
+  private onExit(p: Proc, code: number | null, signal: NodeJS.Signals | null, expected: boolean): void {
+    if (this.stopping) return;
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    if (expected) {
+      this.o.out.warn(`${p.name} is down (${how}); type "restart ${p.name}" to start it again`);
+    } else {
+      this.unexpectedExit ??= `${p.name} exited unexpectedly (${how})`;
+      this.o.out.error(`${p.name} exited unexpectedly (${how}); type "restart ${p.name}" to start it again`);
+    }
+  }
+
+  // ---------------------------------------------------------------- start and stop
+
+  /** Starts the nodes, then the clients; throws (after stopping everything) if one does not come up. */
+  async startAll(): Promise<void> {
+    for (const group of [this.nodes, this.clients]) {
+      const ok = await Promise.all(group.map((n) => this.proc(n).start(START_TIMEOUT_MS)));
+      const failed = group.filter((_, i) => !ok[i]);
+      if (failed.length > 0) {
+        const why = failed.map((n) => `${n}: ${this.proc(n).tail(3).join(' / ') || 'no output'}`).join('; ');
+        await this.stopAll();
+        throw new Error(`could not start ${failed.join(', ')} (${why})`);
+      }
+    }
+  }
+
+  /** Starts one stopped process again, with the same command (a node reloads its chain from disk). */
+  async restart(name: string): Promise<void> {
+    const p = this.proc(name);
+    if (p.exiting) await p.waitExit(5000); // "P3 failProcess" was just typed: let it finish exiting
+    if (p.state !== 'down') throw new Error(`${name} is running (to stop it first: ${p.kind === 'node' ? `${name} failProcess` : 'it has no stop command'})`);
+    if (!(await p.start(START_TIMEOUT_MS))) {
+      throw new Error(`${name} did not start: ${p.tail(3).join(' / ') || 'no output'}`);
+    }
+  }
+
+  /** SIGTERM to every process (nodes stop cleanly), SIGKILL to any still there after 3 s. */
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.procs.values()].map((p) => p.stop(3000)));
+  }
+
+  /** SIGKILL every process now (last resort, synchronous). */
+  killAll(): void {
+    this.stopping = true;
+    for (const p of this.procs.values()) p.kill();
+  }
+
+  // ---------------------------------------------------------------- talking to processes
+
+  /** Types a line into a process's console. */
+  send(name: string, text: string): void {
+    const p = this.proc(name);
+    if (p.state === 'down') throw new Error(`${name} is down (type "restart ${name}" to start it)`);
+    p.write(text);
+    if (p.kind === 'client' && text.trim() && !/^help$/i.test(text.trim())) p.unanswered.push([Date.now(), text.trim()]);
+  }
+
+  /** Takes the oldest answer of a client not yet taken by an expect. */
+  takeResult(client: string): ClientResult | undefined {
+    return this.results.get(client)?.shift();
+  }
+
+  /** Asks a node for its status; null if it is down or does not answer in time. The answer is not printed. */
+  status(name: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<NodeStatus | null> {
+    const p = this.proc(name);
+    if (p.state !== 'up') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (s: NodeStatus | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(s);
+      };
+      const asked = Date.now();
+      const remove = p.intercept((line) => {
+        const s = parseStatusLine(line);
+        // A late answer is still hidden, up to a point.
+        if (!s || s.node !== name) return { consume: false, done: Date.now() - asked > 30_000 };
+        settle(s);
+        return { consume: true, done: true };
+      });
+      const timer = setTimeout(() => settle(null), timeoutMs);
+      if (!p.write('status')) {
+        remove();
+        settle(null);
+      }
+    });
+  }
+
+  /** Every live node's status, in node order (null: down or no answer). */
+  async statusAll(): Promise<Map<string, NodeStatus | null>> {
+    const all = await Promise.all(this.nodes.map((n) => this.status(n)));
+    return new Map(this.nodes.map((n, i) => [n, all[i]]));
+  }
+
+  /** A node's chain as printBlockchain shows it (not printed here); null if down or silent. */
+  blockchain(name: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<ChainView | null> {
+    const p = this.proc(name);
+    if (p.state !== 'up') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      let view: ChainView | null = null;
+      let remaining = -1;
+      const timer = setTimeout(() => {
+        remove();
+        resolve(null);
+      }, timeoutMs);
+      const remove = p.intercept((line) => {
+        if (remaining < 0) {
+          const h = parseBlockchainHeader(name, line);
+          if (!h) return { consume: false, done: false };
+          view = { ...h, rows: [] };
+          remaining = h.decided + h.tentative === 0 ? 0 : 2 + h.decided + h.tentative; // header, dashes, rows
+        } else {
+          remaining--;
+          const row = parseBlockchainRow(line);
+          if (row) view!.rows.push(row);
+        }
+        if (remaining === 0) {
+          clearTimeout(timer);
+          resolve(view);
+          return { consume: true, done: true };
+        }
+        return { consume: true, done: false };
+      });
+      if (!p.write('printBlockchain')) {
+        clearTimeout(timer);
+        remove();
+        resolve(null);
+      }
+    });
+  }
+
+  /** Types a command into a node and waits for a line that answers it (shown as usual). */
+  private command(node: string, text: string, answer: RegExp, timeoutMs = QUERY_TIMEOUT_MS): Promise<string | null> {
+    const p = this.proc(node);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        remove();
+        resolve(null);
+      }, timeoutMs);
+      const remove = p.intercept((line) => {
+        if (!answer.test(line)) return { consume: false, done: false };
+        clearTimeout(timer);
+        resolve(line);
+        return { consume: false, done: true };
+      });
+      if (!p.write(text)) {
+        clearTimeout(timer);
+        remove();
+        resolve(null);
+      }
+    });
+  }
+
+  /**
+   * Cuts every link between different groups, typing failLink at one end (a node that is up;
+   * the first group's end when both are). "*" stands for every node not named elsewhere.
+   * Returns lines to report.
+   */
+  async partition(groups: string[][]): Promise<string[]> {
+    const named = new Set(groups.flat());
+    const resolved = groups.map((g) => (g[0] === '*' ? this.nodes.filter((n) => !named.has(n)) : g));
+    if (resolved.some((g) => g.length === 0)) throw new Error('"*" stands for no node here: every node is already in a group');
+    const cut: string[] = [];
+    const skipped: string[] = [];
+    const pending: Promise<string | null>[] = [];
+    for (let i = 0; i < resolved.length; i++) {
+      for (let j = i + 1; j < resolved.length; j++) {
+        for (const x of resolved[i]) {
+          for (const y of resolved[j]) {
+            const at = this.isNode(x) && this.isUp(x) ? x : this.isNode(y) && this.isUp(y) ? y : null;
+            if (!at) {
+              if (this.isNode(x) || this.isNode(y)) skipped.push(`${x}-${y}`);
+              continue; // two clients never talk to each other
+            }
+            const other = at === x ? y : x;
+            cut.push(`${x}-${y}`);
+            pending.push(this.command(at, `failLink(${at},${other})`, new RegExp(`^link ${at}<->${other} (failed|was already failed)$|^error: `)));
+          }
+        }
+      }
+    }
+    const answers = await Promise.all(pending);
+    const lines = [`partition ${resolved.map((g) => g.join(',')).join(' | ')}: cut ${cut.length} link(s)`];
+    const silent = cut.filter((_, i) => answers[i] === null || answers[i]!.startsWith('error: '));
+    if (silent.length) lines.push(`not confirmed: ${silent.join(' ')}`);
+    if (skipped.length) lines.push(`not cut (both ends down or clients): ${skipped.join(' ')}`);
+    return lines;
+  }
+
+  /** Fixes every failed link that any live node reports (whoever cut it). Returns lines to report. */
+  async heal(): Promise<string[]> {
+    const statuses = await this.statusAll();
+    const pending: Promise<string | null>[] = [];
+    const fixed: string[] = [];
+    const silent: string[] = [];
+    for (const [node, s] of statuses) {
+      if (!s) {
+        if (this.isUp(node)) silent.push(node);
+        continue;
+      }
+      for (const peer of s.failedLinks) {
+        fixed.push(`${node}-${peer}`);
+        pending.push(this.command(node, `fixLink(${node},${peer})`, new RegExp(`^link ${node}<->${peer} (fixed|was not failed)$|^error: `)));
+      }
+    }
+    await Promise.all(pending);
+    const lines = [fixed.length ? `heal: fixed ${fixed.length} link(s): ${fixed.join(' ')}` : 'heal: no failed links'];
+    if (silent.length) lines.push(`no status from ${silent.join(', ')}: its links were not checked`);
+    return lines;
+  }
+}
