@@ -21,6 +21,8 @@ export type Part = (typeof PARTS)[number];
 export interface BenchOptions {
   clients: number[];
   seconds: number;
+  /** Runs per system and client count (alternating); the summary shows the median by ops/s. */
+  repeat: number;
   keys: number;
   quick: boolean;
   parts: Set<Part>;
@@ -54,6 +56,10 @@ export interface CatchupResult {
   catchUpMs: number;
   /** catchUpMs - startMs: the repair itself. */
   repairMs: number;
+  /** From listening until its depth first moved (how long the cluster took to notice it). */
+  firstProgressMs: number | null;
+  /** [ms since spawn, depth] samples while it caught up. */
+  samples: [number, number][];
   driveOpsPerSec: number;
 }
 
@@ -61,7 +67,7 @@ export interface ReloadResult {
   blocks: number;
   chainBytes: number;
   generateMs: number;
-  trials: { loadStateMs: number; dictMs: number; totalMs: number; hwmMB: number | null }[];
+  trials: { loadStateMs: number; dictMs: number; totalMs: number; hwmMB: number | null; heapRetainedMB: number; bytesPerBlock: number | null }[];
   /** Median over trials of loadState + dictionary rebuild. */
   totalMs: number;
   breakdown?: { readMs: number; parseMs: number; replayMs: number; verifyMs: number; dictMs: number };
@@ -90,8 +96,9 @@ export interface Target {
 
 export interface BenchResults {
   machine: MachineInfo;
-  options: { clients: number[]; seconds: number; keys: number; quick: boolean; catchupBlocks: number; reloadBlocks: number };
+  options: { clients: number[]; seconds: number; repeat: number; keys: number; quick: boolean; catchupBlocks: number; reloadBlocks: number };
   fsync?: FsyncResult;
+  /** Every run, in order (--repeat gives several per client count). */
   chainkv: RunResult[];
   chainkvPeakRssMB?: Record<string, number>;
   etcd: RunResult[];
@@ -106,6 +113,12 @@ export interface BenchResults {
 }
 
 const RELOAD_CHILD = path.resolve(__dirname, 'reload-child.js');
+
+/** The run with the median ops/s among `system`'s runs with `n` clients (the only one without --repeat). */
+export function pickRun(runs: RunResult[], n: number): RunResult | undefined {
+  const mine = runs.filter((r) => r.clients === n).sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return mine[Math.floor((mine.length - 1) / 2)];
+}
 
 export function runTable(rows: RunResult[]): string {
   return table(
@@ -176,7 +189,7 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
         o.log(`etcd ${found.version}: 5 members up (fsync on), leader ${(await et.leader())?.name}`);
       }
     }
-    for (const n of o.clients) {
+    for (let rep = 1; rep <= o.repeat; rep++) for (const n of o.clients) {
       if (ck && o.parts.has('chainkv')) {
         const clients = ck.clients.slice(0, n);
         o.progress(`chainkv: warm-up of ${n} clients`);
@@ -237,17 +250,26 @@ async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: num
   const { readyMs } = await cluster.startNode(victim);
   const own = (await cluster.status(victim)).depth;
   let depth = own;
+  const samples: [number, number][] = [[Math.round(performance.now() - t0), depth]];
+  let firstProgressMs: number | null = null;
   while (depth < leaderDepth) {
     if (performance.now() - t0 > 120_000) throw new Error(`P${victim} did not catch up within 120 s (depth ${depth} of ${leaderDepth})`);
-    await sleep(10);
-    depth = (await cluster.status(victim)).depth;
+    await sleep(5);
+    const d = (await cluster.status(victim)).depth;
+    const at = performance.now() - t0;
+    if (d !== depth) {
+      samples.push([Math.round(at), d]);
+      if (firstProgressMs === null) firstProgressMs = at - readyMs;
+    }
+    depth = d;
   }
   const catchUpMs = performance.now() - t0;
   const r: CatchupResult = {
     node: `P${victim}`, leader: `P${lead}`, blocksBehind: leaderDepth - Math.min(own, before), leaderDepth,
-    startMs: readyMs, catchUpMs, repairMs: catchUpMs - readyMs, driveOpsPerSec: drive.opsPerSec,
+    startMs: readyMs, catchUpMs, repairMs: catchUpMs - readyMs, firstProgressMs, samples, driveOpsPerSec: drive.opsPerSec,
   };
-  o.log(`catch-up: P${victim} restarted ${fmt.int(r.blocksBehind)} blocks behind (driven by ${clients.length} clients at ${fmt.int(drive.opsPerSec)} puts/s); listening after ${fmt.int(r.startMs)} ms, at the leader's depth ${fmt.int(leaderDepth)} after ${fmt.int(r.catchUpMs)} ms (repair ${fmt.int(r.repairMs)} ms)`);
+  o.log(`catch-up: P${victim} restarted ${fmt.int(r.blocksBehind)} blocks behind (driven by ${clients.length} clients at ${fmt.int(drive.opsPerSec)} puts/s); listening after ${fmt.int(r.startMs)} ms, at the leader's depth ${fmt.int(leaderDepth)} after ${fmt.int(r.catchUpMs)} ms (repair ${fmt.int(r.repairMs)} ms, of which ${fmt.int(r.firstProgressMs ?? NaN)} ms before its depth first moved)`);
+  o.log(`catch-up: depth over time (ms since spawn: depth): ${samples.map(([t, d]) => `${t}:${d}`).join(' ')}`);
   return r;
 }
 
@@ -259,7 +281,7 @@ function runChild(args: string[]): Promise<Record<string, unknown>> {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     void waitExit(child).then(() => {
-      if (child.exitCode !== 0) return reject(new Error(`${path.basename(args[0])} failed (${child.exitCode ?? child.signalCode}): ${err.trim()}`));
+      if (child.exitCode !== 0) return reject(new Error(`${path.basename(args.find((a) => a.endsWith('.js')) ?? args[0])} failed (${child.exitCode ?? child.signalCode}): ${err.trim()}`));
       try {
         resolve(JSON.parse(out.trim().split('\n').pop()!));
       } catch (e) {
@@ -273,9 +295,12 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
   const trials: ReloadResult['trials'] = [];
   for (let i = 0; i < o.reloadTrials; i++) {
     o.progress(`reload: trial ${i + 1}/${o.reloadTrials} (${fmt.int(chain.blocks)} blocks, fresh process)`);
-    const r = await runChild([RELOAD_CHILD, 'node', chain.path]);
+    const r = await runChild(['--expose-gc', RELOAD_CHILD, 'node', chain.path]);
     if (r.decided !== chain.blocks || r.tampered) throw new Error(`reload found ${r.decided} decided blocks (expected ${chain.blocks}); warnings: ${JSON.stringify(r.warnings)}`);
-    trials.push({ loadStateMs: r.loadStateMs as number, dictMs: r.dictMs as number, totalMs: r.totalMs as number, hwmMB: r.hwmMB as number | null });
+    trials.push({
+      loadStateMs: r.loadStateMs as number, dictMs: r.dictMs as number, totalMs: r.totalMs as number,
+      hwmMB: r.hwmMB as number | null, heapRetainedMB: r.heapRetainedMB as number, bytesPerBlock: r.bytesPerBlock as number | null,
+    });
   }
   const b = await runChild([RELOAD_CHILD, 'breakdown', chain.path]);
   const res: ReloadResult = {
@@ -286,6 +311,8 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
   const bd = res.breakdown!;
   o.log(`reload: ${fmt.int(chain.blocks)} blocks (${(chain.bytes / 2 ** 20).toFixed(1)} MiB chain.log): loadState + dictionary ${fmt.ms(res.totalMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.ms(t.totalMs)).join(', ')}); ` +
     `steps: read ${fmt.ms(bd.readMs)}, parse+crc ${fmt.ms(bd.parseMs)}, replay+hash ${fmt.ms(bd.replayMs)}, verify ${fmt.ms(bd.verifyMs)}, dict ${fmt.ms(bd.dictMs)} ms`);
+  const t = trials[0];
+  o.log(`reload: memory: peak RSS during the load ${t.hwmMB?.toFixed(0)} MB; heap kept after it ${t.heapRetainedMB.toFixed(0)} MB (${t.bytesPerBlock?.toFixed(0)} bytes per block)`);
   return res;
 }
 
@@ -295,7 +322,9 @@ async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Pro
   for (const id of ids) fs.copyFileSync(chain.path, path.join(cluster.dataDir(id), 'chain.log'));
   try {
     o.progress(`rss: starting 5 nodes on a ${fmt.int(chain.blocks)}-block chain`);
-    const starts = await Promise.all(ids.map((id) => cluster.startNode(id)));
+    // One at a time: each start is then what restarting one node costs (not five sharing the cores).
+    const starts: { readyMs: number }[] = [];
+    for (const id of ids) starts.push(await cluster.startNode(id));
     const startMs = Object.fromEntries(ids.map((id, i) => [`P${id}`, starts[i].readyMs]));
     const afterLoadMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
     const nodeLoadMs: Record<string, number> = {};
@@ -329,7 +358,7 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
   const t: Target[] = [];
   const scaled = o.quick ? 'quick run: not comparable to the targets' : undefined;
   const ratio = (n: number) => res.ratios.find((r) => r.clients === n);
-  const ck = (n: number) => res.chainkv.find((r) => r.clients === n);
+  const ck = (n: number) => pickRun(res.chainkv, n);
   const r3 = ratio(3);
   if (r3) t.push({ name: 'throughput, 3 clients', target: '>= 1.5x etcd', measured: fmt.ratio(r3.throughput), ok: r3.throughput >= 1.5, note: scaled });
   const c3 = ck(3);
@@ -358,12 +387,13 @@ export function summaryText(res: BenchResults): string {
   lines.push(`machine: ${m.nproc} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, node ${m.node}, ${m.date}, load average at start ${m.loadAvg.join(' ')}`);
   if (res.etcdInfo && 'version' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.version} (${res.etcdInfo.bin})`);
   else if (res.etcdInfo && 'skipped' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.skipped}`);
-  lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run`);
+  lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run` +
+    (res.options.repeat > 1 ? `, ${res.options.repeat} runs each (alternating), the median by ops/s shown` : ''));
   if (res.fsync) lines.push(`disk fsync floor (append ${res.fsync.bytes} B + fsync, ${res.fsync.samples} samples): median ${fmt.ms(res.fsync.medianMs)} ms, p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms`);
   const rows: RunResult[] = [];
   for (const n of res.options.clients) {
-    const a = res.chainkv.find((r) => r.clients === n);
-    const b = res.etcd.find((r) => r.clients === n);
+    const a = pickRun(res.chainkv, n);
+    const b = pickRun(res.etcd, n);
     if (a) rows.push(a);
     if (b) rows.push(b);
   }
@@ -395,7 +425,7 @@ export function summaryText(res: BenchResults): string {
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const res: BenchResults = {
     machine: machineInfo(),
-    options: { clients: o.clients, seconds: o.seconds, keys: o.keys, quick: o.quick, catchupBlocks: o.catchupBlocks, reloadBlocks: o.reloadBlocks },
+    options: { clients: o.clients, seconds: o.seconds, repeat: o.repeat, keys: o.keys, quick: o.quick, catchupBlocks: o.catchupBlocks, reloadBlocks: o.reloadBlocks },
     chainkv: [], etcd: [], ratios: [], targets: [], errors: [],
   };
   if (o.tmp) fs.mkdirSync(o.tmp, { recursive: true });
@@ -419,9 +449,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       });
     }
     if (o.parts.has('chainkv') || o.parts.has('catchup') || o.parts.has('etcd')) await step('comparison', () => runComparison(o, root, res));
-    for (const a of res.chainkv) {
-      const b = res.etcd.find((r) => r.clients === a.clients);
-      if (b) res.ratios.push({ clients: a.clients, throughput: a.opsPerSec / b.opsPerSec, p50: a.latency.p50Ms / b.latency.p50Ms });
+    for (const n of o.clients) {
+      const a = pickRun(res.chainkv, n);
+      const b = pickRun(res.etcd, n);
+      if (a && b) res.ratios.push({ clients: n, throughput: a.opsPerSec / b.opsPerSec, p50: a.latency.p50Ms / b.latency.p50Ms });
     }
     if (o.parts.has('reload') || o.parts.has('rss')) {
       await step('reload/rss', async () => {

@@ -28,6 +28,9 @@ function main(): void {
   const [mode, file] = process.argv.slice(2);
   if (!file) throw new Error('usage: reload-child.js node|breakdown CHAIN_LOG');
   if (mode === 'node') {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
     const t0 = process.hrtime.bigint();
     const disk = new FileDisk(file);
     const report = loadState(disk);
@@ -37,12 +40,18 @@ function main(): void {
     const dictMs = ms(t1);
     const totalMs = ms(t0);
     disk.close();
-    const mem = procMemory(process.pid);
+    const peak = procMemory(process.pid);
+    gc?.();
+    const mu = process.memoryUsage();
     process.stdout.write(JSON.stringify({
       mode, loadStateMs, dictMs, totalMs,
       records: report.records, decided: replica.commit, keys: replica.sm.dict.size,
-      tampered: report.tampered, warnings: report.warnings, hwmMB: mem?.hwmMB ?? null,
+      tampered: report.tampered, warnings: report.warnings,
+      /** Peak RSS of this process during the load; RSS and live heap after a full GC (what the node keeps). */
+      hwmMB: peak?.hwmMB ?? null, rssAfterGcMB: mu.rss / 2 ** 20, heapRetainedMB: (mu.heapUsed - heapBefore) / 2 ** 20,
+      bytesPerBlock: replica.commit > 0 ? (mu.heapUsed - heapBefore) / replica.commit : null,
     }) + '\n');
+    void replica.durable.log.length;
     return;
   }
   if (mode === 'breakdown') {

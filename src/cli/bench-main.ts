@@ -8,6 +8,7 @@ import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
 const OPTIONS: OptionSpec[] = [
   { name: 'clients', type: 'string', arg: 'LIST', help: 'closed-loop client counts, one run each (default 3,64)' },
   { name: 'seconds', type: 'int', help: 'length of each run in seconds (default 10; --quick: 2)' },
+  { name: 'repeat', type: 'int', help: 'runs per system and client count, alternating chainkv/etcd; the median is reported (default 1)' },
   { name: 'keys', type: 'int', help: 'number of distinct keys (default 1000)' },
   { name: 'only', type: 'string', arg: 'LIST', help: `parts to run, comma-separated: ${PARTS.join(',')} (default all)` },
   { name: 'skip', type: 'string', arg: 'LIST', help: 'parts to leave out (e.g. --skip etcd)' },
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   const o: BenchOptions = {
     clients,
     seconds: int('seconds', quick ? 2 : 10, 1),
+    repeat: int('repeat', 1, 1),
     keys: int('keys', 1000, 1),
     quick,
     parts: parts(list(a.values.get('only') as string | undefined, 'only'), list(a.values.get('skip') as string | undefined, 'skip')),

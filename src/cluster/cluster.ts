@@ -153,7 +153,7 @@ export class Cluster {
   async restart(name: string): Promise<void> {
     const p = this.proc(name);
     if (p.exiting) await p.waitExit(5000); // "P3 failProcess" was just typed: let it finish exiting
-    if (p.state !== 'down') throw new Error(`${name} is running (to stop it first: ${p.kind === 'node' ? `${name} failProcess` : 'it has no stop command'})`);
+    if (p.state !== 'down') throw new Error(`${name} is running${p.kind === 'node' ? ` (to crash it first: ${name} failProcess)` : ''}`);
     if (!(await p.start(START_TIMEOUT_MS))) {
       throw new Error(`${name} did not start: ${p.tail(3).join(' / ') || 'no output'}`);
     }

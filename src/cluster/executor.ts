@@ -67,6 +67,10 @@ export class Executor {
         return;
       }
       case 'restart': {
+        const p = cl.proc(c.target);
+        if (p.state !== 'down' && !p.exiting) {
+          throw new CommandError(`${c.target} is running${p.kind === 'node' ? ` (to crash it first: ${c.target} failProcess)` : ''}`);
+        }
         this.out.info(`restarting ${c.target}: ${cl.commandLine(c.target)}`);
         await this.attemptAsync(() => cl.restart(c.target));
         return this.out.info(`${c.target} is up`, 'ok');

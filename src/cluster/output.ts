@@ -33,6 +33,7 @@ export class Output {
 
   /** While an interactive prompt is on screen: clear it before each line, redraw it after. */
   setPrompt(redraw: (() => void) | null): void {
+    if (!redraw && this.redraw) this.write('\r\x1b[K'); // the prompt goes away for good
     this.redraw = redraw;
     this.clearLine = redraw !== null;
   }

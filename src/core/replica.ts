@@ -66,11 +66,21 @@ export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreC
   };
 }
 
-export type Input = { type: 'message'; from: string; msg: AnyMessage } | { type: 'tick' };
+export type Input =
+  | { type: 'message'; from: string; msg: AnyMessage }
+  | { type: 'tick' }
+  /** The records of every output up to `Output.seq === through` are now durable (fsynced). */
+  | { type: 'synced'; through: number };
 
 export interface Outbound {
   to: string;
   msg: AnyMessage;
+  /**
+   * Must not leave before this output's records are durable: a promise, an accepted reply, or
+   * a prepare (whose term must never be reused after a crash). Everything else may go at once —
+   * a leader's accepts, for one, travel while its own copy is being fsynced.
+   */
+  afterSync: boolean;
   /** For replies to clients: the endpoint the client gave (nodes do not all know every client). */
   address?: string;
 }
@@ -82,6 +92,8 @@ export interface Decided {
 }
 
 export interface Output {
+  /** Numbers the outputs that persist something, for `{ type: 'synced', through }`. */
+  seq: number;
   persist: DurableRecord[];
   /** True when a record in `persist` must be fsynced before any message is sent. */
   sync: boolean;
@@ -118,6 +130,10 @@ interface Candidacy {
 interface Leadership {
   ballot: Ballot;
   peers: Map<number, PeerProgress>;
+  /** My own log is durable below this depth: only that much of my own vote counts toward a quorum. */
+  durableEnd: number;
+  /** [output seq, log end] of my accept records not yet known durable. */
+  unsynced: [number, number][];
 }
 
 export const pname = (id: number): string => `P${id}`;
@@ -151,6 +167,8 @@ export class Replica {
   /** Pending pull-repair: which peer, from where, when asked. */
   private repair: { peer: number; from: number; at: number } | null = null;
   private readonly random: Random;
+  /** Outputs that persisted something so far (see Output.seq). */
+  private outputSeq = 0;
   /** After a damaged store lost records: vote for nothing until decided up to here (see chain-store). */
   private voteFloor: number;
   private out!: Output;
@@ -182,9 +200,12 @@ export class Replica {
   // ---- the one entry point ----
 
   step(input: Input, now: number): Output {
-    this.out = { persist: [], sync: false, send: [], decided: [], events: [] };
+    this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [] };
     if (input.type === 'tick') this.onTick(now);
+    else if (input.type === 'synced') this.onSynced(input.through, now);
     else this.onMessage(input.from, input.msg, now);
+    if (this.out.persist.length > 0) this.outputSeq++;
+    else this.out.seq = 0;
     return this.out;
   }
 
@@ -219,7 +240,8 @@ export class Replica {
   }
 
   private send(to: number, msg: AnyMessage): void {
-    this.out.send.push({ to: pname(to), msg });
+    const afterSync = msg.kind === 'promise' || msg.kind === 'accepted' || msg.kind === 'prepare';
+    this.out.send.push({ to: pname(to), msg, afterSync });
   }
 
   private broadcast(make: () => AnyMessage): void {
@@ -351,7 +373,7 @@ export class Replica {
       const pc = c.promises.get(p)?.commit ?? d.commit;
       peers.set(p, { next: Math.min(pc, d.commit), match: 0, commit: pc, sentAt: now, outstanding: false, heardAt: now });
     }
-    this.leadership = { ballot, peers };
+    this.leadership = { ballot, peers, durableEnd: d.commit, unsynced: [[this.outputSeq + 1, d.end]] };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
     for (const [rid] of this.queue) if (this.inLog.has(rid)) this.queue.delete(rid);
     this.propose(now, false);
@@ -494,7 +516,7 @@ export class Replica {
     const l = this.leadership;
     if (this.role !== 'leader' || !l) return;
     const d = this.durable;
-    const matches = [d.end];
+    const matches = [l.durableEnd];
     for (const pp of l.peers.values()) matches.push(pp.match);
     matches.sort((a, b) => b - a);
     const quorum = matches[this.majority - 1];
@@ -546,6 +568,7 @@ export class Replica {
 
   private replyToClient(op: Operation, address: string, result: string, depth: number): void {
     this.out.send.push({
+      afterSync: false,
       to: op.client,
       address,
       msg: make(ClientReply, { client: op.client, req: op.req, result, leader: this.name, depth }),
@@ -617,6 +640,7 @@ export class Replica {
     }
     if (fresh.length === 0) return;
     this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
+    l.unsynced.push([this.outputSeq + 1, d.end]);
     this.reindexSuffix(from);
     if (!send) return;
     for (const [p, pp] of l.peers) {
@@ -710,6 +734,14 @@ export class Replica {
       from = d.commit;
     }
     for (let i = from; i < d.end; i++) this.inLog.set(requestId(d.log[i].operation), i);
+  }
+
+  /** The node reports my records durable: my own vote now counts for the blocks they hold. */
+  private onSynced(through: number, now: number): void {
+    const l = this.leadership;
+    if (this.role !== 'leader' || !l) return;
+    while (l.unsynced.length > 0 && l.unsynced[0][0] <= through) l.durableEnd = Math.max(l.durableEnd, l.unsynced.shift()![1]);
+    this.advanceCommit(now);
   }
 
   // ---- timers ----

@@ -13,7 +13,7 @@ import { blockHash, verifyChain } from '../chain';
 import { checkLinearizable, HistoryOp } from '../check/linearizability';
 import { ClientCore } from '../client/client-core';
 import { InvariantError } from '../core/invariant';
-import { CoreConfig, Input, Mutation, Output, pname, Replica, requestId } from '../core/replica';
+import { CoreConfig, Input, Mutation, Outbound, Output, pname, Replica, requestId } from '../core/replica';
 import { ChainStore, loadState } from '../store/chain-store';
 import { DurableRecord } from '../core/durable';
 import { MemDisk } from '../store/disk';
@@ -76,6 +76,8 @@ interface Swarm {
   linkFlaps: number;
   duel: number;
   clientTimeoutMs: number;
+  /** Upper bound of an fsync's duration. */
+  diskMs: number;
 }
 
 function drawSwarm(r: Prng): Swarm {
@@ -91,17 +93,19 @@ function drawSwarm(r: Prng): Swarm {
     linkFlaps: r.chance(0.5) ? r.int(1, 8) : 0,
     duel: r.chance(0.5) ? r.float() * 0.6 : 0,
     clientTimeoutMs: r.int(300, 900),
+    diskMs: r.pick([0, 1, 3, 10, 60]),
   };
 }
 
 function swarmText(s: Swarm): string {
-  return `delay=${s.baseDelayMs}+${s.jitterMs}ms drop=${s.drop.toFixed(2)} dup=${s.dup.toFixed(2)} crashes=${s.crashes} precise-crashes=${s.precisecrashes} partitions=${s.partitions} link-flaps=${s.linkFlaps} duel=${s.duel.toFixed(2)} client-timeout=${s.clientTimeoutMs}ms`;
+  return `delay=${s.baseDelayMs}+${s.jitterMs}ms drop=${s.drop.toFixed(2)} dup=${s.dup.toFixed(2)} crashes=${s.crashes} precise-crashes=${s.precisecrashes} partitions=${s.partitions} link-flaps=${s.linkFlaps} duel=${s.duel.toFixed(2)} client-timeout=${s.clientTimeoutMs}ms fsync<=${s.diskMs}ms`;
 }
 
 type Event =
   | { type: 'deliver'; from: string; to: string; bytes: Buffer }
   | { type: 'tick' }
   | { type: 'fault'; run: () => void }
+  | { type: 'synced'; node: number; incarnation: number }
   | { type: 'client-next'; client: number };
 
 interface Scheduled {
@@ -158,7 +162,12 @@ interface SimNode {
    * Crash right after the next step that persists a record of this type (any: null), before
    * it sends: mid-proposal, after a promise, between a tentative write and its accepted reply.
    */
-  crashAfterPersist: false | { type: DurableRecord['t'] | null };
+  crashAfterPersist: false | { type: DurableRecord['t'] | null | 'fsync' };
+  /** Bumped on every restart, so a disk completion scheduled before a crash is ignored. */
+  incarnation: number;
+  /** Written but not yet fsynced: outputs waiting for the disk, with the messages that must wait too. */
+  waiting: { seq: number; late: Outbound[] }[];
+  syncInFlight: boolean;
 }
 
 interface SimClient {
@@ -232,7 +241,7 @@ class Simulation {
     this.log(`seed ${this.o.seed}: ${swarmText(this.swarm)}${this.o.mutation ? ` mutation=${this.o.mutation}` : ''}`);
     for (let id = 1; id <= NODES; id++) {
       const disk = new MemDisk();
-      const node: SimNode = { id, disk, store: new ChainStore(disk), replica: null, crashAfterPersist: false };
+      const node: SimNode = { id, disk, store: new ChainStore(disk), replica: null, crashAfterPersist: false, incarnation: 0, waiting: [], syncInFlight: false };
       this.nodes.push(node);
       this.start(node);
     }
@@ -282,6 +291,7 @@ class Simulation {
           this.q.push(this.now + TICK_MS, { type: 'tick' });
           break;
         case 'fault': ev.run(); break;
+        case 'synced': this.diskSynced(this.nodes[ev.node - 1], ev.incarnation); break;
         case 'client-next': this.clientNext(this.clients[ev.client]); break;
       }
     }
@@ -296,6 +306,9 @@ class Simulation {
     node.store = new ChainStore(node.disk);
     node.replica = new Replica(this.coreCfg(node.id), report.state, () => r.u32(), { voteFloor: report.voteFloor });
     node.crashAfterPersist = false;
+    node.incarnation++;
+    node.waiting = [];
+    node.syncInFlight = false;
     this.log(`${pname(node.id)} up: depth ${report.state.commit} decided, ${report.state.end - report.state.commit} tentative, promised ${report.state.promised ?? '-'}`);
   }
 
@@ -313,7 +326,7 @@ class Simulation {
     const replica = node.replica!;
     const wasLeader = replica.isLeader;
     const out: Output = replica.step(input, this.now);
-    node.store.write(out.persist, out.sync);
+    node.store.write(out.persist, false); // fsync comes later, when the simulated disk gets to it
     for (const e of out.events) {
       if (this.o.trace) this.log(`${pname(node.id)} ${e}`);
       if (e.startsWith('elected leader')) this.stats.elections++;
@@ -329,14 +342,44 @@ class Simulation {
       }
     }
     const armed = node.crashAfterPersist;
-    if (armed && out.persist.some((r) => armed.type === null || r.t === armed.type)) {
+    if (armed && armed.type !== 'fsync' && out.persist.some((r) => armed.type === null || r.t === armed.type)) {
       this.crash(node, `after persisting ${out.persist.map((r) => r.t).join('+')}, before sending ${out.send.length} message(s)`);
       return;
     }
+    const late: Outbound[] = [];
     for (const s of out.send) {
       if (s.msg.kind === 'accept') this.checkProposal(pname(node.id), s.msg as Accept);
-      this.send(pname(node.id), s.to, s.msg);
+      if (s.afterSync) late.push(s);
+      else this.send(pname(node.id), s.to, s.msg);
     }
+    if (out.persist.length > 0 || late.length > 0) {
+      // Messages that promise durability wait for an fsync covering everything written so far.
+      node.waiting.push({ seq: out.seq, late });
+      if (!node.syncInFlight) {
+        node.syncInFlight = true;
+        this.q.push(this.now + this.netRng.int(0, this.swarm.diskMs), { type: 'synced', node: node.id, incarnation: node.incarnation });
+      }
+    }
+  }
+
+  /** The simulated fsync finished: what was written is durable; held messages go; the core hears of it. */
+  private diskSynced(node: SimNode, incarnation: number): void {
+    if (!node.replica || node.incarnation !== incarnation) return;
+    if (node.crashAfterPersist && node.crashAfterPersist.type === 'fsync') {
+      // Power lost just before the fsync completed: whatever messages already left stay sent.
+      this.crash(node, `before an fsync completed (${node.waiting.length} output(s) unsynced)`);
+      return;
+    }
+    node.disk.sync();
+    const done = node.waiting;
+    node.waiting = [];
+    node.syncInFlight = false;
+    let through = 0;
+    for (const w of done) {
+      through = Math.max(through, w.seq);
+      for (const s of w.late) this.send(pname(node.id), s.to, s.msg);
+    }
+    if (through > 0) this.step(node, { type: 'synced', through });
   }
 
   /** Paxos needs one proposer per ballot, and one block per (term, depth) from it. */
@@ -420,13 +463,13 @@ class Simulation {
     for (let i = 0; i < s.precisecrashes; i++) {
       const t = at();
       const downFor = r.int(20, 1000);
-      const type = r.pick([null, 'promise', 'accept', 'decide'] as const);
+      const type = r.pick([null, 'promise', 'accept', 'decide', 'fsync'] as const);
       const onLeader = r.chance(0.5);
       this.q.push(t, { type: 'fault', run: () => {
         const node = (onLeader && this.nodes.find((n) => n.replica?.isLeader)) || this.nodes[r.int(0, NODES - 1)];
         if (!node.replica) return;
         node.crashAfterPersist = { type };
-        this.log(`${pname(node.id)} armed: crash after its next ${type ?? 'write'}, before sending`);
+        this.log(`${pname(node.id)} armed: crash ${type === 'fsync' ? 'before its next fsync completes' : `after its next ${type ?? 'write'}, before sending`}`);
         this.q.push(this.now + downFor, { type: 'fault', run: () => this.restart(node) });
       } });
     }
