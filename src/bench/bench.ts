@@ -6,7 +6,7 @@ import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ChainkvClient, ChainkvCluster } from './chainkv';
+import { ChainkvClient, ChainkvCluster, ChainLogStats } from './chainkv';
 import { generateChain, GeneratedChain } from './chain-gen';
 import { EtcdCluster, findEtcd } from './etcd';
 import { FsyncResult, measureFsync } from './fsync';
@@ -67,9 +67,11 @@ export interface ReloadResult {
   blocks: number;
   chainBytes: number;
   generateMs: number;
-  trials: { loadStateMs: number; dictMs: number; totalMs: number; hwmMB: number | null; heapRetainedMB: number; bytesPerBlock: number | null }[];
-  /** Median over trials of loadState + dictionary rebuild. */
+  trials: { loadStateMs: number; dictMs: number; totalMs: number; cpuMs: number; hwmMB: number | null; heapRetainedMB: number; bytesPerBlock: number | null }[];
+  /** Median over trials of loadState + dictionary rebuild (wall clock). */
   totalMs: number;
+  /** Median CPU time (user + system) of the same: its cost without contention for the CPU (GC threads may add to it). */
+  cpuMs: number;
   breakdown?: { readMs: number; parseMs: number; replayMs: number; verifyMs: number; dictMs: number };
 }
 
@@ -101,6 +103,8 @@ export interface BenchResults {
   /** Every run, in order (--repeat gives several per client count). */
   chainkv: RunResult[];
   chainkvPeakRssMB?: Record<string, number>;
+  /** The leader's chain.log after the runs: how many blocks each write (accept record) carried. */
+  chainkvLeaderLog?: ChainLogStats;
   etcd: RunResult[];
   etcdInfo?: { bin: string; version: string; peakRssMB?: Record<string, number> } | { skipped: string };
   ratios: { clients: number; throughput: number; p50: number }[];
@@ -122,9 +126,13 @@ export function pickRun(runs: RunResult[], n: number): RunResult | undefined {
 
 export function runTable(rows: RunResult[]): string {
   return table(
-    ['system', 'clients', 'operations', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'retried', 'errors'],
-    rows.map((r) => [r.system, String(r.clients), fmt.int(r.operations), fmt.int(r.opsPerSec), fmt.ms(r.latency.p50Ms), fmt.ms(r.latency.p99Ms), fmt.ms(r.latency.maxMs), String(r.retried), String(r.errors)]),
-    [false, true, true, true, true, true, true, true, true],
+    ['system', 'clients', 'operations', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU ms/op', 'server CPU %', 'client CPU %', 'retried', 'errors'],
+    rows.map((r) => [
+      r.system, String(r.clients), fmt.int(r.operations), fmt.int(r.opsPerSec), fmt.ms(r.latency.p50Ms), fmt.ms(r.latency.p99Ms), fmt.ms(r.latency.maxMs),
+      r.serverCpuMsPerOp === null ? '-' : r.serverCpuMsPerOp.toFixed(2), r.serverCpuPct === null ? '-' : r.serverCpuPct.toFixed(0), r.clientCpuPct.toFixed(0),
+      String(r.retried), String(r.errors),
+    ]),
+    [false, true, true, true, true, true, true, true, true, true, true, true],
   );
 }
 
@@ -132,48 +140,21 @@ async function closeAll(clients: KvClient[]): Promise<void> {
   await Promise.all(clients.map((c) => c.close()));
 }
 
-async function findChainkvLeader(cluster: ChainkvCluster, running: number[]): Promise<number | null> {
-  for (const id of running) {
-    try {
-      const s = await cluster.status(id);
-      if (s.role === 'leader') return id;
-    } catch {
-      /* a node not answering */
-    }
-  }
-  return null;
-}
-
 const mbList = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
 
 /**
- * The throughput/latency comparison and the catch-up test. Both clusters run at once (idle
+ * The throughput/latency comparison. Both clusters run at once (idle
  * while the other is measured) and the runs alternate, chainkv then etcd for each client
  * count, so that a change in background load hits both alike.
  */
 async function runComparison(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
-  const wantChainkv = o.parts.has('chainkv') || o.parts.has('catchup');
-  let ck: { cluster: ChainkvCluster; clients: ChainkvClient[]; ids: number[] } | null = null;
+  const wantChainkv = o.parts.has('chainkv');
+  let ck: StartedChainkv | null = null;
   let et: EtcdCluster | null = null;
-  const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
   try {
     if (wantChainkv) {
-      if (profDir) fs.mkdirSync(profDir, { recursive: true });
-      let starts = 0;
-      const maxClients = Math.max(...(o.parts.has('chainkv') ? o.clients : []), o.parts.has('catchup') ? o.catchupClients : 0);
-      const cluster = await ChainkvCluster.create({
-        dir: path.join(root, 'chainkv'),
-        clients: maxClients,
-        nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=P${id}-${++starts}.cpuprofile`] : undefined,
-      });
-      const ids = cluster.config.nodes.map((_, i) => i + 1);
-      o.progress('chainkv: starting 5 nodes');
-      await cluster.startAll();
-      o.progress(`chainkv: connecting ${maxClients} clients`);
-      const clients = await cluster.connectClients();
-      o.progress('chainkv: electing a leader');
-      const leader = await cluster.elect();
-      ck = { cluster, clients, ids };
+      ck = await startChainkv(o, path.join(root, 'chainkv'), Math.max(...o.clients));
+      const { cluster, leader } = ck;
       o.log(`chainkv: 5 nodes up (fsync on, delay 0, ZeroMQ on 127.0.0.1:${cluster.config.nodes.map((n) => n.port).join(',')}), leader P${leader}`);
     }
     if (o.parts.has('etcd')) {
@@ -193,15 +174,18 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
       if (ck && o.parts.has('chainkv')) {
         const clients = ck.clients.slice(0, n);
         o.progress(`chainkv: warm-up of ${n} clients`);
+        ck.cluster.assertAlive();
         const w = await ck.cluster.warmUp(clients);
-        const r = await runClosedLoop({ system: 'chainkv', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
+        const serverPids = ck.ids.map((id) => ck!.cluster.pid(id)).filter((p): p is number => p !== undefined);
+        const r = await runClosedLoop({ system: 'chainkv', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids });
+        ck.cluster.assertAlive();
         res.chainkv.push(r);
         o.log(`chainkv: ${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
       }
       if (et) {
         const clients = await et.clients(n);
         try {
-          const r = await runClosedLoop({ system: 'etcd', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress });
+          const r = await runClosedLoop({ system: 'etcd', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids: et.pids() });
           res.etcd.push(r);
           o.log(`etcd:    ${runTable([r]).split('\n').slice(-1)[0]}`);
         } finally {
@@ -209,7 +193,15 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
         }
       }
     }
-    if (ck && o.parts.has('chainkv')) res.chainkvPeakRssMB = Object.fromEntries(ck.ids.map((id) => [`P${id}`, procMemory(ck!.cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
+    if (ck && o.parts.has('chainkv')) {
+      res.chainkvPeakRssMB = Object.fromEntries(ck.ids.map((id) => [`P${id}`, procMemory(ck!.cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
+      const leader = await ck.cluster.leader();
+      if (leader !== null) {
+        const st = ck.cluster.logStats(leader);
+        res.chainkvLeaderLog = st;
+        o.log(`chainkv: leader ${st.node}'s chain.log after the runs: ${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records (${st.blocksPerAccept.toFixed(2)} blocks per proposal), ${fmt.int(st.decides)} decide records, ${(st.bytes / 2 ** 20).toFixed(1)} MiB`);
+      }
+    }
     if (et) {
       const info = res.etcdInfo as { bin: string; version: string; peakRssMB?: Record<string, number> };
       info.peakRssMB = Object.fromEntries(et.members.map((m) => [m.name, procMemory(m.child?.pid ?? -1)?.hwmMB ?? NaN]));
@@ -217,7 +209,6 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
       await et.stop();
       et = null;
     }
-    if (ck && o.parts.has('catchup')) res.catchup = await measureCatchup(o, ck.cluster, ck.ids, ck.clients.slice(0, o.catchupClients));
   } finally {
     if (et) await et.stop();
     if (ck) {
@@ -226,24 +217,64 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
       await ck.cluster.stopAll();
     }
   }
-  if (profDir && fs.existsSync(profDir)) {
-    const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f));
-    res.profiles = files.map((f) => summarizeProfile(f));
+}
+
+interface StartedChainkv {
+  cluster: ChainkvCluster;
+  clients: ChainkvClient[];
+  ids: number[];
+  leader: number;
+}
+
+let profileStarts = 0;
+
+/** A fresh 5-node cluster in `dir` with `clients` connected clients and an elected leader. */
+async function startChainkv(o: BenchOptions, dir: string, clients: number): Promise<StartedChainkv> {
+  const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  const tag = path.basename(dir);
+  const cluster = await ChainkvCluster.create({
+    dir,
+    clients,
+    nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${tag}-P${id}-${++profileStarts}.cpuprofile`] : undefined,
+  });
+  try {
+    const ids = cluster.config.nodes.map((_, i) => i + 1);
+    o.progress(`${tag}: starting 5 nodes`);
+    await cluster.startAll();
+    o.progress(`${tag}: connecting ${clients} clients`);
+    const connected = await cluster.connectClients();
+    o.progress(`${tag}: electing a leader`);
+    return { cluster, clients: connected, ids, leader: await cluster.elect() };
+  } catch (e) {
+    await cluster.stopAll();
+    throw e;
+  }
+}
+
+/** Catch-up on a fresh cluster (so the restarted node's own chain is short and its start is quick). */
+async function runCatchup(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
+  const ck = await startChainkv(o, path.join(root, 'catchup'), o.catchupClients);
+  try {
+    res.catchup = await measureCatchup(o, ck.cluster, ck.ids, ck.clients);
+  } finally {
+    o.progress('catch-up: stopping the cluster');
+    await closeAll(ck.clients);
+    await ck.cluster.stopAll();
   }
 }
 
 async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: number[], clients: ChainkvClient[]): Promise<CatchupResult> {
-  const leader = (await findChainkvLeader(cluster, ids)) ?? (await cluster.elect());
+  const leader = await cluster.elect();
   const victim = (leader % ids.length) + 1;
   o.progress(`catch-up: stopping P${victim}`);
   await cluster.stopNode(victim);
-  const running = ids.filter((id) => id !== victim);
   const before = (await cluster.status(leader)).depth;
   await cluster.warmUp(clients);
   const drive = await runClosedLoop({
     system: 'chainkv catch-up drive', clients, seconds: 600, keys: o.keys, seed: 7, putsOnly: true, maxOps: o.catchupBlocks, progress: o.progress,
   });
-  const lead = (await findChainkvLeader(cluster, running)) ?? leader;
+  const lead = (await cluster.leader()) ?? leader;
   const leaderDepth = (await cluster.status(lead)).depth;
   o.progress(`catch-up: restarting P${victim}, ${leaderDepth - before}+ blocks behind`);
   const t0 = performance.now();
@@ -298,7 +329,7 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
     const r = await runChild(['--expose-gc', RELOAD_CHILD, 'node', chain.path]);
     if (r.decided !== chain.blocks || r.tampered) throw new Error(`reload found ${r.decided} decided blocks (expected ${chain.blocks}); warnings: ${JSON.stringify(r.warnings)}`);
     trials.push({
-      loadStateMs: r.loadStateMs as number, dictMs: r.dictMs as number, totalMs: r.totalMs as number,
+      loadStateMs: r.loadStateMs as number, dictMs: r.dictMs as number, totalMs: r.totalMs as number, cpuMs: r.cpuMs as number,
       hwmMB: r.hwmMB as number | null, heapRetainedMB: r.heapRetainedMB as number, bytesPerBlock: r.bytesPerBlock as number | null,
     });
   }
@@ -306,10 +337,11 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
   const res: ReloadResult = {
     blocks: chain.blocks, chainBytes: chain.bytes, generateMs: chain.ms, trials,
     totalMs: median(trials.map((t) => t.totalMs)),
+    cpuMs: median(trials.map((t) => t.cpuMs)),
     breakdown: { readMs: b.readMs as number, parseMs: b.parseMs as number, replayMs: b.replayMs as number, verifyMs: b.verifyMs as number, dictMs: b.dictMs as number },
   };
   const bd = res.breakdown!;
-  o.log(`reload: ${fmt.int(chain.blocks)} blocks (${(chain.bytes / 2 ** 20).toFixed(1)} MiB chain.log): loadState + dictionary ${fmt.ms(res.totalMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.ms(t.totalMs)).join(', ')}); ` +
+  o.log(`reload: ${fmt.int(chain.blocks)} blocks (${(chain.bytes / 2 ** 20).toFixed(1)} MiB chain.log): loadState + dictionary ${fmt.int(res.totalMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.int(t.totalMs)).join(', ')}; CPU ${fmt.int(res.cpuMs)} ms); ` +
     `steps: read ${fmt.ms(bd.readMs)}, parse+crc ${fmt.ms(bd.parseMs)}, replay+hash ${fmt.ms(bd.replayMs)}, verify ${fmt.ms(bd.verifyMs)}, dict ${fmt.ms(bd.dictMs)} ms`);
   const t = trials[0];
   o.log(`reload: memory: peak RSS during the load ${t.hwmMB?.toFixed(0)} MB; heap kept after it ${t.heapRetainedMB.toFixed(0)} MB (${t.bytesPerBlock?.toFixed(0)} bytes per block)`);
@@ -359,12 +391,15 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
   const scaled = o.quick ? 'quick run: not comparable to the targets' : undefined;
   const ratio = (n: number) => res.ratios.find((r) => r.clients === n);
   const ck = (n: number) => pickRun(res.chainkv, n);
+  const noEtcd = { measured: 'no etcd run to compare with', ok: null };
   const r3 = ratio(3);
   if (r3) t.push({ name: 'throughput, 3 clients', target: '>= 1.5x etcd', measured: fmt.ratio(r3.throughput), ok: r3.throughput >= 1.5, note: scaled });
+  else if (ck(3)) t.push({ name: 'throughput, 3 clients', target: '>= 1.5x etcd', ...noEtcd });
   const c3 = ck(3);
   if (c3) t.push({ name: 'p50 latency, 3 clients', target: '<= 1 ms', measured: `${fmt.ms(c3.latency.p50Ms)} ms`, ok: c3.latency.p50Ms <= 1, note: scaled });
   const r64 = ratio(64);
   if (r64) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', measured: fmt.ratio(r64.throughput), ok: r64.throughput >= 1.0, note: scaled });
+  else if (ck(64)) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', ...noEtcd });
   if (res.catchup) {
     const note = res.catchup.blocksBehind < 10_000 ? `only ${res.catchup.blocksBehind} blocks behind` : scaled;
     t.push({ name: `catch-up of ${fmt.int(res.catchup.blocksBehind)} blocks`, target: '<= 2 s for 10,000', measured: `${fmt.int(res.catchup.catchUpMs)} ms`, ok: res.catchup.catchUpMs <= 2000, note });
@@ -384,6 +419,7 @@ export function summaryText(res: BenchResults): string {
   const m = res.machine;
   const lines: string[] = [];
   lines.push('', `=== chainkv benchmark summary ===`);
+  if (m.loadAvg[0] > m.nproc / 2) lines.push(`WARNING: the machine was busy when the bench started (load average ${m.loadAvg.join(' ')} on ${m.nproc} CPUs): numbers are noisy`);
   lines.push(`machine: ${m.nproc} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, node ${m.node}, ${m.date}, load average at start ${m.loadAvg.join(' ')}`);
   if (res.etcdInfo && 'version' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.version} (${res.etcdInfo.bin})`);
   else if (res.etcdInfo && 'skipped' in res.etcdInfo) lines.push(`etcd: ${res.etcdInfo.skipped}`);
@@ -402,10 +438,15 @@ export function summaryText(res: BenchResults): string {
     lines.push('', table(['clients', 'chainkv/etcd ops/s', 'chainkv/etcd p50'],
       res.ratios.map((r) => [String(r.clients), fmt.ratio(r.throughput), fmt.ratio(r.p50)]), [true, true, true]));
   }
-  if (res.chainkvPeakRssMB) lines.push('', `chainkv peak RSS per node after the runs: ${Object.entries(res.chainkvPeakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
+  if (res.chainkvLeaderLog || res.chainkvPeakRssMB) lines.push('');
+  if (res.chainkvLeaderLog) {
+    const st = res.chainkvLeaderLog;
+    lines.push(`chainkv leader's log: ${st.blocksPerAccept.toFixed(2)} blocks per proposal (${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records)`);
+  }
+  if (res.chainkvPeakRssMB) lines.push(`chainkv peak RSS per node after the runs: ${Object.entries(res.chainkvPeakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
   if (res.etcdInfo && 'peakRssMB' in res.etcdInfo && res.etcdInfo.peakRssMB) lines.push(`etcd peak RSS per member after the runs: ${Object.entries(res.etcdInfo.peakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
   if (res.catchup) lines.push(`catch-up: ${res.catchup.node} restarted ${fmt.int(res.catchup.blocksBehind)} blocks behind: at the leader's depth after ${fmt.int(res.catchup.catchUpMs)} ms (process start ${fmt.int(res.catchup.startMs)} ms + repair ${fmt.int(res.catchup.repairMs)} ms)`);
-  if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (fresh process, median of ${res.reload.trials.length})`);
+  if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (CPU ${fmt.int(res.reload.cpuMs)} ms; fresh process, median of ${res.reload.trials.length})`);
   if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`);
   if (res.targets.length) {
     lines.push('', 'targets:');
@@ -431,6 +472,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   if (o.tmp) fs.mkdirSync(o.tmp, { recursive: true });
   const root = makeTempDir('chainkv-bench-', o.tmp ?? os.tmpdir());
   if (o.keep) keepTempDirs();
+  if (res.machine.loadAvg[0] > res.machine.nproc / 2) {
+    o.log(`WARNING: this machine is busy (load average ${res.machine.loadAvg[0]} on ${res.machine.nproc} CPUs): other programs share the CPUs and disk, expect noisy numbers`);
+  }
   o.log(`chainkv bench: ${res.machine.nproc} x ${res.machine.cpuModel}, node ${res.machine.node}, temp dir ${root}${o.keep ? ' (kept)' : ''}`);
   const step = async (name: string, f: () => Promise<void>) => {
     try {
@@ -448,7 +492,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         o.log(`fsync floor: append ${res.fsync.bytes} B + fsync, median ${fmt.ms(res.fsync.medianMs)} ms (p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms, ${res.fsync.samples} samples)`);
       });
     }
-    if (o.parts.has('chainkv') || o.parts.has('catchup') || o.parts.has('etcd')) await step('comparison', () => runComparison(o, root, res));
+    if (o.parts.has('chainkv') || o.parts.has('etcd')) await step('comparison', () => runComparison(o, root, res));
+    if (o.parts.has('catchup')) await step('catch-up', () => runCatchup(o, root, res));
     for (const n of o.clients) {
       const a = pickRun(res.chainkv, n);
       const b = pickRun(res.etcd, n);
@@ -463,7 +508,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         if (o.parts.has('rss')) await step('rss', async () => void (res.rss = await runRss(o, root, chain)));
       });
     }
+    if (o.cpuProfDir && fs.existsSync(o.cpuProfDir)) {
+      const files = fs.readdirSync(o.cpuProfDir).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => path.join(o.cpuProfDir!, f));
+      res.profiles = files.map((f) => summarizeProfile(f));
+    }
   } finally {
+    if (res.errors.length > 0 && !o.keep) {
+      keepTempDirs();
+      o.log(`the temp dir ${root} is kept for inspection (node logs: chainkv/P*.log, etcd/m*.log)`);
+    }
     await cleanupAll();
   }
   res.targets = targets(res, o);

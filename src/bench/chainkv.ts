@@ -8,6 +8,7 @@ import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '../client/client';
+import { loadRecords } from '../store/record-log';
 import { ClusterConfig, configToIni } from '../config';
 import { exited, spawnTracked, stopProcess } from './procs';
 import { freePorts, sleep } from './util';
@@ -22,6 +23,19 @@ export interface NodeStatus {
   depth: number;
   tentative: number;
   queue: number;
+}
+
+/** What a node's chain.log holds: how well its writes were batched. */
+export interface ChainLogStats {
+  node: string;
+  bytes: number;
+  records: number;
+  accepts: number;
+  /** Blocks carried by accept records (a block re-proposed by a new leader counts again). */
+  acceptedBlocks: number;
+  decides: number;
+  learns: number;
+  blocksPerAccept: number;
 }
 
 export interface ChainkvClusterOptions {
@@ -49,6 +63,8 @@ export class ChainkvCluster {
   readonly config: ClusterConfig;
   readonly configPath: string;
   private readonly procs = new Map<number, NodeProc>();
+  /** Nodes that exited without being asked to (a crash, or killed from outside). */
+  readonly unexpectedExits: string[] = [];
 
   private constructor(readonly o: ChainkvClusterOptions, config: ClusterConfig) {
     this.config = config;
@@ -102,7 +118,11 @@ export class ChainkvCluster {
     const child = spawnTracked(process.execPath, args, { stdio: ['pipe', fd, fd] });
     fs.closeSync(fd);
     child.stdin!.on('error', () => {}); // a node that died: its stdin pipe breaks
-    this.procs.set(id, { child, logPath, startedAt });
+    const proc: NodeProc = { child, logPath, startedAt };
+    child.on('exit', (code, signal) => {
+      if (this.procs.get(id) === proc) this.unexpectedExits.push(`P${id} (pid ${child.pid}) exited unexpectedly: ${signal ? `signal ${signal}` : `code ${code}`}`);
+    });
+    this.procs.set(id, proc);
     const line = await this.waitForLog(id, startOffset, (l) => / listening on /.test(l), timeoutMs);
     if (!line) throw new Error(`P${id} did not start within ${timeoutMs} ms:\n${this.tail(id)}`);
     return { readyMs: performance.now() - startedAt };
@@ -116,8 +136,31 @@ export class ChainkvCluster {
   async stopNode(id: number): Promise<void> {
     const p = this.procs.get(id);
     if (!p) return;
-    await stopProcess(p.child, 5000);
     this.procs.delete(id);
+    await stopProcess(p.child, 5000);
+  }
+
+  /** Counts the records in node `id`'s chain.log (read while it runs: a torn last record is ignored). */
+  logStats(id: number): ChainLogStats {
+    const buf = fs.readFileSync(path.join(this.dataDir(id), 'chain.log'));
+    const { records } = loadRecords(buf, (v): v is { t: string; blocks?: unknown[] } => typeof v === 'object' && v !== null);
+    let accepts = 0;
+    let acceptedBlocks = 0;
+    let decides = 0;
+    let learns = 0;
+    for (const r of records) {
+      if (r.t === 'accept') {
+        accepts++;
+        acceptedBlocks += r.blocks?.length ?? 0;
+      } else if (r.t === 'decide') decides++;
+      else if (r.t === 'learn') learns++;
+    }
+    return { node: `P${id}`, bytes: buf.length, records: records.length, accepts, acceptedBlocks, decides, learns, blocksPerAccept: accepts ? acceptedBlocks / accepts : 0 };
+  }
+
+  /** Throws if a node died on its own (e.g. killed by another program on the machine). */
+  assertAlive(): void {
+    if (this.unexpectedExits.length > 0) throw new Error(this.unexpectedExits.join('; '));
   }
 
   async stopAll(): Promise<void> {
@@ -191,13 +234,32 @@ export class ChainkvCluster {
     return out;
   }
 
-  /** Elects a leader by sending one operation through the spare client (a 300 ms timeout makes it ask a node to lead). */
+  /** The node that says it leads, if any (asks every running node for its status). */
+  async leader(): Promise<number | null> {
+    for (const id of this.procs.keys()) {
+      try {
+        if ((await this.status(id)).role === 'leader') return id;
+      } catch {
+        /* not answering: try the next */
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The leader, electing one if there is none: one operation through the spare client, whose
+   * short timeout makes it ask a node to lead (not too short: under load an election that is
+   * interrupted by the next request for one never finishes).
+   */
   async elect(): Promise<number> {
+    this.assertAlive();
+    const existing = await this.leader();
+    if (existing !== null) return existing;
     const id = this.config.clients[this.config.clients.length - 1].name;
-    const c = await Client.connect({ id, config: this.config, delayMs: 0, timeoutMs: 300, hint: 1 });
+    const c = await Client.connect({ id, config: this.config, delayMs: 0, timeoutMs: 1000, hint: 1 });
     try {
       await sleep(1200);
-      const done = await withTimeout(c.put('warmup', '{"warm":true}'), 30_000, 'electing a leader');
+      const done = await withTimeout(c.put('warmup', '{"warm":true}'), 60_000, 'electing a leader');
       return Number(done.leader.replace(/^P/, ''));
     } finally {
       c.close();

@@ -168,6 +168,7 @@ export class EtcdCluster {
 }
 
 export class EtcdClient implements KvClient {
+  lastValue: string | null = null;
   constructor(private readonly cluster: EtcdCluster, private readonly leader: Member) {}
   async put(key: string, value: string): Promise<number> {
     await this.cluster.request(this.leader, '/v3/kv/put', { key: b64(key), value: b64(value) });
@@ -176,7 +177,7 @@ export class EtcdClient implements KvClient {
   async get(key: string): Promise<number> {
     // serializable defaults to false: a linearizable read (goes through the leader's ReadIndex).
     const r = (await this.cluster.request(this.leader, '/v3/kv/range', { key: b64(key) })) as { kvs?: { value?: string }[] };
-    if (r.kvs?.[0]?.value !== undefined) Buffer.from(r.kvs[0].value, 'base64').toString('utf8');
+    this.lastValue = r.kvs?.[0]?.value !== undefined ? Buffer.from(r.kvs[0].value, 'base64').toString('utf8') : null; // decoded, as a real client would
     return 1;
   }
   close(): void {}

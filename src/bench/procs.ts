@@ -59,7 +59,7 @@ export function keepTempDirs(): void {
 export function cleanupAll(): Promise<void> {
   if (!cleaning) {
     cleaning = (async () => {
-      await Promise.all([...live].map((c) => stopProcess(c, 2000)));
+      await Promise.all([...live].map((c) => stopProcess(c, 1000)));
       for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
     })();
   }

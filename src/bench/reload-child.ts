@@ -31,6 +31,7 @@ function main(): void {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const heapBefore = process.memoryUsage().heapUsed;
+    const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const disk = new FileDisk(file);
     const report = loadState(disk);
@@ -39,12 +40,14 @@ function main(): void {
     const replica = new Replica(defaultCoreConfig(1, 0, 5), report.state, () => 4, { voteFloor: report.voteFloor });
     const dictMs = ms(t1);
     const totalMs = ms(t0);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     disk.close();
     const peak = procMemory(process.pid);
     gc?.();
     const mu = process.memoryUsage();
     process.stdout.write(JSON.stringify({
-      mode, loadStateMs, dictMs, totalMs,
+      mode, loadStateMs, dictMs, totalMs, cpuMs,
       records: report.records, decided: replica.commit, keys: replica.sm.dict.size,
       tampered: report.tampered, warnings: report.warnings,
       /** Peak RSS of this process during the load; RSS and live heap after a full GC (what the node keeps). */

@@ -3,7 +3,7 @@
  * waits for its answer, then issues the next — 50% put / 50% get on `keys` keys, values like
  * {"phone_number":"111-222-3333"}. Latency is measured here (hrtime around each call).
  */
-import { LatencyStats, latencyStats, prng } from './util';
+import { LatencyStats, latencyStats, procCpuMs, prng } from './util';
 
 /** One client connection of a system under test: one operation at a time. */
 export interface KvClient {
@@ -25,6 +25,8 @@ export interface RunOptions {
   putsOnly?: boolean;
   /** Called about once a second with progress. */
   progress?: (line: string) => void;
+  /** The servers' processes: their CPU time during the run is reported. */
+  serverPids?: number[];
 }
 
 export interface RunResult {
@@ -40,6 +42,12 @@ export interface RunResult {
   /** Operations that needed more than one attempt (chainkv client timeouts / leader changes). */
   retried: number;
   latency: LatencyStats;
+  /** CPU used by all the servers' processes during the run, per operation (ms); null if unknown. */
+  serverCpuMsPerOp: number | null;
+  /** Servers' CPU during the run as a share of one core (100 = one core busy). */
+  serverCpuPct: number | null;
+  /** This (client) process's CPU during the run as a share of one core. */
+  clientCpuPct: number;
 }
 
 export function keyName(i: number): string {
@@ -58,6 +66,12 @@ export async function runClosedLoop(o: RunOptions): Promise<RunResult> {
   let errors = 0;
   let retried = 0;
   let done = 0;
+  const cpuOf = (pids: number[]) => pids.reduce<number | null>((sum, p) => {
+    const v = procCpuMs(p);
+    return sum === null || v === null ? null : sum + v;
+  }, 0);
+  const serverCpu0 = o.serverPids ? cpuOf(o.serverPids) : null;
+  const clientCpu0 = process.cpuUsage();
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(Math.round(o.seconds * 1e9));
   const maxOps = o.maxOps ?? 0;
@@ -108,6 +122,9 @@ export async function runClosedLoop(o: RunOptions): Promise<RunResult> {
     if (timer) clearInterval(timer);
   }
   const seconds = elapsedS();
+  const serverCpu1 = o.serverPids ? cpuOf(o.serverPids) : null;
+  const serverCpuMs = serverCpu0 !== null && serverCpu1 !== null ? serverCpu1 - serverCpu0 : null;
+  const cc = process.cpuUsage(clientCpu0);
   return {
     system: o.system,
     clients: o.clients.length,
@@ -119,5 +136,8 @@ export async function runClosedLoop(o: RunOptions): Promise<RunResult> {
     errors,
     retried,
     latency: latencyStats(lat),
+    serverCpuMsPerOp: serverCpuMs !== null && done > 0 ? serverCpuMs / done : null,
+    serverCpuPct: serverCpuMs !== null ? serverCpuMs / (seconds * 10) : null,
+    clientCpuPct: (cc.user + cc.system) / 1000 / (seconds * 10),
   };
 }

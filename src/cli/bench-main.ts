@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: how chainkv stands against etcd on this machine, in one run.
  */
+import * as fs from 'node:fs';
 import { BenchOptions, etcdNote, Part, PARTS, runBench, summaryText } from '../bench/bench';
 import { cleanupAll, installSignalCleanup } from '../bench/procs';
 import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
@@ -20,7 +21,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'tmp', type: 'string', arg: 'DIR', help: 'create the temp dir under DIR (default: the OS temp dir; its disk is what fsync measures)' },
   { name: 'keep', type: 'flag', help: 'keep the temp dir (data dirs and node logs) for inspection' },
   { name: 'quick', type: 'flag', help: 'a short smoke run (a few seconds per part): checks that everything works, numbers not comparable' },
-  { name: 'json', type: 'flag', help: 'print all results as one JSON object on stdout (the readable report goes to stderr)' },
+  { name: 'json', type: 'flag', help: 'print all results as one JSON object on stdout, the readable report on stderr (use npm run -s)' },
+  { name: 'out', type: 'string', arg: 'FILE', help: 'also write all results as one JSON object to FILE' },
 ];
 
 const ABOUT = `Starts a real 5-node chainkv cluster (one process per node, ZeroMQ on loopback, fsync on,
@@ -116,6 +118,8 @@ async function main(): Promise<void> {
     clearProgress();
     out.write(summaryText(res) + '\n');
     if (json) process.stdout.write(JSON.stringify(res, null, 2) + '\n');
+    const outFile = a.values.get('out') as string | undefined;
+    if (outFile) fs.writeFileSync(outFile, JSON.stringify(res, null, 2) + '\n');
     if (res.errors.length) process.exitCode = 1;
   } finally {
     await cleanupAll();

@@ -43,14 +43,18 @@ async function main(): Promise<void> {
   }
   const id = `C${args.positional[0].replace(/^C/i, '')}`;
   if (!config.clients.some((c) => c.name === id)) throw new UsageError(`${config.source} has no [${id}] section (clients: ${config.clients.map((c) => c.name).join(', ')})`);
+  const delayMs = args.values.get('delay-ms') as number | undefined;
+  if (delayMs !== undefined && delayMs < 0) throw new UsageError('--delay-ms must be >= 0');
+  const timeoutMs = args.values.get('timeout-ms') as number | undefined;
+  if (timeoutMs !== undefined && timeoutMs < 1) throw new UsageError('--timeout-ms must be >= 1');
   const json = !!args.values.get('json');
   const hint = args.values.get('leader') as number | undefined;
   if (hint !== undefined && (hint < 1 || hint > config.nodes.length)) throw new UsageError(`--leader must be 1..${config.nodes.length}`);
   const say = (line: string) => process.stdout.write(line + '\n');
   const client = await Client.connect({
     id, config,
-    delayMs: args.values.get('delay-ms') as number | undefined,
-    timeoutMs: args.values.get('timeout-ms') as number | undefined,
+    delayMs,
+    timeoutMs,
     hint,
     onEvent: (l) => (json ? process.stderr.write(l + '\n') : say(l)),
     trace: args.values.get('verbose') ? say : undefined,

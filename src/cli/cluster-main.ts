@@ -28,10 +28,13 @@ const OPTIONS: OptionSpec[] = [
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
-const ABOUT = `Starts nodes P1..P5 and clients C1..C3 of nodes.ini as separate processes and merges their output
-into this console, each line prefixed with its process's name. Type a process name and what to type
-into its console, or a console command. Examples: npm start -- --delay-ms 1000 --fresh
-                   npm start -- --script scenarios/partition.txt
+const ABOUT = `Starts nodes P1..P5 and clients C1..C3 of nodes.ini as separate processes (the commands of
+npm run node / npm run client) and merges their output into this console, each line prefixed
+with its process's name. Type a process name and a line for its console, or a console command.
+
+  npm start                                        the cluster of nodes.ini, node data in persist/
+  npm start -- --delay-ms 1000 --fresh             1 s message delay, empty chains
+  npm start -- --script scenarios/partition.txt    replay a scenario; exit 0 if every check held
 
 ${CONSOLE_HELP}`;
 
@@ -160,7 +163,7 @@ async function main(): Promise<void> {
 
   // ---- the interactive console
   const terminal = !!(process.stdin.isTTY && process.stdout.isTTY);
-  const echo = !process.stdin.isTTY; // piped commands: show what is run
+  const echo = !terminal; // piped commands, or output to a file: show what is run
   out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.`);
   out.info(`no node leads yet: the first operation waits for a client timeout (about ${((10 * cluster.delayMs + 2000) / 1000).toFixed(0)} s at delay ${cluster.delayMs} ms), then that client asks a node to lead`);
   rl = readline.createInterface({ input: process.stdin, output: terminal ? process.stdout : undefined, terminal, prompt: '> ' });

@@ -46,6 +46,8 @@ export class Cluster {
   private stopping = false;
   /** The first process that exited without being told to (a crash), if any. */
   unexpectedExit: string | null = null;
+  /** Links cut by `partition` and not healed since: [the node it was typed at, the other end]. */
+  private readonly cuts: [string, string][] = [];
 
   constructor(readonly o: ClusterOptions) {
     this.nodes = o.config.nodes.map((n) => n.name);
@@ -71,7 +73,7 @@ export class Cluster {
     this.procs.set(name, new Proc({
       name, kind, command, cwd: this.o.root,
       onLine: (p, line, stream) => this.onLine(p, line, stream),
-      onExit: (p, code, signal, expected) => this.onExit(p, code, signal, expected),
+      onExit: (p, code, signal, expected, wasUp) => this.onExit(p, code, signal, expected, wasUp),
     }));
   }
 
@@ -123,8 +125,8 @@ export class Cluster {
     this.o.out.process(p.name, line, stream);
   }
 
-  private onExit(p: Proc, code: number | null, signal: NodeJS.Signals | null, expected: boolean): void {
-    if (this.stopping) return;
+  private onExit(p: Proc, code: number | null, signal: NodeJS.Signals | null, expected: boolean, wasUp: boolean): void {
+    if (this.stopping || !wasUp) return; // a start that failed is reported by whoever started it
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     if (expected) {
       this.o.out.warn(`${p.name} is down (${how}); type "restart ${p.name}" to start it again`);
@@ -142,9 +144,9 @@ export class Cluster {
       const ok = await Promise.all(group.map((n) => this.proc(n).start(START_TIMEOUT_MS)));
       const failed = group.filter((_, i) => !ok[i]);
       if (failed.length > 0) {
-        const why = failed.map((n) => `${n}: ${this.proc(n).tail(3).join(' / ') || 'no output'}`).join('; ');
+        const why = failed.map((n) => `\n  ${n}: ${this.proc(n).lastWords()}`).join('');
         await this.stopAll();
-        throw new Error(`could not start ${failed.join(', ')} (${why})`);
+        throw new Error(`could not start ${failed.join(', ')}:${why}`);
       }
     }
   }
@@ -155,8 +157,18 @@ export class Cluster {
     if (p.exiting) await p.waitExit(5000); // "P3 failProcess" was just typed: let it finish exiting
     if (p.state !== 'down') throw new Error(`${name} is running${p.kind === 'node' ? ` (to crash it first: ${name} failProcess)` : ''}`);
     if (!(await p.start(START_TIMEOUT_MS))) {
-      throw new Error(`${name} did not start: ${p.tail(3).join(' / ') || 'no output'}`);
+      throw new Error(`${name} did not start: ${p.lastWords()}`);
     }
+  }
+
+  /**
+   * A node forgets its link table when it restarts, but a restart does not heal the network:
+   * types again the partition's failLinks that were typed at it. Returns the links.
+   */
+  async reapplyCuts(name: string): Promise<string[]> {
+    const mine = this.cuts.filter(([at]) => at === name);
+    await Promise.all(mine.map(([at, other]) => this.command(at, `failLink(${at},${other})`, new RegExp(`^link ${at}<->${other} (failed|was already failed)$|^error: `))));
+    return mine.map(([at, other]) => `${at}-${other}`);
   }
 
   /** SIGTERM to every process (nodes stop cleanly), SIGKILL to any still there after 3 s. */
@@ -302,6 +314,7 @@ export class Cluster {
             }
             const other = at === x ? y : x;
             cut.push(`${x}-${y}`);
+            if (!this.cuts.some(([a, b]) => a === at && b === other)) this.cuts.push([at, other]);
             pending.push(this.command(at, `failLink(${at},${other})`, new RegExp(`^link ${at}<->${other} (failed|was already failed)$|^error: `)));
           }
         }
@@ -332,6 +345,7 @@ export class Cluster {
       }
     }
     await Promise.all(pending);
+    this.cuts.length = 0;
     const lines = [fixed.length ? `heal: fixed ${fixed.length} link(s): ${fixed.join(' ')}` : 'heal: no failed links'];
     if (silent.length) lines.push(`no status from ${silent.join(', ')}: its links were not checked`);
     return lines;

@@ -62,7 +62,13 @@ export class Executor {
       case 'send': {
         const targets = c.target === 'all' ? cl.nodes.filter((n) => cl.isUp(n)) : [c.target];
         if (targets.length === 0) throw new CommandError('no node is up');
-        for (const t of targets) this.attempt(() => cl.send(t, c.text));
+        for (const t of targets) {
+          const waiting = cl.proc(t).unanswered[0];
+          this.attempt(() => cl.send(t, c.text));
+          if (waiting && cl.proc(t).unanswered.length > 1) {
+            this.out.info(`(${t} is still waiting for an answer to "${clip(waiting[1], 50)}"; it sends this one after that)`);
+          }
+        }
         if (c.note) this.out.info(`(${c.note})`);
         return;
       }
@@ -73,7 +79,10 @@ export class Executor {
         }
         this.out.info(`restarting ${c.target}: ${cl.commandLine(c.target)}`);
         await this.attemptAsync(() => cl.restart(c.target));
-        return this.out.info(`${c.target} is up`, 'ok');
+        this.out.info(`${c.target} is up`, 'ok');
+        const again = await cl.reapplyCuts(c.target);
+        if (again.length) this.out.info(`the partition still stands: cut ${again.join(' ')} again (a restart does not heal the network; "heal" does)`);
+        return;
       }
       case 'status': return this.status();
       case 'partition': {

@@ -22,7 +22,8 @@ export interface ProcOptions {
   cwd: string;
   onLine: (p: Proc, line: string, stream: 'stdout' | 'stderr') => void;
   /** After it exits (and its output has been read to the end). */
-  onExit: (p: Proc, code: number | null, signal: NodeJS.Signals | null, expected: boolean) => void;
+  /** `wasUp`: it had printed its ready line (else its start failed, which start() reports). */
+  onExit: (p: Proc, code: number | null, signal: NodeJS.Signals | null, expected: boolean, wasUp: boolean) => void;
 }
 
 export class Proc {
@@ -35,6 +36,7 @@ export class Proc {
   private exitWaiters: (() => void)[] = [];
   /** The last lines printed (for a start failure's message). */
   private recent: string[] = [];
+  private lastStderr: string | null = null;
   /** Set when we told it to exit (failProcess, stop): its exit is then no surprise. */
   private exitExpected = false;
   /** When each line not yet answered was typed into a client: [time, text]. */
@@ -65,6 +67,7 @@ export class Proc {
     if (this._state !== 'down') return Promise.resolve(this._state === 'up');
     this.exitExpected = false;
     this.recent = [];
+    this.lastStderr = null;
     this.unanswered.length = 0;
     this.interceptors = [];
     this._state = 'starting';
@@ -82,12 +85,13 @@ export class Proc {
       // Let the last lines (e.g. "P3 failProcess: exiting now") come out before the exit is told.
       void Promise.all([outDone, errDone]).then(() => {
         if (this.child !== child) return;
+        const wasUp = this._state === 'up';
         this.child = null;
         this._state = 'down';
         this.lastExit = { code, signal };
         this.interceptors = [];
         for (const w of this.readyWaiters.splice(0)) w(false);
-        this.o.onExit(this, code, signal, this.exitExpected);
+        this.o.onExit(this, code, signal, this.exitExpected, wasUp);
         for (const w of this.exitWaiters.splice(0)) w();
       });
     });
@@ -110,6 +114,7 @@ export class Proc {
   private onLine(line: string, stream: 'stdout' | 'stderr'): void {
     this.recent.push(line);
     if (this.recent.length > 20) this.recent.shift();
+    if (stream === 'stderr') this.lastStderr = line;
     if (this._state === 'starting' && stream === 'stdout' && isReadyLine(this.name, line)) {
       this._state = 'up';
       for (const w of this.readyWaiters.splice(0)) w(true);
@@ -187,8 +192,8 @@ export class Proc {
     }
   }
 
-  /** The last lines it printed, for error messages. */
-  tail(n = 5): string[] {
-    return this.recent.slice(-n);
+  /** Why it stopped, as far as its output says: its last error line, else its last line. */
+  lastWords(): string {
+    return this.lastStderr ?? this.recent[this.recent.length - 1] ?? 'no output';
   }
 }

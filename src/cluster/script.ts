@@ -18,7 +18,7 @@ export async function runScript(script: Script, ex: Executor, cluster: Cluster, 
   let steps = 0;
   for (const step of script.steps) {
     const at = `${script.file}:${step.line}`;
-    out.info(`${at}> ${step.text}`, 'bold');
+    out.info(`${at} (${((Date.now() - t0) / 1000).toFixed(1)} s)> ${step.text}`, 'bold');
     try {
       steps++;
       const r = await ex.line(step.text);

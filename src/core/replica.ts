@@ -169,6 +169,9 @@ export class Replica {
   private readonly random: Random;
   /** Outputs that persisted something so far (see Output.seq). */
   private outputSeq = 0;
+  /** Leader, within one batch: peers owed an accept, and whether the commit index moved. */
+  private readonly acceptTo = new Set<number>();
+  private decideDirty = false;
   /** After a damaged store lost records: vote for nothing until decided up to here (see chain-store). */
   private voteFloor: number;
   private out!: Output;
@@ -200,13 +203,41 @@ export class Replica {
   // ---- the one entry point ----
 
   step(input: Input, now: number): Output {
+    return this.stepBatch([input], now);
+  }
+
+  /**
+   * Several inputs at once (all that arrived in one turn of the node's event loop). The
+   * leader then sends one accept per peer covering every block proposed in the batch, and
+   * one decide — the same outcome as one step per input, in fewer, larger messages.
+   */
+  stepBatch(inputs: readonly Input[], now: number): Output {
     this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [] };
-    if (input.type === 'tick') this.onTick(now);
-    else if (input.type === 'synced') this.onSynced(input.through, now);
-    else this.onMessage(input.from, input.msg, now);
+    for (const input of inputs) {
+      if (input.type === 'tick') this.onTick(now);
+      else if (input.type === 'synced') this.onSynced(input.through, now);
+      else this.onMessage(input.from, input.msg, now);
+    }
+    this.endBatch(now);
     if (this.out.persist.length > 0) this.outputSeq++;
     else this.out.seq = 0;
     return this.out;
+  }
+
+  /** Leader: emit the accepts and the decide the batch called for. */
+  private endBatch(now: number): void {
+    const l = this.leadership;
+    if (this.role === 'leader' && l) {
+      for (const p of this.acceptTo) this.emitAccept(p, now);
+      if (this.decideDirty) {
+        const d = this.durable;
+        for (const p of l.peers.keys()) {
+          if (!this.acceptTo.has(p)) this.send(p, make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash }));
+        }
+      }
+    }
+    this.acceptTo.clear();
+    this.decideDirty = false;
   }
 
   private onMessage(from: string, msg: AnyMessage, now: number): void {
@@ -522,7 +553,7 @@ export class Replica {
     const quorum = matches[this.majority - 1];
     if (quorum > d.commit) {
       this.decideUpTo(quorum);
-      this.broadcast(() => make(Decide, { ballot: l.ballot, commit: d.commit, commitHash: this.commitHash }));
+      this.decideDirty = true; // one decide per batch, or the commit rides on the next accept
       this.propose(now);
     }
   }
@@ -651,8 +682,13 @@ export class Replica {
     this.advanceCommit(now);
   }
 
+  /** Leader: this peer gets an accept (or repair) at the end of the batch. */
+  private sendAccept(peer: number, _now: number): void {
+    this.acceptTo.add(peer);
+  }
+
   /** Leader -> one peer: decided blocks if it is far behind, else my log from its next index. */
-  private sendAccept(peer: number, now: number): void {
+  private emitAccept(peer: number, now: number): void {
     const l = this.leadership!;
     const d = this.durable;
     const pp = l.peers.get(peer)!;

@@ -7,9 +7,13 @@
  *   socket; neither the sender nor other links wait.
  * - Link table: a failed link drops frames on enqueue, on dispatch and on receipt.
  * - zeromq v6 allows one pending send per socket, so each DEALER has its own send pump.
- *   `sendTimeout: 0` + `immediate: true`: a frame for a peer that is down is dropped at once
- *   (EAGAIN) rather than queued and replayed as a stale burst when it returns — Paxos
- *   retransmits what matters. `linger: 0` so closing never hangs.
+ *   `sendTimeout: 0`: a send never waits; EAGAIN means the frame is dropped. For the peers in
+ *   nodes.ini the DEALERs are opened at start with `immediate: true`: a frame for a node that
+ *   is down is dropped at once rather than queued and replayed as a stale burst when it
+ *   returns — Paxos retransmits what matters. A DEALER opened on demand (a reply to a client
+ *   that named its own address) queues until its connection is up (`immediate: false`, a
+ *   small high-water mark), or its first reply would be lost while connecting.
+ *   `linger: 0` so closing never hangs.
  */
 import * as zmq from 'zeromq';
 import { AnyMessage, decode, describe, encode } from '../../messages';
@@ -158,7 +162,10 @@ export class Transport {
     }
     if (p) return p;
     if (!addr) return null;
-    const socket = new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 1000 });
+    const configured = this.o.peers.get(name) === addr;
+    const socket = configured
+      ? new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 1000 })
+      : new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: 1000 });
     socket.connect(addr);
     p = { name, address: addr, socket, delayed: [], timer: null, ready: [], pumping: false, dropped: 0 };
     this.sockets.set(name, p);

@@ -2,10 +2,13 @@
  * One node process: the consensus core wired to the disk store, the ZeroMQ transport and a
  * clock. Everything here is plumbing; every decision is the core's.
  *
- * Group commit: the outputs of all steps taken in one turn of the event loop are gathered;
- * their records are written with one write and (when any needs it) one fsync, and only then
- * are their messages sent. That keeps "persist before send" while paying one fsync for many
- * messages under load.
+ * Group commit: the outputs of all steps taken in one turn of the event loop are gathered and
+ * their records written with one write. Messages that do not depend on those records (a
+ * leader's accepts, decides, replies) leave at once; the others (promises, accepted replies,
+ * prepares) wait for an fsync. One fsync runs at a time, off the event loop; whatever was
+ * written while it ran is covered by the next one, so under load one fsync serves many
+ * messages. When an fsync completes the core is told (`synced`), so a leader counts its own
+ * vote only for blocks that are durable.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -50,8 +53,12 @@ export class ChainNode {
   private store!: ChainStore;
   private kv!: KvSnapshot;
   private ticker: NodeJS.Timeout | null = null;
-  private pending: { records: DurableRecord[]; sync: boolean; sends: Outbound[] } = { records: [], sync: false, sends: [] };
+  private pending: { records: DurableRecord[]; seq: number; sends: Outbound[] } = { records: [], seq: 0, sends: [] };
   private flushScheduled = false;
+  private inbox: Input[] = [];
+  /** Written, waiting for the next fsync: the highest output seq and the messages held for it. */
+  private unsynced: { seq: number; late: Outbound[] }[] = [];
+  private syncing = false;
   private stopped = false;
 
   constructor(readonly o: NodeOptions) {
@@ -77,7 +84,7 @@ export class ChainNode {
       };
     })(), { voteFloor: report.voteFloor });
     const st = report.state;
-    o.log(`[store] loaded ${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; chain verified`);
+    o.log(`[store] loaded ${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; ${report.tampered ? 'kept only the part that verifies' : 'chain verified'}`);
     this.kv = new KvSnapshot(path.join(o.dataDir, 'kv.json'));
     const kvCheck = this.kv.compare(this.replica.sm.dict, st.commit);
     if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
@@ -105,29 +112,69 @@ export class ChainNode {
     return this.transport.links;
   }
 
+  /** Inputs wait for the end of this event-loop turn, then go to the core as one batch. */
   private input(input: Input): void {
     if (this.stopped) return;
-    const out = this.replica.step(input, Date.now());
-    for (const e of out.events) this.o.log(e);
-    if (out.persist.length === 0 && out.send.length === 0) return;
-    this.pending.records.push(...out.persist);
-    this.pending.sync ||= out.sync;
-    this.pending.sends.push(...out.send);
-    if (out.decided.length > 0) this.kv.markDirty();
+    this.inbox.push(input);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
   }
 
+  private runBatch(): void {
+    const inputs = this.inbox;
+    this.inbox = [];
+    const out = this.replica.stepBatch(inputs, Date.now());
+    for (const e of out.events) this.o.log(e);
+    this.pending.records.push(...out.persist);
+    if (out.seq > 0) this.pending.seq = out.seq;
+    this.pending.sends.push(...out.send);
+    if (out.decided.length > 0) this.kv.markDirty();
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.stopped) return;
-    const { records, sync, sends } = this.pending;
-    this.pending = { records: [], sync: false, sends: [] };
-    this.store.write(records, sync && this.o.fsync !== false);
-    for (const s of sends) this.transport.send(s.to, s.msg, s.address);
+    if (this.inbox.length > 0) this.runBatch();
+    const { records, seq, sends } = this.pending;
+    this.pending = { records: [], seq: 0, sends: [] };
+    this.store.write(records, false);
+    const late: Outbound[] = [];
+    for (const s of sends) {
+      if (s.afterSync) late.push(s);
+      else this.transport.send(s.to, s.msg, s.address);
+    }
+    if (records.length > 0 || late.length > 0) {
+      this.unsynced.push({ seq, late });
+      this.startSync();
+    }
     this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
+  }
+
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0 || this.stopped) return;
+    this.syncing = true;
+    const covered = this.unsynced;
+    this.unsynced = [];
+    const done = (err: Error | null) => {
+      this.syncing = false;
+      if (this.stopped) return;
+      if (err) {
+        // Without a working fsync nothing this node promises is true: stop rather than lie.
+        this.o.log(`[store] FATAL: fsync failed: ${err.message}; stopping`);
+        process.exit(70);
+      }
+      let through = 0;
+      for (const w of covered) {
+        through = Math.max(through, w.seq);
+        for (const s of w.late) this.transport.send(s.to, s.msg, s.address);
+      }
+      if (through > 0) this.input({ type: 'synced', through });
+      this.startSync();
+    };
+    if (this.o.fsync === false) setImmediate(() => done(null));
+    else this.store.syncAsync(done);
   }
 
   /** The chain as stored here: decided blocks, then tentative ones. */
@@ -140,6 +187,7 @@ export class ChainNode {
   stop(): void {
     if (this.stopped) return;
     this.flush();
+    this.store?.write([], this.o.fsync !== false); // a clean stop leaves everything durable
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     this.transport?.close();

@@ -11,6 +11,8 @@ export interface Disk {
   append(data: Buffer): void;
   /** Durable from here on (fsync). */
   sync(): void;
+  /** The same without blocking: `done` runs once everything appended before the call is durable. */
+  syncAsync(done: (err: Error | null) => void): void;
   /** Cut the file to `length` bytes (used to drop a torn tail), durably. */
   truncate(length: number): void;
   close(): void;
@@ -29,7 +31,10 @@ export class FileDisk implements Disk {
     while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
   }
   sync(): void {
-    fs.fsyncSync(this.fd);
+    fs.fdatasyncSync(this.fd);
+  }
+  syncAsync(done: (err: Error | null) => void): void {
+    fs.fdatasync(this.fd, (err) => done(err));
   }
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
@@ -53,6 +58,10 @@ export class MemDisk implements Disk {
   sync(): void {
     this.synced = this.readAll();
     this.pending = [];
+  }
+  syncAsync(done: (err: Error | null) => void): void {
+    this.sync();
+    done(null);
   }
   truncate(length: number): void {
     this.synced = this.readAll().subarray(0, length);

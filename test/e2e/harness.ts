@@ -12,7 +12,11 @@
  * - `ClientProc.op(line)` types one operation into a client console and returns its JSON
  *   result line.
  * - `stopAll()` (call it in afterEach) SIGKILLs every process still running and removes the
- *   temp folders; a process 'exit' hook does the same if mocha dies first.
+ *   temp folders; 'exit' and signal hooks do the same if mocha stops first.
+ *
+ * Environment: CHAINKV_E2E_KEEP=1 keeps the temp folders (data dirs, nodes.ini);
+ * CHAINKV_E2E_DUMP=N prints the last N output lines of every process after each test.
+ * A process that exits without the test asking is reported at once on stderr.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,6 +39,8 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 // ---------------------------------------------------------------- process registry
 
 const running = new Set<Proc>();
+/** Processes that exited without the test asking: reported at once on stderr. */
+export const unexpectedExits: string[] = [];
 const tempDirs = new Set<string>();
 const programmaticClients = new Set<Client>();
 
@@ -48,6 +54,17 @@ process.on('exit', () => {
   }
 });
 
+// Mocha itself stopped by a signal: 'exit' hooks do not run then, and a node ignores its stdin
+// closing, so kill the children first (SIGKILL to mocha cannot be helped).
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    for (const p of running) {
+      try { p.child.kill('SIGKILL'); } catch { /* gone */ }
+    }
+    process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+  });
+}
+
 /** Kills every process started by this harness (SIGKILL), closes programmatic clients, removes temp dirs. */
 export async function stopAll(): Promise<void> {
   for (const c of programmaticClients) c.close();
@@ -59,13 +76,16 @@ export async function stopAll(): Promise<void> {
   }
 }
 
-/** Output of every process started since the last stopAll, for a failed test's report. */
-export function describeAll(lines = 25): string {
-  return [...allProcs].map((p) => p.tail(lines)).join('\n');
-}
 const allProcs = new Set<Proc>();
+
+/** Output of every process started since the last forgetProcs, for a failed test's report. */
+export function describeAll(lines = 25): string {
+  return [...unexpectedExits, ...[...allProcs].map((p) => p.tail(lines))].join('\n');
+}
+
 export function forgetProcs(): void {
   allProcs.clear();
+  unexpectedExits.length = 0;
 }
 
 // ---------------------------------------------------------------- one child process
@@ -88,6 +108,8 @@ export class Proc {
   readonly errLines: string[] = [];
   exitInfo: Exit | null = null;
   readonly exited: Promise<Exit>;
+  /** Set when the test itself makes the process exit (failProcess, SIGKILL, cleanup). */
+  expectExit = false;
   private readonly waiters = new Set<Waiter>();
 
   constructor(readonly name: string, readonly args: string[]) {
@@ -96,8 +118,8 @@ export class Proc {
     allProcs.add(this);
     const splitter = (into: string[], onLine?: (l: string, i: number) => void) => {
       let buf = '';
-      return (chunk: Buffer) => {
-        buf += chunk.toString('utf8');
+      return (chunk: string) => {
+        buf += chunk;
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl);
@@ -107,6 +129,8 @@ export class Proc {
         }
       };
     };
+    this.child.stdout!.setEncoding('utf8');
+    this.child.stderr!.setEncoding('utf8');
     this.child.stdout!.on('data', splitter(this.lines, (line, index) => {
       for (const w of [...this.waiters]) {
         if (index >= w.since && w.pred(line)) this.settle(w, null, { line, index });
@@ -118,6 +142,14 @@ export class Proc {
       this.child.on('exit', (code, signal) => {
         this.exitInfo = { code, signal };
         running.delete(this);
+        if (!this.expectExit) {
+          const why = code === 0 && signal === null && this instanceof NodeProc
+            ? ' (a clean exit: the node got SIGTERM/SIGINT from outside this test, e.g. a pkill by name)'
+            : '';
+          const line = `[e2e] UNEXPECTED EXIT of ${this.name} pid ${this.child.pid}: code ${code}, signal ${signal}${why}`;
+          unexpectedExits.push(line);
+          process.stderr.write(line + '\n' + this.tail(10) + '\n');
+        }
         // Let the last stdout chunks arrive before failing the waiters.
         setTimeout(() => {
           for (const w of [...this.waiters]) {
@@ -180,6 +212,7 @@ export class Proc {
 
   /** SIGKILL (default) and wait until the process is gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<Exit> {
+    this.expectExit = true;
     if (this.alive) {
       try { this.child.kill(signal); } catch { /* gone */ }
     }
@@ -315,6 +348,22 @@ export async function freePorts(count: number): Promise<number[]> {
 
 // ---------------------------------------------------------------- the cluster
 
+/** A temp folder (removed by stopAll) holding a nodes.ini on free loopback ports. */
+export async function tempConfig(n = 5, nc = 3): Promise<{ dir: string; iniPath: string; config: ClusterConfig }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-e2e-'));
+  tempDirs.add(dir);
+  const ports = await freePorts(n + nc);
+  const ep = (name: string, port: number): Endpoint => ({ name, host: '127.0.0.1', port });
+  const cfg = {
+    delayMs: 0,
+    nodes: Array.from({ length: n }, (_, i) => ep(`P${i + 1}`, ports[i])),
+    clients: Array.from({ length: nc }, (_, i) => ep(`C${i + 1}`, ports[n + i])),
+  };
+  const iniPath = path.join(dir, 'nodes.ini');
+  fs.writeFileSync(iniPath, configToIni(cfg));
+  return { dir, iniPath, config: configFromIni(fs.readFileSync(iniPath, 'utf8'), iniPath) };
+}
+
 export interface ClusterOptions {
   nodes?: number;
   clients?: number;
@@ -330,20 +379,10 @@ export class Cluster {
     const nc = o.clients ?? 3;
     let lastErr: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-e2e-'));
-      tempDirs.add(dir);
-      const ports = await freePorts(n + nc);
-      const ep = (name: string, port: number): Endpoint => ({ name, host: '127.0.0.1', port });
-      const cfg = {
-        delayMs: 0,
-        nodes: Array.from({ length: n }, (_, i) => ep(`P${i + 1}`, ports[i])),
-        clients: Array.from({ length: nc }, (_, i) => ep(`C${i + 1}`, ports[n + i])),
-      };
-      const iniPath = path.join(dir, 'nodes.ini');
-      fs.writeFileSync(iniPath, configToIni(cfg));
-      const c = new Cluster(dir, iniPath, configFromIni(fs.readFileSync(iniPath, 'utf8'), iniPath));
+      const { dir, iniPath, config } = await tempConfig(n, nc);
+      const c = new Cluster(dir, iniPath, config);
       try {
-        await Promise.all(cfg.nodes.map((_, i) => c.startNode(i + 1)));
+        await Promise.all(config.nodes.map((_, i) => c.startNode(i + 1)));
         return c;
       } catch (e) {
         lastErr = e;
@@ -386,6 +425,7 @@ export class Cluster {
   /** The spec's failProcess, typed at the node's console: it exits at once. */
   async failProcess(id: number): Promise<Exit> {
     const p = this.node(id);
+    p.expectExit = true;
     p.send('failProcess');
     const exit = await Promise.race([p.exited, sleep(5000).then(() => null)]);
     if (!exit) throw new Error(`P${id} did not exit after failProcess\n${p.tail()}`);
