@@ -43,6 +43,16 @@ export class ClientReply extends Message {
   @field.int() depth = 0;
 }
 
+/**
+ * Node -> client: I hold your request but know of no leader to forward it to. The client then
+ * sends this node the spec's `Leader` message at once instead of waiting for its timeout.
+ */
+export class NoLeader extends Message {
+  readonly kind = 'no-leader';
+  @field.string({ maxLength: 64 }) client = '';
+  @field.int() req = 0;
+}
+
 /** Client -> node: the spec's special `Leader` message: try to become leader. */
 export class LeaderRequest extends Message {
   readonly kind = 'leader';
@@ -134,7 +144,7 @@ export class RepairResponse extends Message {
 }
 
 export const MESSAGE_CLASSES = [
-  ClientRequest, ClientReply, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
+  ClientRequest, ClientReply, NoLeader, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
   Accept, Accepted, Decide, RepairRequest, RepairResponse,
 ] as const;
 

@@ -199,7 +199,7 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
       if (leader !== null) {
         const st = ck.cluster.logStats(leader);
         res.chainkvLeaderLog = st;
-        o.log(`chainkv: leader ${st.node}'s chain.log after the runs: ${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records (${st.blocksPerAccept.toFixed(2)} blocks per proposal), ${fmt.int(st.decides)} decide records, ${(st.bytes / 2 ** 20).toFixed(1)} MiB`);
+        o.log(`chainkv: leader ${st.node}'s chain.log after the runs: ${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records (${st.blocksPerAccept.toFixed(2)} blocks per accept record), ${fmt.int(st.decides)} decide records, ${(st.bytes / 2 ** 20).toFixed(1)} MiB`);
       }
     }
     if (et) {
@@ -401,7 +401,7 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
   if (r64) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', measured: fmt.ratio(r64.throughput), ok: r64.throughput >= 1.0, note: scaled });
   else if (ck(64)) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', ...noEtcd });
   if (res.catchup) {
-    const note = res.catchup.blocksBehind < 10_000 ? `only ${res.catchup.blocksBehind} blocks behind` : scaled;
+    const note = res.catchup.blocksBehind < 10_000 ? `only ${fmt.int(res.catchup.blocksBehind)} blocks behind` : scaled;
     t.push({ name: `catch-up of ${fmt.int(res.catchup.blocksBehind)} blocks`, target: '<= 2 s for 10,000', measured: `${fmt.int(res.catchup.catchUpMs)} ms`, ok: res.catchup.catchUpMs <= 2000, note });
   }
   if (res.reload) {
@@ -441,7 +441,7 @@ export function summaryText(res: BenchResults): string {
   if (res.chainkvLeaderLog || res.chainkvPeakRssMB) lines.push('');
   if (res.chainkvLeaderLog) {
     const st = res.chainkvLeaderLog;
-    lines.push(`chainkv leader's log: ${st.blocksPerAccept.toFixed(2)} blocks per proposal (${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records)`);
+    lines.push(`chainkv leader's log: ${st.blocksPerAccept.toFixed(2)} blocks per accept record (${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records)`);
   }
   if (res.chainkvPeakRssMB) lines.push(`chainkv peak RSS per node after the runs: ${Object.entries(res.chainkvPeakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
   if (res.etcdInfo && 'peakRssMB' in res.etcdInfo && res.etcdInfo.peakRssMB) lines.push(`etcd peak RSS per member after the runs: ${Object.entries(res.etcdInfo.peakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);

@@ -14,16 +14,8 @@ import { exited, spawnTracked, stopProcess } from './procs';
 import { freePorts, sleep } from './util';
 import { KvClient } from './workload';
 
-export interface NodeStatus {
-  node: string;
-  role: string;
-  leader: string | null;
-  ballot: string | null;
-  promised: string | null;
-  depth: number;
-  tentative: number;
-  queue: number;
-}
+export type { NodeStatus } from '../node/node';
+import type { NodeStatus } from '../node/node';
 
 /** What a node's chain.log holds: how well its writes were batched. */
 export interface ChainLogStats {

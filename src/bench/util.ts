@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmark: free ports, latency statistics, machine facts, formatting. */
+import { Prng } from '../sim/prng';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -102,17 +103,12 @@ export function procMemory(pid: number): { hwmMB: number; rssMB: number } | null
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A tiny seeded PRNG (mulberry32) so every run draws the same operation sequence. */
+/** A seeded source of floats in [0, 1), so every run draws the same operation sequence. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Prng(seed);
+  return () => r.float();
 }
+
 
 export const fmt = {
   ms: (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) : '-'),

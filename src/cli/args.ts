@@ -3,6 +3,9 @@
  * `--name=value` and boolean `--flag`. Unknown options and bad values are reported as a
  * one-line `UsageError`, which each entry point prints with its `--help` hint.
  */
+import * as path from 'node:path';
+import { ClusterConfig, ConfigError, loadConfig } from '../config';
+
 export class UsageError extends Error {}
 
 export interface OptionSpec {
@@ -55,6 +58,16 @@ export function helpText(usage: string, about: string, specs: readonly OptionSpe
     return `${left.padEnd(28)} ${s.help}`;
   });
   return `${usage}\n\n${about}\n\nOptions:\n${rows.join('\n')}\n  --help                     show this help\n`;
+}
+
+/** Loads `--config FILE` (default: nodes.ini at the project root), turning a bad file into a UsageError. */
+export function configFromArgs(args: Parsed, root: string): ClusterConfig {
+  try {
+    return loadConfig((args.values.get('config') as string | undefined) ?? path.join(root, 'nodes.ini'));
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** Runs `main`, turning a UsageError into a one-line message and exit code 2 (never a stack trace). */

@@ -5,8 +5,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Client } from '../client/client';
 import { Completed } from '../client/client-core';
-import { ConfigError, loadConfig } from '../config';
-import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { configFromArgs, helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
 import { CLIENT_HELP, ClientCommand, parseClientCommand } from './commands';
 
 const OPTIONS: OptionSpec[] = [
@@ -34,13 +33,7 @@ async function main(): Promise<void> {
   }
   const args = parseArgs(argv, OPTIONS);
   if (args.positional.length !== 1) throw new UsageError('give exactly one client number, e.g. npm run client -- 1');
-  let config;
-  try {
-    config = loadConfig((args.values.get('config') as string | undefined) ?? path.join(ROOT, 'nodes.ini'));
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const config = configFromArgs(args, ROOT);
   const id = `C${args.positional[0].replace(/^C/i, '')}`;
   if (!config.clients.some((c) => c.name === id)) throw new UsageError(`${config.source} has no [${id}] section (clients: ${config.clients.map((c) => c.name).join(', ')})`);
   const delayMs = args.values.get('delay-ms') as number | undefined;

@@ -55,16 +55,7 @@ export function queueText(node: ChainNode): string {
   return `${node.name} queue (${q.length}):\n` + table(['request', 'op', 'key', 'value'], q.map((p) => [`${p.operation.client}#${p.operation.req}`, p.operation.op, p.operation.key, clip(p.operation.value ?? '', 40)]));
 }
 
-export function statusObject(node: ChainNode): Record<string, unknown> {
-  const r = node.replica;
-  return {
-    node: node.name, role: r.currentRole, leader: r.leader ? `P${r.leader}` : null, ballot: r.ballot?.toString() ?? null,
-    promised: r.durable.promised?.toString() ?? null, depth: r.commit, tentative: r.durable.end - r.commit,
-    queue: r.pendingOps().length, failedLinks: node.links.failed(),
-  };
-}
-
 export function statusText(node: ChainNode): string {
-  const s = statusObject(node);
-  return `${s.node}: ${s.role}, leader ${s.leader ?? 'unknown'}, ballot ${s.ballot ?? '-'}, promised ${s.promised ?? '-'}, depth ${s.depth} (+${s.tentative} tentative), queue ${s.queue}, failed links: ${(s.failedLinks as string[]).join(',') || 'none'}`;
+  const s = node.status();
+  return `${s.node}: ${s.role}, leader ${s.leader ?? 'unknown'}, ballot ${s.ballot ?? '-'}, promised ${s.promised ?? '-'}, depth ${s.depth} (+${s.tentative} tentative), queue ${s.queue}, failed links: ${s.failedLinks.join(',') || 'none'}`;
 }

@@ -3,11 +3,10 @@
  */
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { ConfigError, loadConfig } from '../config';
 import { ChainNode } from '../node/node';
-import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { configFromArgs, helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
 import { NODE_HELP, parseNodeCommand } from './commands';
-import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusObject, statusText } from './format';
+import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusText } from './format';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
@@ -29,13 +28,7 @@ async function main(): Promise<void> {
   const args = parseArgs(argv, OPTIONS);
   if (args.positional.length !== 1) throw new UsageError('give exactly one node number, e.g. npm run node -- 2');
   const id = Number(args.positional[0].replace(/^P/i, ''));
-  let config;
-  try {
-    config = loadConfig((args.values.get('config') as string | undefined) ?? path.join(ROOT, 'nodes.ini'));
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const config = configFromArgs(args, ROOT);
   if (!Number.isInteger(id) || id < 1 || id > config.nodes.length) throw new UsageError(`node number must be 1..${config.nodes.length}, got "${args.positional[0]}"`);
   const delayMs = (args.values.get('delay-ms') as number | undefined) ?? config.delayMs;
   if (delayMs < 0) throw new UsageError('--delay-ms must be >= 0');
@@ -85,7 +78,7 @@ async function main(): Promise<void> {
       case 'printBlockchain': return log(json ? blockchainJson(node) : blockchainText(node));
       case 'printKVStore': return log(json ? kvJson(node) : kvText(node));
       case 'printQueue': return log(json ? queueJson(node) : queueText(node));
-      case 'status': return log(json ? JSON.stringify(statusObject(node)) : statusText(node));
+      case 'status': return log(json ? JSON.stringify(node.status()) : statusText(node));
       case 'help': return log(NODE_HELP);
     }
   });

@@ -3,11 +3,12 @@
  * client and the simulator all drive this one class):
  * - one operation at a time, each with (client id, request number);
  * - sent to the node it believes leads (the hint, updated from every reply);
- * - on timeout: send the spec's `Leader` message to another node and retry the *same*
- *   request there (same number, so it takes effect at most once).
+ * - on timeout: send the spec's `Leader` message to the next node (round robin, so clients
+ *   that lost the same leader tend to pick the same successor and a dead node is not picked
+ *   twice in a row) and retry the *same* request there (same number: at most once);
+ * - when the node says it knows no leader (`no-leader`), ask that node to lead at once.
  */
-import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, Operation, OpName, PendingOp } from '../../messages';
-import { Random } from '../chain';
+import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp } from '../../messages';
 
 export interface ClientOutbound {
   /** Node index 1..nodes. */
@@ -41,7 +42,6 @@ export interface ClientCoreOptions {
   hint?: number;
   /** Request number to start after (a restarted client continues its numbering). */
   lastReq?: number;
-  random: Random;
 }
 
 interface InFlight {
@@ -51,6 +51,8 @@ interface InFlight {
   sentAt: number;
   attempts: number;
   target: number;
+  /** Whether this attempt already asked its target to lead. */
+  askedToLead: boolean;
 }
 
 export class ClientCore {
@@ -72,7 +74,7 @@ export class ClientCore {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
     const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req);
-    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint };
+    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false };
     return [this.request(this.hint)];
   }
 
@@ -94,12 +96,21 @@ export class ClientCore {
     return { req: f.req, op: o.op, key: o.key, value: o.value, result: msg.result, leader: msg.leader, depth: msg.depth, startedAt: f.startedAt, endedAt: now, attempts: f.attempts };
   }
 
-  /** Timer: on timeout, ask another node to lead and retry there. */
+  /** The node holding our request knows no leader: ask it to lead, once per attempt. */
+  onNoLeader(msg: NoLeader, from: number, now: number): ClientOutbound[] {
+    const f = this.inflight;
+    if (!f || msg.req !== f.req || from !== f.target || f.askedToLead) return [];
+    f.askedToLead = true;
+    f.sentAt = now;
+    return [{ to: from, msg: make(LeaderRequest, {}) }, this.request(from)];
+  }
+
+  /** Timer: on timeout, ask the next node to lead and retry there. */
   onTick(now: number, opts: { duel?: boolean } = {}): ClientOutbound[] {
     const f = this.inflight;
     if (!f || now - f.sentAt < this.o.timeoutMs) return [];
-    let next = 1 + Math.floor(((this.o.random() >>> 0) / 2 ** 32) * this.o.nodes);
-    if (next === f.target && this.o.nodes > 1) next = (next % this.o.nodes) + 1;
+    const next = (f.target % this.o.nodes) + 1;
+    f.askedToLead = true;
     f.target = next;
     f.sentAt = now;
     f.attempts++;

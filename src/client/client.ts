@@ -3,7 +3,7 @@
  * A thin shell over `ClientCore` (the protocol) and `Transport` (ZeroMQ); the CLI, the
  * end-to-end tests and the benchmark all use it.
  */
-import { ClientReply, OpName } from '../../messages';
+import { ClientReply, NoLeader, OpName } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { Transport } from '../net/transport';
 import { ClientCore, Completed } from './client-core';
@@ -53,14 +53,20 @@ export class Client {
     const peers = new Map(o.config.nodes.map((n) => [n.name, endpointUrl(n)]));
     this.transport = new Transport({
       self: o.id, bind, peers, delayMs,
-      onMessage: (_from, msg) => {
+      onMessage: (from, msg) => {
         if (msg.kind === 'reply') this.onReply(msg as ClientReply);
+        else if (msg.kind === 'no-leader' && (msg as NoLeader).client === this.o.id) {
+          const outs = this.core.onNoLeader(msg as NoLeader, Number(from.slice(1)), Date.now());
+          if (outs.length > 0) this.o.onEvent?.(`${from} knows no leader: asking it to become leader`);
+          for (const out of outs) this.transport.send(`P${out.to}`, out.msg);
+        }
       },
       trace: o.trace,
       warn: (l) => o.onEvent?.(l),
     });
     await this.transport.start();
     this.transport.connectAll();
+    await this.transport.waitForPeers(1000);
     this.core = new ClientCore({
       id: o.id,
       nodes: o.config.nodes.length,
@@ -69,7 +75,6 @@ export class Client {
       hint: o.hint,
       // Request numbers continue across restarts of this client (microseconds since 1970 only grow).
       lastReq: Date.now() * 1000,
-      random: () => (Math.random() * 2 ** 32) >>> 0,
     });
     this.timer = setInterval(() => this.tick(), 20);
   }

@@ -6,22 +6,10 @@
  * test/cluster/lines.test.ts fails first.
  */
 
-export type Role = 'leader' | 'follower' | 'candidate';
+import { Role } from '../core/replica';
+import { NodeStatus } from '../node/node';
 
-/** One node's `status` line, parsed. */
-export interface NodeStatus {
-  node: string;
-  role: Role;
-  /** The node it believes leads (itself when leader), or null for "unknown". */
-  leader: string | null;
-  ballot: string | null;
-  promised: string | null;
-  /** Decided blocks. */
-  depth: number;
-  tentative: number;
-  queue: number;
-  failedLinks: string[];
-}
+export type { NodeStatus, Role };
 
 const STATUS_RE = /^(P[0-9]+): (leader|follower|candidate), leader (P[0-9]+|unknown), ballot (<[0-9]+,[0-9]+,[0-9]+>|-), promised (<[0-9]+,[0-9]+,[0-9]+>|-), depth ([0-9]+) \(\+([0-9]+) tentative\), queue ([0-9]+), failed links: (.*)$/;
 

@@ -22,7 +22,7 @@
  */
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
-  LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg, RepairRequest, RepairResponse,
+  LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, RepairRequest, RepairResponse,
 } from '../../messages';
 import { blockHash, mineBlock, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
@@ -101,9 +101,11 @@ export interface Output {
   decided: Decided[];
   /** Human-readable lines for the demo log (elections, nonces, commits, leader changes). */
   events: string[];
+  /** One line per block mined or decided (nonce, hash): the spec's demo output; hidden by --quiet. */
+  blockEvents: string[];
 }
 
-type Role = 'follower' | 'candidate' | 'leader';
+export type Role = 'follower' | 'candidate' | 'leader';
 
 interface PeerProgress {
   /** Next index to send from (optimistic: advanced when sent). */
@@ -212,7 +214,7 @@ export class Replica {
    * one decide — the same outcome as one step per input, in fewer, larger messages.
    */
   stepBatch(inputs: readonly Input[], now: number): Output {
-    this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [] };
+    this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [], blockEvents: [] };
     for (const input of inputs) {
       if (input.type === 'tick') this.onTick(now);
       else if (input.type === 'synced') this.onSynced(input.through, now);
@@ -246,7 +248,8 @@ export class Replica {
     switch (msg.kind) {
       case 'request': return this.onClientOps([(msg as ClientRequest).pending], now);
       case 'leader': return void (msg as LeaderRequest, this.onLeaderRequest(from, now));
-      case 'reply': return; // nodes do not take replies
+      case 'reply':
+      case 'no-leader': return; // nodes do not take replies
     }
     if (peer === null || peer === this.cfg.id) return; // node-to-node kinds only from other nodes
     switch (msg.kind) {
@@ -592,7 +595,7 @@ export class Replica {
       const to = this.replyTo.get(rid);
       this.replyTo.delete(rid);
       const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
-      this.event(`decided block ${depth}: ${label} (${rid}) hash ${short(d.hashes[depth])}${duplicate ? ' [repeat request: no effect]' : ''}`);
+      this.out.blockEvents.push(`decided block ${depth}: ${label} (${rid}) hash ${short(d.hashes[depth])}${duplicate ? ' [repeat request: no effect]' : ''}`);
       if (this.role === 'leader' && to !== undefined) this.replyToClient(op, to, result, depth);
     }
   }
@@ -623,7 +626,13 @@ export class Replica {
       if (!this.enqueue(p) && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
     }
     if (this.role === 'leader') this.propose(now);
-    else if (this.role === 'follower' && open.length > 0) this.forwardOps(open, now); // a retry may mean the last forward was lost
+    else if (this.role === 'follower' && open.length > 0) {
+      if (this.leaderHint === null) {
+        for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(NoLeader, { client: p.operation.client, req: p.operation.req }) });
+      } else {
+        this.forwardOps(open, now); // a retry may mean the last forward was lost
+      }
+    }
   }
 
   /** Adds an operation to the queue unless it is already queued, proposed or decided. */
@@ -667,7 +676,7 @@ export class Replica {
       head = blockHash(block);
       fresh.push(block);
       this.replyTo.set(rid, p.replyTo);
-      this.event(`mined block ${from + fresh.length - 1} for ${rid}: nonce ${mined.nonce} (SHA256(op||nonce)=…${mined.powHash.slice(-8)}, ${mined.attempts} tries), hash pointer ${short(block.hashPointer)}`);
+      this.out.blockEvents.push(`mined block ${from + fresh.length - 1} for ${rid}: nonce ${mined.nonce} (SHA256(op||nonce)=…${mined.powHash.slice(-8)}, ${mined.attempts} tries), hash pointer ${short(block.hashPointer)}`);
     }
     if (fresh.length === 0) return;
     this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
@@ -727,12 +736,18 @@ export class Replica {
   }
 
   private onRepair(peer: number, m: RepairResponse, now: number): void {
+    const before = this.durable.commit;
     this.learnBlocks(m.from, m.blocks, now);
-    if (m.commit > this.durable.commit) {
-      this.repair = { peer, from: this.durable.commit, at: now };
-      this.send(peer, make(RepairRequest, { from: this.durable.commit }));
-    } else {
+    const d = this.durable;
+    if (m.commit <= d.commit) {
       this.repair = null;
+      return;
+    }
+    // Ask for the next batch only on progress (or once the last ask is stale): a duplicated or
+    // stale response must not multiply the requests.
+    if (d.commit > before || !this.repair || now - this.repair.at >= this.cfg.retransmitMs) {
+      this.repair = { peer, from: d.commit, at: now };
+      this.send(peer, make(RepairRequest, { from: d.commit }));
     }
   }
 

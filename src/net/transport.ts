@@ -48,6 +48,8 @@ interface PeerSocket {
   ready: Buffer[];
   pumping: boolean;
   dropped: number;
+  /** The ZMTP handshake with the peer completed and it has not disconnected since. */
+  connected: boolean;
 }
 
 export class Transport {
@@ -163,11 +165,16 @@ export class Transport {
     if (p) return p;
     if (!addr) return null;
     const configured = this.o.peers.get(name) === addr;
+    // Reconnect every 100 ms without backoff: on loopback or a LAN that is cheap, and a node
+    // that restarts is reached (and repaired) within a tenth of a second.
     const socket = configured
-      ? new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 1000 })
-      : new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: 1000 });
+      ? new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 0 })
+      : new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: 0 });
+    const peer: PeerSocket = { name, address: addr, socket, delayed: [], timer: null, ready: [], pumping: false, dropped: 0, connected: false };
+    socket.events.on('handshake', () => { peer.connected = true; });
+    socket.events.on('disconnect', () => { peer.connected = false; });
     socket.connect(addr);
-    p = { name, address: addr, socket, delayed: [], timer: null, ready: [], pumping: false, dropped: 0 };
+    p = peer;
     this.sockets.set(name, p);
     return p;
   }
@@ -175,6 +182,19 @@ export class Transport {
   /** Opens the DEALERs to all configured peers now, so the first messages are not lost to connection set-up. */
   connectAll(): void {
     for (const name of this.o.peers.keys()) if (name !== this.o.self) this.peer(name);
+  }
+
+  /**
+   * Waits until the DEALERs to every configured peer have connected, or `timeoutMs` passed
+   * (peers that are down never connect). Without it the first messages after a start are
+   * dropped while the connections are still being set up.
+   */
+  async waitForPeers(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    const names = [...this.o.peers.keys()].filter((n) => n !== this.o.self);
+    while (Date.now() < end && !names.every((n) => this.sockets.get(n)?.connected)) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   close(): void {

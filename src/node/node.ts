@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { Block } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { DurableRecord } from '../core/durable';
-import { CoreConfig, defaultCoreConfig, Input, Outbound, Replica } from '../core/replica';
+import { CoreConfig, defaultCoreConfig, Input, Outbound, Replica, Role } from '../core/replica';
 import { ChainStore, loadState } from '../store/chain-store';
 import { FileDisk } from '../store/disk';
 import { Transport } from '../net/transport';
@@ -35,6 +35,21 @@ export interface NodeOptions {
   /** Fsync (off only for experiments; the benchmark keeps it on). */
   fsync?: boolean;
   core?: Partial<CoreConfig>;
+}
+
+/** What `status` reports (one JSON line with --json); the cluster console and the benchmark read it. */
+export interface NodeStatus {
+  node: string;
+  role: Role;
+  /** The node it believes leads (itself when leader), or null for unknown. */
+  leader: string | null;
+  ballot: string | null;
+  promised: string | null;
+  /** Decided blocks. */
+  depth: number;
+  tentative: number;
+  queue: number;
+  failedLinks: string[];
 }
 
 export interface BlockView {
@@ -104,6 +119,7 @@ export class ChainNode {
     });
     await this.transport.start();
     this.transport.connectAll();
+    await this.transport.waitForPeers(300);
     this.ticker = setInterval(() => this.input({ type: 'tick' }), TICK_MS);
     o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms)`);
   }
@@ -127,6 +143,7 @@ export class ChainNode {
     this.inbox = [];
     const out = this.replica.stepBatch(inputs, Date.now());
     for (const e of out.events) this.o.log(e);
+    if (this.o.traceMessages) for (const e of out.blockEvents) this.o.log(e);
     this.pending.records.push(...out.persist);
     if (out.seq > 0) this.pending.seq = out.seq;
     this.pending.sends.push(...out.send);
@@ -175,6 +192,15 @@ export class ChainNode {
     };
     if (this.o.fsync === false) setImmediate(() => done(null));
     else this.store.syncAsync(done);
+  }
+
+  status(): NodeStatus {
+    const r = this.replica;
+    return {
+      node: this.name, role: r.currentRole, leader: r.leader ? `P${r.leader}` : null, ballot: r.ballot?.toString() ?? null,
+      promised: r.durable.promised?.toString() ?? null, depth: r.commit, tentative: r.durable.end - r.commit,
+      queue: r.pendingOps().length, failedLinks: this.links.failed(),
+    };
   }
 
   /** The chain as stored here: decided blocks, then tentative ones. */

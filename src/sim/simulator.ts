@@ -8,7 +8,7 @@
  * then heal (all links fixed, every node up, no drops) in which liveness is required.
  * Safety properties are checked on every decided block and at the end; see `checkRun`.
  */
-import { Accept, AnyMessage, ClientReply, decode, describe, encode, OpName } from '../../messages';
+import { Accept, AnyMessage, ClientReply, NoLeader, decode, describe, encode, OpName } from '../../messages';
 import { blockHash, verifyChain } from '../chain';
 import { checkLinearizable, HistoryOp } from '../check/linearizability';
 import { ClientCore } from '../client/client-core';
@@ -247,10 +247,9 @@ class Simulation {
     }
     for (let c = 1; c <= CLIENTS; c++) {
       const name = `C${c}`;
-      const r = this.clientRng.fork();
       this.clients.push({
         name, afterHeal: 0, done: false, history: [], current: null,
-        core: new ClientCore({ id: name, nodes: NODES, replyTo: name, timeoutMs: this.swarm.clientTimeoutMs, hint: 1 + (c % NODES), random: () => r.u32() }),
+        core: new ClientCore({ id: name, nodes: NODES, replyTo: name, timeoutMs: this.swarm.clientTimeoutMs, hint: 1 + (c % NODES) }),
       });
       this.q.push(this.clientRng.int(0, 20), { type: 'client-next', client: c - 1 });
     }
@@ -327,6 +326,7 @@ class Simulation {
     const wasLeader = replica.isLeader;
     const out: Output = replica.step(input, this.now);
     node.store.write(out.persist, false); // fsync comes later, when the simulated disk gets to it
+    if (this.o.trace) for (const e of out.blockEvents) this.log(`${pname(node.id)} ${e}`);
     for (const e of out.events) {
       if (this.o.trace) this.log(`${pname(node.id)} ${e}`);
       if (e.startsWith('elected leader')) this.stats.elections++;
@@ -401,7 +401,7 @@ class Simulation {
 
   private send(from: string, to: string, msg: AnyMessage): void {
     this.stats.messages++;
-    const text = describe(msg);
+    const text = this.o.trace ? describe(msg) : '';
     if (this.down.has(this.linkKey(from, to))) {
       this.stats.dropped++;
       if (this.o.trace) this.log(`${from} -> ${to} ${text} [link down: dropped]`);
@@ -435,7 +435,11 @@ class Simulation {
     if (!d.ok) throw new Error(`simulator produced an undecodable frame: ${d.reason}`);
     if (to.startsWith('C')) {
       const c = this.clients[Number(to.slice(1)) - 1];
-      this.clientReply(c, d.msg as ClientReply);
+      if (d.msg.kind === 'no-leader') {
+        for (const o of c.core.onNoLeader(d.msg as NoLeader, Number(from.slice(1)), this.now)) this.send(c.name, pname(o.to), o.msg);
+      } else {
+        this.clientReply(c, d.msg as ClientReply);
+      }
       return;
     }
     const node = this.nodes[Number(to.slice(1)) - 1];
