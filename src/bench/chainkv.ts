@@ -43,7 +43,7 @@ export interface ChainkvClusterOptions {
   nodeFlags?: (id: number) => string[];
 }
 
-const NODE_MAIN = path.resolve(__dirname, '..', 'cli', 'node-main.js');
+import { nodeCommand } from '../cli/entry-points';
 
 interface NodeProc {
   child: ChildProcess;
@@ -100,11 +100,7 @@ export class ChainkvCluster {
     const fd = fs.openSync(logPath, 'a');
     const args = [
       ...(this.o.nodeFlags?.(id) ?? []),
-      NODE_MAIN, String(id),
-      '--config', this.configPath,
-      '--data-dir', this.dataDir(id),
-      '--delay-ms', '0',
-      '--quiet', '--json',
+      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json']),
     ];
     const startedAt = performance.now();
     const child = spawnTracked(process.execPath, args, { stdio: ['pipe', fd, fd] });

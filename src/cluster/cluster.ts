@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { ClusterConfig } from '../config';
 import { ClientResult, NodeStatus, parseBlockchainHeader, parseBlockchainRow, parseResultLine, parseStatusLine } from './lines';
 import { Output } from './output';
+import { clientCommand, nodeCommand } from '../cli/entry-points';
 import { Proc } from './proc';
 
 export interface ClusterOptions {
@@ -52,16 +53,15 @@ export class Cluster {
   constructor(readonly o: ClusterOptions) {
     this.nodes = o.config.nodes.map((n) => n.name);
     this.clients = o.config.clients.map((c) => c.name);
-    const cli = (f: string) => path.join(o.root, 'dist', 'src', 'cli', f);
     for (const name of this.nodes) {
-      const args = [cli('node-main.js'), name.slice(1), '--config', o.configPath];
+      const args = nodeCommand(name.slice(1), ['--config', o.configPath]);
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
       args.push('--data-dir', this.dataDir(name));
       if (o.quiet) args.push('--quiet');
       this.add(name, 'node', args);
     }
     for (const name of this.clients) {
-      const args = [cli('client-main.js'), name.slice(1), '--config', o.configPath];
+      const args = clientCommand(name.slice(1), ['--config', o.configPath]);
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
       this.add(name, 'client', args);
       this.results.set(name, []);

@@ -174,6 +174,7 @@ export class Replica {
   /** Leader, within one batch: peers owed an accept, and whether the commit index moved. */
   private readonly acceptTo = new Set<number>();
   private decideDirty = false;
+  private wantPropose = false;
   /** After a damaged store lost records: vote for nothing until decided up to here (see chain-store). */
   private voteFloor: number;
   private out!: Output;
@@ -229,6 +230,8 @@ export class Replica {
   /** Leader: emit the accepts and the decide the batch called for. */
   private endBatch(now: number): void {
     const l = this.leadership;
+    if (this.role === 'leader' && l && this.wantPropose) this.propose(now); // one record and one round for the whole batch
+    this.wantPropose = false;
     if (this.role === 'leader' && l) {
       for (const p of this.acceptTo) this.emitAccept(p, now);
       if (this.decideDirty) {
@@ -410,7 +413,7 @@ export class Replica {
     this.leadership = { ballot, peers, durableEnd: d.commit, unsynced: [[this.outputSeq + 1, d.end]] };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
     for (const [rid] of this.queue) if (this.inLog.has(rid)) this.queue.delete(rid);
-    this.propose(now, false);
+    this.propose(now);
     for (const p of peers.keys()) this.sendAccept(p, now);
     this.advanceCommit(now); // a one-node cluster decides alone
   }
@@ -557,7 +560,7 @@ export class Replica {
     if (quorum > d.commit) {
       this.decideUpTo(quorum);
       this.decideDirty = true; // one decide per batch, or the commit rides on the next accept
-      this.propose(now);
+      this.wantPropose = true; // the window has room again
     }
   }
 
@@ -625,7 +628,7 @@ export class Replica {
       open.push(p);
       if (!this.enqueue(p) && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
     }
-    if (this.role === 'leader') this.propose(now);
+    if (this.role === 'leader') this.wantPropose = true;
     else if (this.role === 'follower' && open.length > 0) {
       if (this.leaderHint === null) {
         for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(NoLeader, { client: p.operation.client, req: p.operation.req }) });
@@ -661,7 +664,7 @@ export class Replica {
   }
 
   /** Leader: mine and propose queued operations while the window has room. */
-  private propose(now: number, send = true): void {
+  private propose(now: number): void {
     const l = this.leadership;
     if (this.role !== 'leader' || !l) return;
     const d = this.durable;
@@ -682,7 +685,6 @@ export class Replica {
     this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
     l.unsynced.push([this.outputSeq + 1, d.end]);
     this.reindexSuffix(from);
-    if (!send) return;
     for (const [p, pp] of l.peers) {
       // Pipeline to peers that keep up; a silent peer gets the whole range on its retransmit.
       if (pp.next === from && now - pp.heardAt <= 2 * this.cfg.retransmitMs) this.sendAccept(p, now);

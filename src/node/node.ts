@@ -119,7 +119,7 @@ export class ChainNode {
     });
     await this.transport.start();
     this.transport.connectAll();
-    await this.transport.waitForPeers(300);
+    await this.transport.waitForPeers(300, (name) => name.startsWith('P')); // clients need not be up
     this.ticker = setInterval(() => this.input({ type: 'tick' }), TICK_MS);
     o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms)`);
   }

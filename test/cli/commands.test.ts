@@ -67,3 +67,12 @@ describe('cli: config and arguments', () => {
     assert.throws(() => parseArgs(['--delay-ms'], specs), /needs a value/);
   });
 });
+
+describe('cli: entry points', () => {
+  it('npm run node passes the same V8 flags the tools use to start nodes', async () => {
+    const { NODE_V8_FLAGS, nodeCommand } = await import('../../src/cli/entry-points');
+    const pkg = JSON.parse(require('node:fs').readFileSync(require('node:path').join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
+    for (const f of NODE_V8_FLAGS) assert.ok(pkg.scripts.node.includes(f), `package.json "node" script lacks ${f}`);
+    assert.deepEqual(nodeCommand(2, ['--quiet']).slice(-2), ['2', '--quiet']);
+  });
+});

@@ -27,6 +27,7 @@ import { Block, Operation } from '../../messages';
 import { blockHash, verifyChain } from '../../src/chain';
 import { Client } from '../../src/client/client';
 import { ClusterConfig, configFromIni, configToIni, Endpoint } from '../../src/config';
+import { nodeCommand } from '../../src/cli/entry-points';
 import { loadState } from '../../src/store/chain-store';
 import { MemDisk } from '../../src/store/disk';
 
@@ -399,7 +400,7 @@ export class Cluster {
 
   /** The exact command line of node `id` (restarting is the same command). */
   nodeArgs(id: number): string[] {
-    return [NODE_MAIN, String(id), '--config', this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json'];
+    return nodeCommand(id, ['--config', this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json']);
   }
 
   /** Starts (or restarts) node `id` and waits until it listens. */
