@@ -175,6 +175,8 @@ export class Replica {
   private readonly acceptTo = new Set<number>();
   private decideDirty = false;
   private wantPropose = false;
+  /** Accepts built in this batch, by start depth: peers at the same point share one message (encoded once). */
+  private readonly acceptsByFrom = new Map<number, Accept>();
   /** After a damaged store lost records: vote for nothing until decided up to here (see chain-store). */
   private voteFloor: number;
   private out!: Output;
@@ -236,12 +238,12 @@ export class Replica {
       for (const p of this.acceptTo) this.emitAccept(p, now);
       if (this.decideDirty) {
         const d = this.durable;
-        for (const p of l.peers.keys()) {
-          if (!this.acceptTo.has(p)) this.send(p, make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash }));
-        }
+        const decide = make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
+        for (const p of l.peers.keys()) if (!this.acceptTo.has(p)) this.send(p, decide);
       }
     }
     this.acceptTo.clear();
+    this.acceptsByFrom.clear();
     this.decideDirty = false;
   }
 
@@ -711,7 +713,12 @@ export class Replica {
       return;
     }
     const from = Math.min(pp.next, d.end);
-    this.send(peer, make(Accept, { ballot: l.ballot.at(from), blocks: d.log.slice(from), commit: d.commit, commitHash: this.commitHash }));
+    let accept = this.acceptsByFrom.get(from);
+    if (!accept) {
+      accept = make(Accept, { ballot: l.ballot.at(from), blocks: d.log.slice(from), commit: d.commit, commitHash: this.commitHash });
+      this.acceptsByFrom.set(from, accept);
+    }
+    this.send(peer, accept);
     pp.next = d.end;
     pp.sentAt = now;
     pp.outstanding = true;

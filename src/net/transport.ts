@@ -62,6 +62,7 @@ export class Transport {
   private readonly sockets = new Map<string, PeerSocket>();
   private closed = false;
   private watchDone = false;
+  private readonly frames = new WeakMap<AnyMessage, Buffer>();
   private boundAt = '';
 
   constructor(private readonly o: TransportOptions) {}
@@ -114,7 +115,12 @@ export class Transport {
       this.o.warn(`no address for ${to}: dropped ${describe(msg)}`);
       return;
     }
-    const frame = encode(this.o.self, msg);
+    // The core hands the same message object to every peer that gets it: encode it once.
+    let frame = this.frames.get(msg);
+    if (!frame) {
+      frame = encode(this.o.self, msg);
+      this.frames.set(msg, frame);
+    }
     this.o.trace?.(`${this.o.self} -> ${to} ${describe(msg)}`);
     if (this.o.delayMs <= 0) {
       this.release(peer, frame);
