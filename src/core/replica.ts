@@ -478,6 +478,8 @@ export class Replica {
     }
     if (d.promised && Ballot.compareTerm(m.ballot, d.promised) < 0) {
       this.nackBallot(peer, m.ballot);
+      // A stale term, but its decided blocks are facts: catch up on them even with no leader.
+      this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
       return;
     }
     if (!d.promised || Ballot.compareTerm(m.ballot, d.promised) > 0) {

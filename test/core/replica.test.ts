@@ -196,6 +196,22 @@ describe('core: repair', () => {
     assert.equal(net.nodes[4].sm.dict.get('k10'), '1');
   });
 
+  it('an acceptor that refuses a stale term still catches up on its decided blocks (no leader needed)', () => {
+    const net = new Net();
+    net.elect(1);
+    net.down.add(5);
+    for (let i = 1; i <= 3; i++) net.request(1, 'C1', i, 'put', 'k', `${i}`);
+    net.down.clear();
+    // P5 has promised a higher term (a candidacy that went nowhere) and missed three blocks.
+    net.nodes[4].step({ type: 'message', from: 'P4', msg: make(Prepare, { ballot: Ballot.of(50, 4, 0) }) }, 0);
+    const heartbeat = make(Accept, { ballot: net.nodes[0].ballot!.at(3), blocks: [], commit: 3, commitHash: net.nodes[0].durable.headHash(3) });
+    const out = net.step(5, 'P1', heartbeat);
+    assert.equal((out.send.find((x) => x.msg.kind === 'nack')!.msg as Nack).reason, 'ballot');
+    assert.ok(out.send.some((x) => x.msg.kind === 'repair-request'), 'it asks for the decided blocks it lacks');
+    net.run();
+    assert.equal(net.nodes[4].commit, 3);
+  });
+
   it('a candidate behind the others catches up from the refusals and then wins', () => {
     const net = new Net();
     net.elect(1);
