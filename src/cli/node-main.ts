@@ -15,6 +15,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'quiet', type: 'flag', help: 'do not print every message sent and received' },
   { name: 'json', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
+  { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -82,7 +83,8 @@ async function main(): Promise<void> {
       case 'help': return log(NODE_HELP);
     }
   });
-  // stdin closing (e.g. a pipe ended) does not stop the node; signals do.
+  // By default stdin closing (e.g. a pipe ended) does not stop the node; signals do.
+  if (args.values.get('exit-on-stdin-close')) rl.on('close', () => shutdown(0));
 }
 
 runCli('node', main);

@@ -58,6 +58,7 @@ export class Cluster {
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
       args.push('--data-dir', this.dataDir(name));
       if (o.quiet) args.push('--quiet');
+      args.push('--exit-on-stdin-close'); // if this console dies, even by SIGKILL, its nodes follow
       this.add(name, 'node', args);
     }
     for (const name of this.clients) {
