@@ -76,7 +76,7 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean } = {}): 
   }
   records = records.slice(0, applied);
   // Verify every block: a value edited together with its checksum still breaks a hash pointer or a nonce.
-  const check = verifyChain(state.log);
+  const check = verifyChain(state.log, undefined, 0, state.hashes);
   if (!check.ok) {
     tampered = true;
     // A broken pointer at d may mean block d-1 was edited (its own nonce can still pass): distrust both.
