@@ -251,14 +251,14 @@ export class Replica {
     const peer = parsePeer(from, this.cfg.nodes);
     if ('ballot' in msg && msg.ballot.seq > this.maxSeq) this.maxSeq = msg.ballot.seq;
     switch (msg.kind) {
-      case 'request': return this.onClientOps([(msg as ClientRequest).pending], now);
+      case 'request': return this.onClientOps([(msg as ClientRequest).pending], now, true);
       case 'leader': return void (msg as LeaderRequest, this.onLeaderRequest(from, now));
       case 'reply':
       case 'no-leader': return; // nodes do not take replies
     }
     if (peer === null || peer === this.cfg.id) return; // node-to-node kinds only from other nodes
     switch (msg.kind) {
-      case 'forward': return this.onClientOps((msg as Forward).ops, now);
+      case 'forward': return this.onClientOps((msg as Forward).ops, now, false);
       case 'prepare': return this.onPrepare(peer, msg as Prepare, now);
       case 'promise': return this.onPromise(peer, msg as PromiseMsg, now);
       case 'nack': return this.onNack(peer, msg as Nack, now);
@@ -444,17 +444,14 @@ export class Replica {
       if (mine && Ballot.compareTerm(m.promised, mine) > 0) {
         this.event(`stepping down: ${pname(peer)} promised the higher ballot ${m.promised}`);
         this.stepDown();
-        if (m.promised.pid !== this.cfg.id) this.leaderHint = m.promised.pid;
+        // Only an accept names a leader: the higher term may belong to a candidate that failed.
+        this.leaderHint = null;
       }
       return;
     }
     if (m.reason === 'behind') {
-      this.learnBlocks(m.ballot.depth, m.blocks, now);
+      this.learnBlocks(m.ballot.depth, m.blocks, now); // a candidate that learns something starts over from there
       this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
-      const c = this.candidacy;
-      if (this.role === 'candidate' && c && Ballot.compare(m.ballot, c.ballot) === 0 && d.commit > c.ballot.depth) {
-        this.startElection(now, `caught up to depth ${d.commit} from ${pname(peer)}`);
-      }
       return;
     }
     // gap: the acceptor cannot link my accept; resend from where it says.
@@ -618,7 +615,13 @@ export class Replica {
 
   // ---- client operations and the queue ----
 
-  private onClientOps(ops: PendingOp[], now: number): void {
+  /**
+   * Operations from a client (`direct`) or forwarded by a node. A follower forwards what a
+   * client gave it at once; what another node forwarded it only queues and passes on with its
+   * periodic queue forward — hints can form a cycle, and re-forwarding on receipt would spin
+   * the operations round it (and multiply them with every duplicated message).
+   */
+  private onClientOps(ops: PendingOp[], now: number, direct: boolean): void {
     const open: PendingOp[] = [];
     for (const p of ops) {
       const op = p.operation;
@@ -633,7 +636,7 @@ export class Replica {
       if (!this.enqueue(p) && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
     }
     if (this.role === 'leader') this.wantPropose = true;
-    else if (this.role === 'follower' && open.length > 0) {
+    else if (this.role === 'follower' && open.length > 0 && direct) {
       if (this.leaderHint === null) {
         for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(NoLeader, { client: p.operation.client, req: p.operation.req }) });
       } else {
@@ -782,11 +785,13 @@ export class Replica {
       this.event('stepping down: a peer has decided blocks I have not');
       this.stepDown();
     }
+    const restart = this.role === 'candidate';
+    if (restart) this.stepDown(); // promises gathered below these blocks may describe suffixes they overrule
     this.persist({ t: 'learn', from: start, blocks: rest });
     this.reindexSuffix();
     this.applyDecided(start);
     this.event(`repaired: learned ${rest.length} decided block(s), now at depth ${d.commit}`);
-    void now;
+    if (restart) this.startElection(now, `caught up to depth ${d.commit}`);
   }
 
   private reindexSuffix(from?: number): void {

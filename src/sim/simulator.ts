@@ -275,9 +275,12 @@ class Simulation {
 
   private loop(): void {
     const deadline = this.faultMs + this.healMs;
+    // A run needs tens of thousands of events; millions mean messages are multiplying.
+    let budget = 2_000_000;
     for (;;) {
       const s = this.q.pop();
       if (!s) this.fail('liveness', 'event queue ran dry');
+      if (--budget === 0) this.fail('liveness', `message storm: 2,000,000 events by t=${s.at}ms with ${this.q.size} still queued`);
       this.now = s.at;
       if (this.now > deadline) this.fail('liveness', this.livenessReport());
       const ev = s.ev;

@@ -178,6 +178,55 @@ describe('core: leader', () => {
   });
 });
 
+describe('core: interleavings found by review', () => {
+  it('a candidate that learns a later term\'s decided block starts its election over instead of adopting a stale suffix', () => {
+    // P2 holds X, accepted under <1,1> (P1 lost it before its fsync). P3 prepares and gets P2's
+    // promise; P1's promise is delayed. Meanwhile P4 is elected by {P1,P5} and decides Y at depth 0,
+    // its accepts to P3 lost; P3 learns Y by repair. Then P1's late promise arrives.
+    const T0 = Ballot.of(1, 1, 0);
+    const X = mineBlock(Operation.of('put', 'k', '"x"', 'C1', 1), '0'.repeat(64), random).block;
+    const states = [1, 2, 3, 4, 5].map(() => new DurableState());
+    states[0].apply({ t: 'promise', ballot: T0 });
+    states[1].apply({ t: 'promise', ballot: T0 });
+    states[1].apply({ t: 'accept', ballot: T0, from: 0, blocks: [X] });
+    const R = states.map((st, i) => new Replica(cfg(i + 1), st, random));
+    let net: { from: string; to: string; msg: AnyMessage }[] = [];
+    const step = (i: number, input: Parameters<Replica['step']>[0]) => {
+      for (const o of R[i - 1].step(input, 0).send) net.push({ from: `P${i}`, to: o.to, msg: o.msg });
+    };
+    const deliver = (from: string, to: string, kind: string) => {
+      const go = net.filter((m) => m.from === from && m.to === to && m.msg.kind === kind);
+      net = net.filter((m) => !go.includes(m));
+      for (const m of go) step(Number(to.slice(1)), { type: 'message', from, msg: m.msg });
+    };
+    step(3, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    deliver('P3', 'P2', 'prepare');
+    deliver('P3', 'P1', 'prepare');
+    deliver('P2', 'P3', 'promise');
+    step(4, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    deliver('P4', 'P1', 'prepare');
+    deliver('P4', 'P5', 'prepare');
+    deliver('P1', 'P4', 'promise');
+    deliver('P5', 'P4', 'promise');
+    step(4, { type: 'synced', through: 100 });
+    step(4, { type: 'message', from: 'C2', msg: make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', '"y"', 'C2', 1), 'C2') }) });
+    step(4, { type: 'synced', through: 100 });
+    net = net.filter((m) => !(m.from === 'P4' && m.to === 'P3' && m.msg.kind === 'accept'));
+    for (const to of ['P1', 'P5']) deliver('P4', to, 'accept');
+    for (const from of ['P1', 'P5']) deliver(from, 'P4', 'accepted');
+    assert.equal(R[3].commit, 1, 'P4 decided Y');
+    deliver('P4', 'P3', 'decide');
+    deliver('P3', 'P4', 'repair-request');
+    deliver('P4', 'P3', 'repair');
+    assert.equal(R[2].commit, 1);
+    assert.equal(R[2].ballot?.depth, 1, 'the election that began below the learned block starts over above it');
+    assert.ok(R[2].ballot!.seq > 1);
+    assert.doesNotThrow(() => deliver('P1', 'P3', 'promise'), 'the late promise for the abandoned ballot is ignored');
+    assert.notEqual(R[2].currentRole, 'leader');
+    assert.equal(R[2].durable.log[0].operation.value, '"y"');
+  });
+});
+
 describe('core: repair', () => {
   it('serves decided blocks in batches of batchMax and the requester catches up', () => {
     const net = new Net();
