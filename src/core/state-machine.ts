@@ -35,7 +35,7 @@ export class StateMachine {
     let result: string;
     if (op === 'put') {
       this.dict.set(key, value ?? '');
-      result = 'ack';
+      result = ACK;
     } else {
       result = this.dict.get(key) ?? NO_KEY;
     }

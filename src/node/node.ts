@@ -15,7 +15,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Block } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
-import { DurableRecord } from '../core/durable';
 import { CoreConfig, defaultCoreConfig, Input, Outbound, Replica, Role } from '../core/replica';
 import { ChainStore, loadState } from '../store/chain-store';
 import { FileDisk } from '../store/disk';
@@ -68,7 +67,6 @@ export class ChainNode {
   private store!: ChainStore;
   private kv!: KvSnapshot;
   private ticker: NodeJS.Timeout | null = null;
-  private pending: { records: DurableRecord[]; seq: number; sends: Outbound[] } = { records: [], seq: 0, sends: [] };
   private flushScheduled = false;
   private inbox: Input[] = [];
   /** Written, waiting for the next fsync: the highest output seq and the messages held for it. */
@@ -138,32 +136,25 @@ export class ChainNode {
     }
   }
 
-  private runBatch(): void {
+  /** Runs the batch: the core's step, one write, early messages now, the rest after an fsync. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.stopped || this.inbox.length === 0) return;
     const inputs = this.inbox;
     this.inbox = [];
     const out = this.replica.stepBatch(inputs, Date.now());
     for (const e of out.events) this.o.log(e);
     if (this.o.traceMessages) for (const e of out.blockEvents) this.o.log(e);
-    this.pending.records.push(...out.persist);
-    if (out.seq > 0) this.pending.seq = out.seq;
-    this.pending.sends.push(...out.send);
     if (out.decided.length > 0) this.kv.markDirty();
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.stopped) return;
-    if (this.inbox.length > 0) this.runBatch();
-    const { records, seq, sends } = this.pending;
-    this.pending = { records: [], seq: 0, sends: [] };
-    this.store.write(records, false);
+    this.store.write(out.persist, false);
     const late: Outbound[] = [];
-    for (const s of sends) {
+    for (const s of out.send) {
       if (s.afterSync) late.push(s);
       else this.transport.send(s.to, s.msg, s.address);
     }
-    if (records.length > 0 || late.length > 0) {
-      this.unsynced.push({ seq, late });
+    // Decide tags alone need no fsync (a lost one is re-learned); promises, accepts and learned blocks do.
+    if (out.sync || late.length > 0) {
+      this.unsynced.push({ seq: out.seq, late });
       this.startSync();
     }
     this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);

@@ -355,8 +355,9 @@ class Simulation {
       if (s.afterSync) late.push(s);
       else this.send(pname(node.id), s.to, s.msg);
     }
-    if (out.persist.length > 0 || late.length > 0) {
-      // Messages that promise durability wait for an fsync covering everything written so far.
+    if (out.sync || late.length > 0) {
+      // Messages that promise durability wait for an fsync covering everything written so far
+      // (as in the node, decide tags alone do not ask for one; a crash may lose them).
       node.waiting.push({ seq: out.seq, late });
       if (!node.syncInFlight) {
         node.syncInFlight = true;
