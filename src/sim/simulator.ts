@@ -8,7 +8,7 @@
  * then heal (all links fixed, every node up, no drops) in which liveness is required.
  * Safety properties are checked on every decided block and at the end; see `checkRun`.
  */
-import { Accept, AnyMessage, ClientReply, NoLeader, decode, describe, encode, OpName } from '../../messages';
+import { Accept, AnyMessage, Ballot, ClientReply, NoLeader, decode, describe, encode, OpName } from '../../messages';
 import { blockHash, verifyChain } from '../chain';
 import { checkLinearizable, HistoryOp } from '../check/linearizability';
 import { ClientCore } from '../client/client-core';
@@ -168,6 +168,8 @@ interface SimNode {
   /** Written but not yet fsynced: outputs waiting for the disk, with the messages that must wait too. */
   waiting: { seq: number; late: Outbound[] }[];
   syncInFlight: boolean;
+  /** The promise this node's disk held at its last completed fsync: a restart must remember at least that. */
+  syncedPromise: Ballot | null;
 }
 
 interface SimClient {
@@ -241,7 +243,7 @@ class Simulation {
     this.log(`seed ${this.o.seed}: ${swarmText(this.swarm)}${this.o.mutation ? ` mutation=${this.o.mutation}` : ''}`);
     for (let id = 1; id <= NODES; id++) {
       const disk = new MemDisk();
-      const node: SimNode = { id, disk, store: new ChainStore(disk), replica: null, crashAfterPersist: false, incarnation: 0, waiting: [], syncInFlight: false };
+      const node: SimNode = { id, disk, store: new ChainStore(disk), replica: null, crashAfterPersist: false, incarnation: 0, waiting: [], syncInFlight: false, syncedPromise: null };
       this.nodes.push(node);
       this.start(node);
     }
@@ -304,6 +306,11 @@ class Simulation {
   private start(node: SimNode): void {
     const report = loadState(node.disk, { forgetPromises: this.o.mutation === 'forget-promise' });
     for (const w of report.warnings) this.log(`${pname(node.id)} store: ${w}`);
+    const had = node.syncedPromise;
+    const has = report.state.promised;
+    if (had && (!has || Ballot.compareTerm(has, had) < 0)) {
+      this.fail('invariant', `${pname(node.id)} restarted promising ${has ?? 'nothing'}, but its disk had fsynced a promise of ${had}`);
+    }
     const r = this.rng.fork();
     node.store = new ChainStore(node.disk);
     node.replica = new Replica(this.coreCfg(node.id), report.state, () => r.u32(), { voteFloor: report.voteFloor });
@@ -375,6 +382,7 @@ class Simulation {
       return;
     }
     node.disk.sync();
+    node.syncedPromise = node.replica.durable.promised;
     const done = node.waiting;
     node.waiting = [];
     node.syncInFlight = false;

@@ -53,7 +53,7 @@ describe('simulation: deliberately broken cores are caught (the checks are not b
   const mutants: [Mutation, number][] = [
     ['skip-adoption', 200],   // a new leader ignores the promised suffixes
     ['no-dedupe', 100],       // a leader proposes a retried request again
-    ['forget-promise', 600],  // an acceptor forgets its promises on restart
+    ['forget-promise', 200],  // an acceptor forgets its promises on restart
   ];
   for (const [mutation, budget] of mutants) {
     it(`catches the "${mutation}" mutant within ${budget} seeds`, async () => {
