@@ -76,11 +76,11 @@ export function formatFailure(r: SimResult, tail: number): string {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), OPTIONS);
-  if (process.argv.includes('--help')) {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(helpText('usage: npm run sim -- [--seeds N] [--start S] [--seed S]', 'Deterministic fault simulation of the five-node cluster with three clients; checks agreement, validity, linearizability, durability, at-most-once and liveness.', OPTIONS));
     return;
   }
+  const args = parseArgs(process.argv.slice(2), OPTIONS);
   if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   const mutation = args.values.get('mutation') as Mutation | undefined;
   if (mutation !== undefined && !MUTATIONS.includes(mutation)) throw new UsageError(`--mutation must be one of ${MUTATIONS.join(', ')}`);
