@@ -416,7 +416,7 @@ export class Replica {
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
     for (const [rid] of this.queue) if (this.inLog.has(rid)) this.queue.delete(rid);
     this.propose(now);
-    for (const p of peers.keys()) this.sendAccept(p, now);
+    for (const p of peers.keys()) this.sendAccept(p);
     this.advanceCommit(now); // a one-node cluster decides alone
   }
 
@@ -462,7 +462,7 @@ export class Replica {
     pp.next = m.resume;
     pp.heardAt = now;
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
-    this.sendAccept(peer, now);
+    this.sendAccept(peer);
   }
 
   // ---- phase 2 ----
@@ -520,7 +520,7 @@ export class Replica {
       this.persist({ t: 'accept', ballot: m.ballot.at(base), from: base, blocks: fresh });
       this.reindexSuffix();
     }
-    this.learnCommit(m.commit, m.commitHash, now);
+    this.learnCommit(m.commit, m.commitHash);
     this.send(peer, make(Accepted, { ballot: m.ballot, end: d.end, commit: d.commit, commitHash: this.commitHash }));
     if (m.commit > d.commit) this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
   }
@@ -546,7 +546,7 @@ export class Replica {
     if (pp.match >= this.durable.end) pp.outstanding = false;
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
     this.advanceCommit(now);
-    if (this.durable.commit - pp.commit > this.cfg.batchMax) this.sendAccept(peer, now); // far behind: push repair
+    if (this.durable.commit - pp.commit > this.cfg.batchMax) this.sendAccept(peer); // far behind: push repair
   }
 
   /** Leader: the highest depth held by a majority under my term becomes decided. */
@@ -566,12 +566,12 @@ export class Replica {
   }
 
   private onDecide(peer: number, m: Decide, now: number): void {
-    this.learnCommit(m.commit, m.commitHash, now);
+    this.learnCommit(m.commit, m.commitHash);
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
   }
 
   /** Marks my blocks decided up to `commit` if my block at commit-1 hashes to `hash`. */
-  private learnCommit(commit: number, hash: string, _now: number): boolean {
+  private learnCommit(commit: number, hash: string): boolean {
     const d = this.durable;
     if (commit <= d.commit || commit > d.end || d.hashes[commit - 1] !== hash) return false;
     this.decideUpTo(commit);
@@ -694,14 +694,14 @@ export class Replica {
     this.reindexSuffix(from);
     for (const [p, pp] of l.peers) {
       // Pipeline to peers that keep up; a silent peer gets the whole range on its retransmit.
-      if (pp.next === from && now - pp.heardAt <= 2 * this.cfg.retransmitMs) this.sendAccept(p, now);
-      else if (!pp.outstanding) this.sendAccept(p, now);
+      if (pp.next === from && now - pp.heardAt <= 2 * this.cfg.retransmitMs) this.sendAccept(p);
+      else if (!pp.outstanding) this.sendAccept(p);
     }
     this.advanceCommit(now);
   }
 
   /** Leader: this peer gets an accept (or repair) at the end of the batch. */
-  private sendAccept(peer: number, _now: number): void {
+  private sendAccept(peer: number): void {
     this.acceptTo.add(peer);
   }
 
@@ -735,7 +735,7 @@ export class Replica {
   private noteRemoteCommit(peer: number, commit: number, hash: string, now: number): void {
     const d = this.durable;
     if (commit <= d.commit) return;
-    if (this.learnCommit(commit, hash, now)) return;
+    if (this.learnCommit(commit, hash)) return;
     if (this.repair && this.repair.from === d.commit && now - this.repair.at < this.cfg.retransmitMs) return;
     this.repair = { peer, from: d.commit, at: now };
     this.send(peer, make(RepairRequest, { from: d.commit }));
@@ -830,9 +830,9 @@ export class Replica {
         if (pp.outstanding && now - pp.sentAt >= this.cfg.retransmitMs) {
           // Unanswered: resend everything it has not confirmed (from its decided prefix if it never answered this term).
           pp.next = pp.match > 0 ? Math.min(pp.match, d.end) : Math.min(pp.commit, d.commit);
-          this.sendAccept(p, now);
+          this.sendAccept(p);
         } else if (!pp.outstanding && now - pp.sentAt >= this.cfg.heartbeatMs) {
-          this.sendAccept(p, now); // heartbeat: carries my commit index, finds peers that restarted or healed
+          this.sendAccept(p); // heartbeat: carries my commit index, finds peers that restarted or healed
         }
       }
     } else {
