@@ -120,6 +120,8 @@ interface PeerProgress {
   outstanding: boolean;
   /** When we last heard from this peer in this term. */
   heardAt: number;
+  /** The commit index moved since this peer was last sent it: a decide is due on the next tick. */
+  decideOwed: boolean;
 }
 
 interface Candidacy {
@@ -236,11 +238,10 @@ export class Replica {
     this.wantPropose = false;
     if (this.role === 'leader' && l) {
       for (const p of this.acceptTo) this.emitAccept(p, now);
-      if (this.decideDirty) {
-        const d = this.durable;
-        const decide = make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
-        for (const p of l.peers.keys()) if (!this.acceptTo.has(p)) this.send(p, decide);
-      }
+      // A moved commit index rides on the accepts of this batch; peers that get none are owed a
+      // decide, sent on the next tick unless an accept carries it first. Under steady load that
+      // halves the messages per block, and a decide is only news (a lost one is re-learned).
+      if (this.decideDirty) for (const [p, pp] of l.peers) if (!this.acceptTo.has(p)) pp.decideOwed = true;
     }
     this.acceptTo.clear();
     this.acceptsByFrom.clear();
@@ -410,7 +411,7 @@ export class Replica {
     for (let p = 1; p <= this.cfg.nodes; p++) {
       if (p === this.cfg.id) continue;
       const pc = c.promises.get(p)?.commit ?? d.commit;
-      peers.set(p, { next: Math.min(pc, d.commit), match: 0, commit: pc, sentAt: now, outstanding: false, heardAt: now });
+      peers.set(p, { next: Math.min(pc, d.commit), match: 0, commit: pc, sentAt: now, outstanding: false, heardAt: now, decideOwed: false });
     }
     this.leadership = { ballot, peers, durableEnd: d.commit, unsynced: [[this.outputSeq + 1, d.end]] };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
@@ -715,6 +716,7 @@ export class Replica {
       this.send(peer, make(RepairResponse, { from, blocks: d.log.slice(from, from + this.cfg.batchMax), commit: d.commit }));
       pp.sentAt = now;
       pp.outstanding = true;
+      pp.decideOwed = false;
       return;
     }
     const from = Math.min(pp.next, d.end);
@@ -727,6 +729,7 @@ export class Replica {
     pp.next = d.end;
     pp.sentAt = now;
     pp.outstanding = true;
+    pp.decideOwed = false; // the accept carries the commit index
   }
 
   // ---- repair (first uncommitted index) ----
@@ -834,6 +837,13 @@ export class Replica {
         } else if (!pp.outstanding && now - pp.sentAt >= this.cfg.heartbeatMs) {
           this.sendAccept(p); // heartbeat: carries my commit index, finds peers that restarted or healed
         }
+      }
+      let decide: Decide | null = null;
+      for (const [p, pp] of l.peers) {
+        if (!pp.decideOwed || this.acceptTo.has(p)) continue;
+        decide ??= make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
+        this.send(p, decide);
+        pp.decideOwed = false;
       }
     } else {
       this.forwardQueue(now, false);

@@ -32,7 +32,16 @@ class Net {
   queue(from: string, out: Output): void {
     for (const s of out.send) this.pending.push({ from, to: s.to, msg: s.msg });
   }
+  /** Delivers everything, then ticks every live node (at the same `now`: only owed decides go out) until quiet. */
   run(limit = 10_000): void {
+    this.drain(limit);
+    for (let round = 0; round < 3; round++) {
+      for (let id = 1; id <= 5; id++) if (!this.down.has(id)) this.queue(`P${id}`, this.nodes[id - 1].step({ type: 'tick' }, this.now));
+      if (this.pending.length === 0) return;
+      this.drain(limit);
+    }
+  }
+  drain(limit: number): void {
     while (this.pending.length > 0 && limit-- > 0) {
       const m = this.pending.shift()!;
       this.log.push(m);
@@ -110,6 +119,29 @@ describe('core: leader', () => {
       assert.deepEqual(n.durable.hashes, net.nodes[1].durable.hashes);
       assert.equal(n.durable.log[1].hashPointer, blockHash(n.durable.log[0]));
     }
+  });
+
+  it('sends a moved commit index on the next accept, or as a decide on the next tick', () => {
+    const net = new Net();
+    net.elect(1);
+    net.request(1, 'C1', 1, 'put', 'a', '1');
+    const before = net.log.length;
+    // Block 1's accepts are delivered and answered; the leader decides it and replies, but no accept follows.
+    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'b', '2', 'C1', 2), 'C1') }));
+    net.drain(10_000);
+    assert.equal(net.nodes[0].commit, 2);
+    assert.ok(net.nodes.slice(1).every((n) => n.commit === 1), 'followers do not know yet');
+    assert.ok(!net.log.slice(before).some((m) => m.msg.kind === 'decide'), 'no decide inside the batch');
+    // Block 2's accept carries commit 2 to every follower, so block 2's decide is never sent alone.
+    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'c', '3', 'C1', 3), 'C1') }));
+    net.drain(10_000);
+    assert.ok(net.nodes.slice(1).every((n) => n.commit === 2), 'the accept carried the commit index');
+    // Block 3 is decided with nothing after it: the decide goes out on the next tick.
+    for (let id = 1; id <= 5; id++) net.queue(`P${id}`, net.nodes[id - 1].step({ type: 'tick' }, net.now));
+    const decides = net.log.length;
+    net.drain(10_000);
+    assert.equal(net.log.slice(decides).filter((m) => m.msg.kind === 'decide').length, 4);
+    assert.ok(net.nodes.every((n) => n.commit === 3));
   });
 
   it('applies a retried request at most once and answers the retry with the original result', () => {
@@ -215,6 +247,7 @@ describe('core: interleavings found by review', () => {
     for (const to of ['P1', 'P5']) deliver('P4', to, 'accept');
     for (const from of ['P1', 'P5']) deliver(from, 'P4', 'accepted');
     assert.equal(R[3].commit, 1, 'P4 decided Y');
+    step(4, { type: 'tick' }); // the decide owed to P3 (its accept was lost) goes out on the next tick
     deliver('P4', 'P3', 'decide');
     deliver('P3', 'P4', 'repair-request');
     deliver('P4', 'P3', 'repair');
