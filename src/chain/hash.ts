@@ -8,7 +8,7 @@
  * `[op, key, value|null, client, req]`, which is unambiguous whatever the value contains.
  * The nonce is fixed-length hex, so the concatenations cannot be read two ways.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Block, Operation } from '../../messages';
 
 /** Hash pointer of the first block: there is no block below it. */
@@ -20,8 +20,9 @@ export const POW_ACCEPTED_DIGITS = '012';
 /** Nonce length in hex characters (32 random bits). */
 export const NONCE_HEX_LENGTH = 8;
 
+/** One-shot `crypto.hash` (Node >= 20.12): about 3x faster than createHash for short texts, and mining hashes a lot. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 export function operationText(op: Operation): string {
