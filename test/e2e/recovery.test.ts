@@ -310,6 +310,7 @@ describe('e2e: recovery scenarios on real processes', function () {
     const client = await c.connect('C1', { hint: 1, timeoutMs: 2000 });
     try {
       await client.put('warm', '{"n":0}');
+      await c.waitConverged({ minDepth: 1 }); // followers learn a decision on the next accept or tick, just after the ack
       const leader = await c.waitForLeader();
       const follower = [1, 2, 3, 4, 5].find((i) => i !== leader)!;
       await c.failProcess(follower);
@@ -349,6 +350,7 @@ describe('e2e: recovery scenarios on real processes', function () {
     await rec.run(m1, 'C1', 'put', 'shared', '{"v":0}');
     assert.ok([1, 2].includes(await c.waitForLeader()), 'the first leader is P1 or P2');
     assert.equal((await rec.run(maj, 'C2', 'get', 'shared')).result, '{"v":0}');
+    await c.waitConverged({ minDepth: 2 }); // every node knows both decisions before the partition
 
     const crossing = [[1, 3], [1, 4], [1, 5], [2, 3], [2, 4], [2, 5]];
     for (const [a, b] of crossing) {
