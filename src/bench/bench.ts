@@ -10,12 +10,13 @@ import { ChainkvClient, ChainkvCluster, ChainLogStats } from './chainkv';
 import { generateChain, GeneratedChain } from './chain-gen';
 import { EtcdCluster, findEtcd } from './etcd';
 import { FsyncResult, measureFsync } from './fsync';
+import { measureMessageFloor, MessageFloorResult } from './message-floor';
 import { cleanupAll, keepTempDirs, makeTempDir, spawnTracked, waitExit } from './procs';
 import { ProfileSummary, profileText, summarizeProfile } from './profile';
 import { fmt, MachineInfo, machineInfo, median, procMemory, sleep, table } from './util';
 import { KvClient, RunResult, runClosedLoop } from './workload';
 
-export const PARTS = ['fsync', 'chainkv', 'etcd', 'catchup', 'reload', 'rss'] as const;
+export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'etcd', 'catchup', 'reload', 'rss'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
@@ -100,6 +101,8 @@ export interface BenchResults {
   machine: MachineInfo;
   options: { clients: number[]; seconds: number; repeat: number; keys: number; quick: boolean; catchupBlocks: number; reloadBlocks: number };
   fsync?: FsyncResult;
+  /** One ZeroMQ message between two Node processes: its round trip and its CPU. */
+  messageFloor?: MessageFloorResult;
   /** Every run, in order (--repeat gives several per client count). */
   chainkv: RunResult[];
   chainkvPeakRssMB?: Record<string, number>;
@@ -426,6 +429,7 @@ export function summaryText(res: BenchResults): string {
   lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run` +
     (res.options.repeat > 1 ? `, ${res.options.repeat} runs each (alternating), the median by ops/s shown` : ''));
   if (res.fsync) lines.push(`disk fsync floor (append ${res.fsync.bytes} B + fsync, ${res.fsync.samples} samples): median ${fmt.ms(res.fsync.medianMs)} ms, p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms`);
+  if (res.messageFloor) lines.push(messageFloorLine(res.messageFloor));
   const rows: RunResult[] = [];
   for (const n of res.options.clients) {
     const a = pickRun(res.chainkv, n);
@@ -492,6 +496,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         o.log(`fsync floor: append ${res.fsync.bytes} B + fsync, median ${fmt.ms(res.fsync.medianMs)} ms (p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms, ${res.fsync.samples} samples)`);
       });
     }
+    if (o.parts.has('msgfloor')) {
+      await step('message floor', async () => {
+        o.progress('message floor: ZeroMQ ping-pong between two Node processes');
+        res.messageFloor = await measureMessageFloor(o.quick ? 2000 : 20_000);
+        o.log(messageFloorLine(res.messageFloor));
+      });
+    }
     if (o.parts.has('chainkv') || o.parts.has('etcd')) await step('comparison', () => runComparison(o, root, res));
     if (o.parts.has('catchup')) await step('catch-up', () => runCatchup(o, root, res));
     for (const n of o.clients) {
@@ -521,6 +532,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   }
   res.targets = targets(res, o);
   return res;
+}
+
+function messageFloorLine(m: MessageFloorResult): string {
+  return `message floor (ZeroMQ DEALER -> ROUTER between two Node processes, ${fmt.int(m.roundTrips)} round trips): RTT median ${fmt.ms(m.rtt.p50Ms)} ms, p99 ${fmt.ms(m.rtt.p99Ms)} ms; CPU ${Math.round(m.cpuUsPerMessage)} µs per one-way message (both processes, all threads)`;
 }
 
 /** For --help: is etcd here? */

@@ -29,7 +29,8 @@ const ABOUT = `Starts a real 5-node chainkv cluster (one process per node, ZeroM
 delay 0) and, when the etcd binary is present, a 5-member etcd cluster, and runs the same
 closed-loop workload against both: each client waits for its answer before its next
 operation; 50% put / 50% get on ~1,000 keys. Prints ops/s and p50/p99/max latency per run and
-the chainkv/etcd ratios. Also measures the disk's fsync floor, the catch-up time of a node
+the chainkv/etcd ratios. Also measures the disk's fsync floor, the message floor (CPU
+and round trip of one ZeroMQ message between two Node processes), the catch-up time of a node
 restarted 10,000 blocks behind, the reload-and-verify time of a 100,000-block chain, and the
 peak RSS of a node at 100,000 blocks. Everything runs in a temp dir, removed at the end; all
 processes are stopped at the end, also on error or Ctrl-C. Progress goes to stderr.
