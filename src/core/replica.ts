@@ -122,6 +122,8 @@ interface PeerProgress {
   heardAt: number;
   /** The commit index moved since this peer was last sent it: a decide is due on the next tick. */
   decideOwed: boolean;
+  /** Blocks were proposed that this peer has not been sent: they go in one accept on the next tick. */
+  lazy: boolean;
 }
 
 interface Candidacy {
@@ -411,7 +413,7 @@ export class Replica {
     for (let p = 1; p <= this.cfg.nodes; p++) {
       if (p === this.cfg.id) continue;
       const pc = c.promises.get(p)?.commit ?? d.commit;
-      peers.set(p, { next: Math.min(pc, d.commit), match: 0, commit: pc, sentAt: now, outstanding: false, heardAt: now, decideOwed: false });
+      peers.set(p, { next: Math.min(pc, d.commit), match: 0, commit: pc, sentAt: now, outstanding: false, heardAt: now, decideOwed: false, lazy: false });
     }
     this.leadership = { ballot, peers, durableEnd: d.commit, unsynced: [[this.outputSeq + 1, d.end]] };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
@@ -425,6 +427,15 @@ export class Replica {
   private stepDown(): void {
     if (this.role === 'leader') {
       const d = this.durable;
+      // Decisions reach followers on later accepts or ticks, which a deposed leader no longer
+      // sends: tell the peers now what I decided, or nobody may tell them until the next leader.
+      let decide: Decide | null = null;
+      for (const [p, pp] of this.leadership!.peers) {
+        if (!pp.decideOwed && !this.decideDirty) continue;
+        decide ??= make(Decide, { ballot: this.leadership!.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
+        this.send(p, decide);
+      }
+      this.decideDirty = false;
       for (let i = d.commit; i < d.end; i++) {
         const op = d.log[i].operation;
         const rid = requestId(op);
@@ -693,10 +704,29 @@ export class Replica {
     this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
     l.unsynced.push([this.outputSeq + 1, d.end]);
     this.reindexSuffix(from);
+    // Thrifty replication: the new blocks go at once to just enough live peers for a majority
+    // (those that are caught up first), and to the other live peers in one accept on the next
+    // tick, with whatever else was proposed by then. Under load that is one message and one fsync
+    // for many blocks on those peers; if an eager peer is slow or gone, the tick's accepts to the
+    // others still make the majority, one tick later. A silent peer gets the whole range on its
+    // retransmit. Which peers hold a block changes nothing for safety, only who can vote on it.
+    const needed = this.majority - 1;
+    let eager = 0;
     for (const [p, pp] of l.peers) {
-      // Pipeline to peers that keep up; a silent peer gets the whole range on its retransmit.
-      if (pp.next === from && now - pp.heardAt <= 2 * this.cfg.retransmitMs) this.sendAccept(p);
-      else if (!pp.outstanding) this.sendAccept(p);
+      const live = now - pp.heardAt <= 2 * this.cfg.retransmitMs;
+      const caughtUp = pp.next === from;
+      if (live && caughtUp && eager < needed) {
+        eager++;
+        this.sendAccept(p);
+      } else if (live && (caughtUp || !pp.outstanding)) pp.lazy = true;
+      else if (!pp.outstanding) this.sendAccept(p); // (a peer busy with a long range or a repair waits for its answer)
+    }
+    for (const [p, pp] of l.peers) {
+      if (eager >= needed) break;
+      if (pp.lazy) { // too few caught-up peers: a lagging live one gets its whole range now
+        eager++;
+        this.sendAccept(p);
+      }
     }
     this.advanceCommit(now);
   }
@@ -704,6 +734,7 @@ export class Replica {
   /** Leader: this peer gets an accept (or repair) at the end of the batch. */
   private sendAccept(peer: number): void {
     this.acceptTo.add(peer);
+    this.leadership!.peers.get(peer)!.lazy = false;
   }
 
   /** Leader -> one peer: decided blocks if it is far behind, else my log from its next index. */
@@ -838,6 +869,7 @@ export class Replica {
           this.sendAccept(p); // heartbeat: carries my commit index, finds peers that restarted or healed
         }
       }
+      for (const [p, pp] of l.peers) if (pp.lazy) this.sendAccept(p); // blocks held back for this tick
       let decide: Decide | null = null;
       for (const [p, pp] of l.peers) {
         if (!pp.decideOwed || this.acceptTo.has(p)) continue;

@@ -121,27 +121,37 @@ describe('core: leader', () => {
     }
   });
 
-  it('sends a moved commit index on the next accept, or as a decide on the next tick', () => {
+  it('thrifty replication: new blocks go at once to a majority, to the rest on the next tick; the commit index rides on accepts', () => {
     const net = new Net();
     net.elect(1);
     net.request(1, 'C1', 1, 'put', 'a', '1');
-    const before = net.log.length;
-    // Block 1's accepts are delivered and answered; the leader decides it and replies, but no accept follows.
-    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'b', '2', 'C1', 2), 'C1') }));
-    net.drain(10_000);
+    assert.ok(net.nodes.every((n) => n.commit === 1));
+    const put = (req: number, key: string) => {
+      const mark = net.log.length;
+      net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', key, `${req}`, 'C1', req), 'C1') }));
+      net.queue('P1', net.nodes[0].step({ type: 'synced', through: Number.MAX_SAFE_INTEGER }, net.now)); // my own copy is durable: my vote counts
+      net.drain(10_000);
+      return net.log.slice(mark);
+    };
+    // Block 1 goes to P2 and P3 only (with me, a majority); it is decided and answered at once.
+    const sent1 = put(2, 'b');
+    assert.deepEqual(sent1.filter((m) => m.msg.kind === 'accept').map((m) => m.to), ['P2', 'P3']);
     assert.equal(net.nodes[0].commit, 2);
-    assert.ok(net.nodes.slice(1).every((n) => n.commit === 1), 'followers do not know yet');
-    assert.ok(!net.log.slice(before).some((m) => m.msg.kind === 'decide'), 'no decide inside the batch');
-    // Block 2's accept carries commit 2 to every follower, so block 2's decide is never sent alone.
-    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'c', '3', 'C1', 3), 'C1') }));
-    net.drain(10_000);
-    assert.ok(net.nodes.slice(1).every((n) => n.commit === 2), 'the accept carried the commit index');
-    // Block 3 is decided with nothing after it: the decide goes out on the next tick.
+    assert.equal(net.replies.at(-1)!.req, 2);
+    assert.ok(!sent1.some((m) => m.msg.kind === 'decide'), 'no decide inside the batch');
+    assert.deepEqual(net.nodes.slice(1).map((n) => [n.commit, n.durable.end]), [[1, 2], [1, 2], [1, 1], [1, 1]]);
+    // Block 2's accept carries commit 2 to P2 and P3.
+    put(3, 'c');
+    assert.equal(net.nodes[0].commit, 3);
+    assert.deepEqual(net.nodes.slice(1).map((n) => n.commit), [2, 2, 1, 1]);
+    // The next tick: P4 and P5 get blocks 1-2 in one accept, P2 and P3 a decide; everybody is at 3.
+    const mark = net.log.length;
     for (let id = 1; id <= 5; id++) net.queue(`P${id}`, net.nodes[id - 1].step({ type: 'tick' }, net.now));
-    const decides = net.log.length;
     net.drain(10_000);
-    assert.equal(net.log.slice(decides).filter((m) => m.msg.kind === 'decide').length, 4);
-    assert.ok(net.nodes.every((n) => n.commit === 3));
+    const fromLeader = net.log.slice(mark).filter((m) => m.from === 'P1');
+    assert.deepEqual(fromLeader.map((m) => `${m.msg.kind}->${m.to}`).sort(), ['accept->P4', 'accept->P5', 'decide->P2', 'decide->P3']);
+    assert.ok(fromLeader.filter((m) => m.msg.kind === 'accept').every((m) => (m.msg as Accept).blocks.length === 2));
+    assert.ok(net.nodes.every((n) => n.commit === 3 && n.durable.hashes[2] === net.nodes[0].durable.hashes[2]));
   });
 
   it('applies a retried request at most once and answers the retry with the original result', () => {
@@ -243,6 +253,7 @@ describe('core: interleavings found by review', () => {
     step(4, { type: 'synced', through: 100 });
     step(4, { type: 'message', from: 'C2', msg: make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', '"y"', 'C2', 1), 'C2') }) });
     step(4, { type: 'synced', through: 100 });
+    step(4, { type: 'tick' }); // the peers beyond a majority get the block on the next tick
     net = net.filter((m) => !(m.from === 'P4' && m.to === 'P3' && m.msg.kind === 'accept'));
     for (const to of ['P1', 'P5']) deliver('P4', to, 'accept');
     for (const from of ['P1', 'P5']) deliver(from, 'P4', 'accepted');

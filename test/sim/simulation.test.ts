@@ -16,6 +16,7 @@ const REGRESSION_SEEDS = [
   16, 71, 225, 241, 257, 261, 391, // adoption ignored a promise whose suffix was empty but whose term was highest
   1001812, // an acceptor treated a stale leader's block that lost to a decided one as a broken invariant
   302699, // followers whose hints formed a cycle re-forwarded operations round it (and duplicates multiplied them)
+  116507, 119744, // a leader that decided and stepped down before its next tick never told anyone (decides are sent lazily)
 ];
 
 describe('simulation: randomized faults with replayable seeds', function () {
