@@ -10,10 +10,9 @@
  * Child mode: `node message-floor.js echo IN_PORT OUT_PORT` echoes every frame from its ROUTER
  * to a DEALER connected to OUT_PORT.
  */
-import * as fs from 'node:fs';
 import * as zmq from 'zeromq';
 import { spawnTracked, stopProcess } from './procs';
-import { freePorts, latencyStats, LatencyStats, sleep } from './util';
+import { freePorts, latencyStats, LatencyStats, procCpuMs, sleep } from './util';
 
 export interface MessageFloorResult {
   roundTrips: number;
@@ -21,17 +20,6 @@ export interface MessageFloorResult {
   rtt: LatencyStats;
   /** CPU of both processes (all threads: main, ZeroMQ I/O, libuv) per one-way message, in µs. */
   cpuUsPerMessage: number;
-}
-
-/** CPU time (user + system) of a process so far, in ms, from /proc; null where there is no /proc. */
-function cpuMsOf(pid: number): number | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
 }
 
 export async function measureMessageFloor(roundTrips = 20_000): Promise<MessageFloorResult> {
@@ -43,22 +31,23 @@ export async function measureMessageFloor(roundTrips = 20_000): Promise<MessageF
   dealer.connect(`tcp://127.0.0.1:${inPort}`);
   try {
     const replies = router[Symbol.asyncIterator]();
+    const ping = (i: number) => dealer.send(JSON.stringify({ from: 'P1', body: { kind: 'ping', i } }));
     // Warm up (connection set-up, JIT) until the echo answers.
     for (let i = 0; i < 500; i++) {
-      await dealer.send(JSON.stringify({ from: 'P1', body: { kind: 'ping', i } }));
+      await ping(i);
       await replies.next();
     }
     await sleep(100);
     const lat: number[] = [];
-    const cpu0 = [cpuMsOf(process.pid), cpuMsOf(child.pid!)];
+    const cpu0 = [procCpuMs(process.pid), procCpuMs(child.pid!)];
     for (let i = 0; i < roundTrips; i++) {
       const t0 = process.hrtime.bigint();
-      await dealer.send(JSON.stringify({ from: 'P1', body: { kind: 'ping', i } }));
+      await ping(i);
       const r = await replies.next();
       JSON.parse(String((r.value as Buffer[])[1]));
       lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    const cpu1 = [cpuMsOf(process.pid), cpuMsOf(child.pid!)];
+    const cpu1 = [procCpuMs(process.pid), procCpuMs(child.pid!)];
     const cpuMs = cpu0.every((x) => x !== null) && cpu1.every((x) => x !== null) ? cpu1[0]! - cpu0[0]! + cpu1[1]! - cpu0[1]! : NaN;
     return { roundTrips, rtt: latencyStats(lat), cpuUsPerMessage: (cpuMs * 1000) / (2 * roundTrips) };
   } finally {

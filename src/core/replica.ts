@@ -429,12 +429,7 @@ export class Replica {
       const d = this.durable;
       // Decisions reach followers on later accepts or ticks, which a deposed leader no longer
       // sends: tell the peers now what I decided, or nobody may tell them until the next leader.
-      let decide: Decide | null = null;
-      for (const [p, pp] of this.leadership!.peers) {
-        if (!pp.decideOwed && !this.decideDirty) continue;
-        decide ??= make(Decide, { ballot: this.leadership!.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
-        this.send(p, decide);
-      }
+      this.sendDecide(this.leadership!, (_, pp) => pp.decideOwed || this.decideDirty);
       this.decideDirty = false;
       for (let i = d.commit; i < d.end; i++) {
         const op = d.log[i].operation;
@@ -731,6 +726,18 @@ export class Replica {
     this.advanceCommit(now);
   }
 
+  /** Leader: one decide of my commit index (one message object, encoded once) to each peer `to` picks. */
+  private sendDecide(l: Leadership, to: (peer: number, pp: PeerProgress) => boolean): void {
+    const d = this.durable;
+    let decide: Decide | null = null;
+    for (const [p, pp] of l.peers) {
+      if (!to(p, pp)) continue;
+      decide ??= make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
+      this.send(p, decide);
+      pp.decideOwed = false;
+    }
+  }
+
   /** Leader: this peer gets an accept (or repair) at the end of the batch. */
   private sendAccept(peer: number): void {
     this.acceptTo.add(peer);
@@ -870,13 +877,7 @@ export class Replica {
         }
       }
       for (const [p, pp] of l.peers) if (pp.lazy) this.sendAccept(p); // blocks held back for this tick
-      let decide: Decide | null = null;
-      for (const [p, pp] of l.peers) {
-        if (!pp.decideOwed || this.acceptTo.has(p)) continue;
-        decide ??= make(Decide, { ballot: l.ballot.at(d.commit), commit: d.commit, commitHash: this.commitHash });
-        this.send(p, decide);
-        pp.decideOwed = false;
-      }
+      this.sendDecide(l, (p, pp) => pp.decideOwed && !this.acceptTo.has(p)); // an accept this tick carries it anyway
     } else {
       this.forwardQueue(now, false);
     }

@@ -36,10 +36,14 @@ class Net {
   run(limit = 10_000): void {
     this.drain(limit);
     for (let round = 0; round < 3; round++) {
-      for (let id = 1; id <= 5; id++) if (!this.down.has(id)) this.queue(`P${id}`, this.nodes[id - 1].step({ type: 'tick' }, this.now));
+      this.tickAll();
       if (this.pending.length === 0) return;
       this.drain(limit);
     }
+  }
+  /** One tick on every live node, at the current `now`. */
+  tickAll(): void {
+    for (let id = 1; id <= 5; id++) if (!this.down.has(id)) this.queue(`P${id}`, this.nodes[id - 1].step({ type: 'tick' }, this.now));
   }
   drain(limit: number): void {
     while (this.pending.length > 0 && limit-- > 0) {
@@ -146,7 +150,7 @@ describe('core: leader', () => {
     assert.deepEqual(net.nodes.slice(1).map((n) => n.commit), [2, 2, 1, 1]);
     // The next tick: P4 and P5 get blocks 1-2 in one accept, P2 and P3 a decide; everybody is at 3.
     const mark = net.log.length;
-    for (let id = 1; id <= 5; id++) net.queue(`P${id}`, net.nodes[id - 1].step({ type: 'tick' }, net.now));
+    net.tickAll();
     net.drain(10_000);
     const fromLeader = net.log.slice(mark).filter((m) => m.from === 'P1');
     assert.deepEqual(fromLeader.map((m) => `${m.msg.kind}->${m.to}`).sort(), ['accept->P4', 'accept->P5', 'decide->P2', 'decide->P3']);
