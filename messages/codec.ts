@@ -23,8 +23,14 @@ const CLASS_BY_KIND = new Map<string, new () => AnyMessage>(
 
 export type Decoded = { ok: true; from: string; msg: AnyMessage } | { ok: false; from?: string; reason: string };
 
-export function encode(from: string, msg: AnyMessage): Buffer {
-  return Buffer.from(JSON.stringify({ from, body: instanceToPlain(msg) }), 'utf8');
+/**
+ * The frame as a string, not a Buffer: zeromq.js sends a Buffer above 128 bytes without
+ * copying and must then release it on the main thread, which costs one more wake-up of the
+ * event loop per send; a string is copied once into the message and freed wherever ZeroMQ is
+ * done with it (about 10 µs less CPU per message here, see the bench's message floor).
+ */
+export function encode(from: string, msg: AnyMessage): string {
+  return JSON.stringify({ from, body: instanceToPlain(msg) });
 }
 
 export function decode(frame: Buffer | Uint8Array | string): Decoded {

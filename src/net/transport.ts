@@ -46,10 +46,10 @@ interface PeerSocket {
   address: string;
   socket: zmq.Dealer;
   /** Frames due for sending, in order: [due time, frame]. */
-  delayed: [number, Buffer][];
+  delayed: [number, string][];
   timer: NodeJS.Timeout | null;
   /** Frames released by the delay and waiting for the socket. */
-  ready: Buffer[];
+  ready: string[];
   pumping: boolean;
   dropped: number;
   /** The ZMTP handshake with the peer completed (tracked only until waitForPeers returns). */
@@ -62,7 +62,7 @@ export class Transport {
   private readonly sockets = new Map<string, PeerSocket>();
   private closed = false;
   private watchDone = false;
-  private readonly frames = new WeakMap<AnyMessage, Buffer>();
+  private readonly frames = new WeakMap<AnyMessage, string>();
   private boundAt = '';
 
   constructor(private readonly o: TransportOptions) {}
@@ -140,7 +140,7 @@ export class Transport {
     }, wait);
   }
 
-  private release(peer: PeerSocket, frame: Buffer): void {
+  private release(peer: PeerSocket, frame: string): void {
     if (this.closed || !this.links.isUp(peer.name)) return; // the link may have failed during the delay
     if (peer.ready.length >= MAX_PENDING_PER_PEER) {
       if (peer.dropped++ % 1000 === 0) this.o.warn(`send queue to ${peer.name} is full: dropping`);

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 
-const SAVE_EVERY_MS = 200;
+const SAVE_EVERY_MS = 1000;
 
 export class KvSnapshot {
   private dirty = false;

@@ -5,10 +5,11 @@
  * Group commit: the outputs of all steps taken in one turn of the event loop are gathered and
  * their records written with one write. Messages that do not depend on those records (a
  * leader's accepts, decides, replies) leave at once; the others (promises, accepted replies,
- * prepares) wait for an fsync. One fsync runs at a time, off the event loop; whatever was
- * written while it ran is covered by the next one, so under load one fsync serves many
- * messages. When an fsync completes the core is told (`synced`), so a leader counts its own
- * vote only for blocks that are durable.
+ * prepares) wait for the fsync, which runs right there, on the event loop: whatever arrives
+ * meanwhile queues in ZeroMQ and is handled as one batch in the next turn, so under load one
+ * fsync serves many messages. (An fsync in libuv's thread pool costs two more thread wake-ups
+ * per fsync; on this 2-core machine that measured 5-15% fewer operations per second.) Then the
+ * core is told (`synced`), so a leader counts its own vote only for blocks that are durable.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -69,9 +70,6 @@ export class ChainNode {
   private ticker: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private inbox: Input[] = [];
-  /** Written, waiting for the next fsync: the highest output seq and the messages held for it. */
-  private unsynced: { seq: number; late: Outbound[] }[] = [];
-  private syncing = false;
   private stopped = false;
 
   constructor(readonly o: NodeOptions) {
@@ -136,53 +134,43 @@ export class ChainNode {
     }
   }
 
-  /** Runs the batch: the core's step, one write, early messages now, the rest after an fsync. */
+  /** Runs the batch: the core's step, one write, early messages, an fsync, the rest. */
   private flush(): void {
     this.flushScheduled = false;
     if (this.stopped || this.inbox.length === 0) return;
-    const inputs = this.inbox;
+    let inputs = this.inbox;
     this.inbox = [];
-    const out = this.replica.stepBatch(inputs, Date.now());
-    for (const e of out.events) this.o.log(e);
-    if (this.o.traceMessages) for (const e of out.blockEvents) this.o.log(e);
-    if (out.decided.length > 0) this.kv.markDirty();
-    this.store.write(out.persist, false);
-    const late: Outbound[] = [];
-    for (const s of out.send) {
-      if (s.afterSync) late.push(s);
-      else this.transport.send(s.to, s.msg, s.address);
-    }
-    // Decide tags alone need no fsync (a lost one is re-learned); promises, accepts and learned blocks do.
-    if (out.sync || late.length > 0) {
-      this.unsynced.push({ seq: out.seq, late });
-      this.startSync();
+    while (inputs.length > 0) {
+      const out = this.replica.stepBatch(inputs, Date.now());
+      inputs = [];
+      for (const e of out.events) this.o.log(e);
+      if (this.o.traceMessages) for (const e of out.blockEvents) this.o.log(e);
+      if (out.decided.length > 0) this.kv.markDirty();
+      this.store.write(out.persist, false);
+      const late: Outbound[] = [];
+      for (const s of out.send) {
+        if (s.afterSync) late.push(s);
+        else this.transport.send(s.to, s.msg, s.address);
+      }
+      // Decide tags alone need no fsync (a lost one is re-learned); promises, accepts and learned blocks do.
+      if (out.sync || late.length > 0) {
+        this.sync();
+        for (const s of late) this.transport.send(s.to, s.msg, s.address);
+        inputs = [{ type: 'synced', through: out.seq }];
+      }
     }
     this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
   }
 
-  private startSync(): void {
-    if (this.syncing || this.unsynced.length === 0 || this.stopped) return;
-    this.syncing = true;
-    const covered = this.unsynced;
-    this.unsynced = [];
-    const done = (err: Error | null) => {
-      this.syncing = false;
-      if (this.stopped) return;
-      if (err) {
-        // Without a working fsync nothing this node promises is true: stop rather than lie.
-        this.o.log(`[store] FATAL: fsync failed: ${err.message}; stopping`);
-        process.exit(70);
-      }
-      let through = 0;
-      for (const w of covered) {
-        through = Math.max(through, w.seq);
-        for (const s of w.late) this.transport.send(s.to, s.msg, s.address);
-      }
-      if (through > 0) this.input({ type: 'synced', through });
-      this.startSync();
-    };
-    if (this.o.fsync === false) setImmediate(() => done(null));
-    else this.store.syncAsync(done);
+  private sync(): void {
+    if (this.o.fsync === false) return;
+    try {
+      this.store.write([], true);
+    } catch (e) {
+      // Without a working fsync nothing this node promises is true: stop rather than lie.
+      this.o.log(`[store] FATAL: fsync failed: ${(e as Error).message}; stopping`);
+      process.exit(70);
+    }
   }
 
   status(): NodeStatus {

@@ -102,7 +102,7 @@ function swarmText(s: Swarm): string {
 }
 
 type Event =
-  | { type: 'deliver'; from: string; to: string; bytes: Buffer }
+  | { type: 'deliver'; from: string; to: string; bytes: string }
   | { type: 'tick' }
   | { type: 'fault'; run: () => void }
   | { type: 'synced'; node: number; incarnation: number }
@@ -438,7 +438,7 @@ class Simulation {
     if (this.o.trace) this.log(`${from} -> ${to} ${text}${copies > 1 ? ' [duplicated]' : ''}`);
   }
 
-  private deliver(from: string, to: string, bytes: Buffer): void {
+  private deliver(from: string, to: string, bytes: string): void {
     if (this.down.has(this.linkKey(from, to))) {
       this.stats.dropped++;
       return;

@@ -124,10 +124,6 @@ export class ChainStore {
   write(records: readonly DurableRecord[], sync: boolean): void {
     this.log.appendAll(records, sync);
   }
-  /** Calls `done` once everything written so far is durable; the event loop keeps running meanwhile. */
-  syncAsync(done: (err: Error | null) => void): void {
-    this.disk.syncAsync(done);
-  }
   close(): void {
     this.disk.close();
   }

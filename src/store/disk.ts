@@ -11,8 +11,6 @@ export interface Disk {
   append(data: Buffer): void;
   /** Durable from here on (fsync). */
   sync(): void;
-  /** The same without blocking: `done` runs once everything appended before the call is durable. */
-  syncAsync(done: (err: Error | null) => void): void;
   /** Cut the file to `length` bytes (used to drop a torn tail), durably. */
   truncate(length: number): void;
   close(): void;
@@ -32,9 +30,6 @@ export class FileDisk implements Disk {
   }
   sync(): void {
     fs.fdatasyncSync(this.fd);
-  }
-  syncAsync(done: (err: Error | null) => void): void {
-    fs.fdatasync(this.fd, (err) => done(err));
   }
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
@@ -58,10 +53,6 @@ export class MemDisk implements Disk {
   sync(): void {
     this.synced = this.readAll();
     this.pending = [];
-  }
-  syncAsync(done: (err: Error | null) => void): void {
-    this.sync();
-    done(null);
   }
   truncate(length: number): void {
     this.synced = this.readAll().subarray(0, length);

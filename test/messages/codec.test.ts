@@ -77,7 +77,7 @@ describe('messages: codec', () => {
   }
 
   it('rejects every truncation of a valid frame', () => {
-    const full = encode('P3', samples.find((m) => m.kind === 'accept')!);
+    const full = Buffer.from(encode('P3', samples.find((m) => m.kind === 'accept')!));
     for (let n = 0; n < full.length; n++) assert.equal(decode(full.subarray(0, n)).ok, false, `prefix of ${n} bytes`);
   });
 
