@@ -40,6 +40,12 @@ export interface CoreConfig {
   heartbeatMs: number;
   /** A candidate without a majority gives up after this long (a client will ask again). */
   electionTimeoutMs: number;
+  /**
+   * Peers outside the eager majority get the blocks held back for them (and the commit index)
+   * at most this often: each such accept costs the peer a wake-up and an fsync however few
+   * blocks it carries. Also how far behind such a peer may fall while the leader is healthy.
+   */
+  lazyMs: number;
   /** Most decided blocks in one repair message. */
   batchMax: number;
   /** Most tentative (proposed, undecided) blocks a leader keeps in flight. */
@@ -60,6 +66,7 @@ export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreC
     retransmitMs: rtt + 300,
     heartbeatMs: rtt + 1000,
     electionTimeoutMs: 3 * rtt + 2000,
+    lazyMs: 50,
     batchMax: 1000,
     windowMax: 1000,
     queueMax: 100_000,
@@ -876,8 +883,9 @@ export class Replica {
           this.sendAccept(p); // heartbeat: carries my commit index, finds peers that restarted or healed
         }
       }
-      for (const [p, pp] of l.peers) if (pp.lazy) this.sendAccept(p); // blocks held back for this tick
-      this.sendDecide(l, (p, pp) => pp.decideOwed && !this.acceptTo.has(p)); // an accept this tick carries it anyway
+      // Blocks held back for lazy peers, in one accept per `lazyMs`; their owed decide rides on it.
+      for (const [p, pp] of l.peers) if (pp.lazy && now - pp.sentAt >= this.cfg.lazyMs) this.sendAccept(p);
+      this.sendDecide(l, (p, pp) => pp.decideOwed && !pp.lazy && !this.acceptTo.has(p)); // an accept this tick carries it anyway
     } else {
       this.forwardQueue(now, false);
     }

@@ -223,7 +223,7 @@ class Simulation {
     this.healMs = o.healMs ?? 20000;
     this.opsAfterHeal = o.opsAfterHeal ?? 3;
     this.coreCfg = (id) => ({
-      id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600,
+      id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 30,
       batchMax: 16, windowMax: 8, queueMax: 1000, mutation: o.mutation,
     });
   }

@@ -8,7 +8,7 @@ import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 
 const cfg = (id: number, over: Partial<CoreConfig> = {}): CoreConfig => ({
-  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, batchMax: 4, windowMax: 8, queueMax: 100, ...over,
+  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, ...over,
 });
 let r = 1;
 const random = () => (r = (Math.imul(r, 1664525) + 1013904223) >>> 0);
@@ -125,10 +125,12 @@ describe('core: leader', () => {
     }
   });
 
-  it('thrifty replication: new blocks go at once to a majority, to the rest on the next tick; the commit index rides on accepts', () => {
-    const net = new Net();
+  it('thrifty replication: new blocks go at once to a majority, to the rest every lazyMs; the commit index rides on accepts', () => {
+    const net = new Net({ lazyMs: 30 });
     net.elect(1);
     net.request(1, 'C1', 1, 'put', 'a', '1');
+    net.now += 30;
+    net.run();
     assert.ok(net.nodes.every((n) => n.commit === 1));
     const put = (req: number, key: string) => {
       const mark = net.log.length;
@@ -148,13 +150,20 @@ describe('core: leader', () => {
     put(3, 'c');
     assert.equal(net.nodes[0].commit, 3);
     assert.deepEqual(net.nodes.slice(1).map((n) => n.commit), [2, 2, 1, 1]);
-    // The next tick: P4 and P5 get blocks 1-2 in one accept, P2 and P3 a decide; everybody is at 3.
-    const mark = net.log.length;
-    net.tickAll();
-    net.drain(10_000);
-    const fromLeader = net.log.slice(mark).filter((m) => m.from === 'P1');
-    assert.deepEqual(fromLeader.map((m) => `${m.msg.kind}->${m.to}`).sort(), ['accept->P4', 'accept->P5', 'decide->P2', 'decide->P3']);
-    assert.ok(fromLeader.filter((m) => m.msg.kind === 'accept').every((m) => (m.msg as Accept).blocks.length === 2));
+    // The next tick: P2 and P3 get a decide; P4 and P5 nothing yet (they were sent to less than lazyMs ago).
+    const tick = () => {
+      const mark = net.log.length;
+      net.tickAll();
+      net.drain(10_000);
+      return net.log.slice(mark).filter((m) => m.from === 'P1');
+    };
+    assert.deepEqual(tick().map((m) => `${m.msg.kind}->${m.to}`).sort(), ['decide->P2', 'decide->P3']);
+    assert.deepEqual(net.nodes.slice(1).map((n) => [n.commit, n.durable.end]), [[3, 3], [3, 3], [1, 1], [1, 1]]);
+    // lazyMs later: P4 and P5 get blocks 1-2 in one accept that carries the commit index; everybody is at 3.
+    net.now += 30;
+    const fromLeader = tick();
+    assert.deepEqual(fromLeader.map((m) => `${m.msg.kind}->${m.to}`).sort(), ['accept->P4', 'accept->P5']);
+    assert.ok(fromLeader.every((m) => (m.msg as Accept).blocks.length === 2));
     assert.ok(net.nodes.every((n) => n.commit === 3 && n.durable.hashes[2] === net.nodes[0].durable.hashes[2]));
   });
 
