@@ -8,6 +8,7 @@ import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '../client/client';
+import { dataEnd } from '../store/disk';
 import { loadRecords } from '../store/record-log';
 import { ClusterConfig, configToIni } from '../config';
 import { exited, spawnTracked, stopProcess } from './procs';
@@ -130,7 +131,8 @@ export class ChainkvCluster {
 
   /** Counts the records in node `id`'s chain.log (read while it runs: a torn last record is ignored). */
   logStats(id: number): ChainLogStats {
-    const buf = fs.readFileSync(path.join(this.dataDir(id), 'chain.log'));
+    const raw = fs.readFileSync(path.join(this.dataDir(id), 'chain.log'));
+    const buf = raw.subarray(0, dataEnd(raw)); // without the zero fill ahead of the data
     const { records } = loadRecords(buf, (v): v is { t: string; blocks?: unknown[] } => typeof v === 'object' && v !== null);
     let accepts = 0;
     let acceptedBlocks = 0;

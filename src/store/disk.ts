@@ -16,17 +16,64 @@ export interface Disk {
   close(): void;
 }
 
+/**
+ * Space is added to the file ahead of the data, in zero-filled steps of this size. An fdatasync
+ * after writing into space that is already allocated and durable only flushes the data; after an
+ * append that grows the file, ext4 also commits its journal for the new size. Measured here
+ * (256 B writes): 0.09 vs 0.13 ms alone, 0.13 vs 0.18 ms with three processes on one disk, and
+ * about a third less CPU per fsync.
+ */
+const GROW_BYTES = 4 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/**
+ * Where the data in a file ends: after its last non-zero byte. Records never contain a zero
+ * byte (JSON escapes control characters), so the zero fill after them is never data. A crash
+ * can leave a lost page as zeros between written ones; the record log then reports a damaged
+ * record, as it would for any bytes that were never fsynced.
+ */
+export function dataEnd(buf: Uint8Array): number {
+  let i = buf.length;
+  while (i > 0 && buf[i - 1] === 0) i--;
+  return i;
+}
+
 export class FileDisk implements Disk {
   private fd: number;
+  /** Bytes of data; the file is zero-filled from here to `size`. */
+  private end: number;
+  private size: number;
   constructor(readonly path: string) {
-    this.fd = fs.openSync(path, 'a+');
+    this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    this.size = fs.fstatSync(this.fd).size;
+    this.end = this.findEnd();
+  }
+  /** The data end, reading the file backwards only through its zero fill. */
+  private findEnd(): number {
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let pos = this.size; pos > 0; ) {
+      const start = Math.max(0, pos - chunk.length);
+      const n = fs.readSync(this.fd, chunk, 0, pos - start, start);
+      const e = dataEnd(chunk.subarray(0, n));
+      if (e > 0) return start + e;
+      pos = start;
+    }
+    return 0;
   }
   readAll(): Buffer {
-    return fs.readFileSync(this.path);
+    const buf = Buffer.alloc(this.end);
+    for (let off = 0; off < this.end; ) off += fs.readSync(this.fd, buf, off, this.end - off, off);
+    return buf;
   }
   append(data: Buffer): void {
-    let off = 0;
-    while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
+    if (this.end + data.length > this.size) this.grow(this.end + data.length + GROW_BYTES);
+    for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off, data.length - off, this.end + off);
+    this.end += data.length;
+  }
+  /** Zero-fills the file up to `size` (made durable by the next sync, with the data written into it). */
+  private grow(size: number): void {
+    for (let pos = this.size; pos < size; ) pos += fs.writeSync(this.fd, ZEROS, 0, Math.min(ZEROS.length, size - pos), pos);
+    this.size = size;
   }
   sync(): void {
     fs.fdatasyncSync(this.fd);
@@ -34,9 +81,13 @@ export class FileDisk implements Disk {
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
     fs.fsyncSync(this.fd);
+    this.end = this.size = length;
   }
+  /** A clean close leaves no zero fill behind. */
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    if (this.fd < 0) return;
+    if (this.size > this.end) fs.ftruncateSync(this.fd, this.end);
+    fs.closeSync(this.fd);
     this.fd = -1;
   }
 }

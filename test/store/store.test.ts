@@ -136,4 +136,31 @@ describe('store: checksummed record log', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('FileDisk writes into zero fill ahead of its data; after a crash it finds the data end, cuts a torn record and appends there', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-store-'));
+    try {
+      const file = path.join(dir, 'chain.log');
+      const { records } = history(6);
+      const bytes = diskWith(records.slice(0, 7)).readAll().length;
+      new ChainStore(new FileDisk(file)).write(records.slice(0, 7), true); // never closed: a crash
+      assert.ok(fs.statSync(file).size > bytes, 'the file is zero-filled ahead of the data');
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, '120 0000', bytes); // a torn record inside the zero fill
+      fs.closeSync(fd);
+      const disk = new FileDisk(file);
+      const r = loadState(disk);
+      assert.equal(r.state.end, 4);
+      assert.match(r.warnings.join('\n'), /torn/);
+      assert.equal(disk.readAll().length, bytes);
+      new ChainStore(disk).write(records.slice(7), true);
+      disk.close();
+      assert.equal(fs.statSync(file).size, diskWith(records).readAll().length, 'a clean close leaves no zero fill');
+      const again = loadState(new FileDisk(file));
+      assert.deepEqual(again.warnings, []);
+      assert.equal(again.state.end, 6);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
