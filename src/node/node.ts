@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { Block } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { CoreConfig, defaultCoreConfig, Input, Outbound, Replica, Role } from '../core/replica';
+import { DurableRecord } from '../core/durable';
 import { ChainStore, loadState } from '../store/chain-store';
 import { FileDisk } from '../store/disk';
 import { Transport } from '../net/transport';
@@ -146,7 +147,7 @@ export class ChainNode {
       for (const e of out.events) this.o.log(e);
       if (this.o.traceMessages) for (const e of out.blockEvents) this.o.log(e);
       if (out.decided.length > 0) this.kv.markDirty();
-      this.store.write(out.persist, false);
+      this.persist(out.persist, false);
       const late: Outbound[] = [];
       for (const s of out.send) {
         if (s.afterSync) late.push(s);
@@ -154,7 +155,7 @@ export class ChainNode {
       }
       // Decide tags alone need no fsync (a lost one is re-learned); promises, accepts and learned blocks do.
       if (out.sync || late.length > 0) {
-        this.sync();
+        if (this.o.fsync !== false) this.persist([], true);
         for (const s of late) this.transport.send(s.to, s.msg, s.address);
         inputs = [{ type: 'synced', through: out.seq }];
       }
@@ -162,13 +163,12 @@ export class ChainNode {
     this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
   }
 
-  private sync(): void {
-    if (this.o.fsync === false) return;
+  private persist(records: readonly DurableRecord[], sync: boolean): void {
     try {
-      this.store.write([], true);
+      this.store.write(records, sync);
     } catch (e) {
-      // Without a working fsync nothing this node promises is true: stop rather than lie.
-      this.o.log(`[store] FATAL: fsync failed: ${(e as Error).message}; stopping`);
+      // A record that is not on disk, or an fsync that failed, makes every later promise a lie: stop.
+      this.o.log(`[store] FATAL: cannot ${sync ? 'fsync' : 'write'} chain.log: ${(e as Error).message}; stopping`);
       process.exit(70);
     }
   }

@@ -62,8 +62,13 @@ export class FileDisk implements Disk {
   }
   readAll(): Buffer {
     const buf = Buffer.alloc(this.end);
-    for (let off = 0; off < this.end; ) off += fs.readSync(this.fd, buf, off, this.end - off, off);
-    return buf;
+    let off = 0;
+    while (off < this.end) {
+      const n = fs.readSync(this.fd, buf, off, this.end - off, off);
+      if (n === 0) break; // shortened by someone else since we opened it
+      off += n;
+    }
+    return buf.subarray(0, off);
   }
   append(data: Buffer): void {
     if (this.end + data.length > this.size) this.grow(this.end + data.length + GROW_BYTES);
