@@ -20,8 +20,16 @@ export class KvSnapshot {
     this.dirty = true;
   }
 
-  maybeSave(dict: ReadonlyMap<string, string>, depth: number): void {
-    if (this.dirty && Date.now() - this.lastSave >= SAVE_EVERY_MS) this.save(dict, depth);
+  /** Saves if due; returns why it could not (a full disk, say), else null. It is tried again later. */
+  maybeSave(dict: ReadonlyMap<string, string>, depth: number): string | null {
+    if (!this.dirty || Date.now() - this.lastSave < SAVE_EVERY_MS) return null;
+    try {
+      this.save(dict, depth);
+      return null;
+    } catch (e) {
+      this.lastSave = Date.now();
+      return (e as Error).message;
+    }
   }
 
   save(dict: ReadonlyMap<string, string>, depth: number): void {

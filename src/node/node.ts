@@ -160,7 +160,8 @@ export class ChainNode {
         inputs = [{ type: 'synced', through: out.seq }];
       }
     }
-    this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
+    const kvError = this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
+    if (kvError) this.o.log(`[store] cannot save kv.json (${kvError}); the chain is the source of truth, will retry`);
   }
 
   private persist(records: readonly DurableRecord[], sync: boolean): void {
@@ -192,11 +193,15 @@ export class ChainNode {
   stop(): void {
     if (this.stopped) return;
     this.flush();
-    this.store?.write([], this.o.fsync !== false); // a clean stop leaves everything durable
+    if (this.store) this.persist([], this.o.fsync !== false); // a clean stop leaves everything durable
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     this.transport?.close();
-    this.kv?.save(this.replica.sm.dict, this.replica.commit);
-    this.store?.close();
+    try {
+      this.kv?.save(this.replica.sm.dict, this.replica.commit);
+      this.store?.close();
+    } catch (e) {
+      this.o.log(`[store] on stop: ${(e as Error).message} (the chain is durable; kv.json is rebuilt on start)`);
+    }
   }
 }

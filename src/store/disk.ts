@@ -74,11 +74,18 @@ export class FileDisk implements Disk {
     if (this.end + data.length > this.size) this.grow(this.end + data.length + GROW_BYTES);
     for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off, data.length - off, this.end + off);
     this.end += data.length;
+    this.size = Math.max(this.size, this.end);
   }
-  /** Zero-fills the file up to `size` (made durable by the next sync, with the data written into it). */
+  /**
+   * Zero-fills the file up to `size` (made durable by the next sync, with the data written into
+   * it). Best effort: on a nearly full disk it fills what fits and the data is written anyway.
+   */
   private grow(size: number): void {
-    for (let pos = this.size; pos < size; ) pos += fs.writeSync(this.fd, ZEROS, 0, Math.min(ZEROS.length, size - pos), pos);
-    this.size = size;
+    try {
+      while (this.size < size) this.size += fs.writeSync(this.fd, ZEROS, 0, Math.min(ZEROS.length, size - this.size), this.size);
+    } catch {
+      // No room for the fill: the data write that follows says whether there is room for the data.
+    }
   }
   sync(): void {
     fs.fdatasyncSync(this.fd);
