@@ -127,9 +127,12 @@ interface PeerProgress {
   outstanding: boolean;
   /** When we last heard from this peer in this term. */
   heardAt: number;
-  /** The commit index moved since this peer was last sent it: a decide is due on the next tick. */
+  /**
+   * The commit index moved since this peer was last sent it: a decide is due on the next tick
+   * (for a lazy peer, it rides on the next lazy accept; a leader that steps down sends it at once).
+   */
   decideOwed: boolean;
-  /** Blocks were proposed that this peer has not been sent: they go in one accept on the next tick. */
+  /** Blocks were proposed that this peer has not been sent: they go in one accept once `lazyMs` has passed since the last. */
   lazy: boolean;
 }
 
@@ -707,11 +710,12 @@ export class Replica {
     l.unsynced.push([this.outputSeq + 1, d.end]);
     this.reindexSuffix(from);
     // Thrifty replication: the new blocks go at once to just enough live peers for a majority
-    // (those that are caught up first), and to the other live peers in one accept on the next
-    // tick, with whatever else was proposed by then. Under load that is one message and one fsync
-    // for many blocks on those peers; if an eager peer is slow or gone, the tick's accepts to the
-    // others still make the majority, one tick later. A silent peer gets the whole range on its
-    // retransmit. Which peers hold a block changes nothing for safety, only who can vote on it.
+    // (those that are caught up first), and to the other live peers in one accept at most every
+    // `lazyMs`, with whatever else was proposed by then. That is one message and one fsync for
+    // many blocks on those peers; if an eager peer is slow or gone (it still counts as live for
+    // 2 × retransmitMs), the lazy accepts make the majority, up to lazyMs later. A silent peer
+    // gets the whole range on its retransmit. Which peers hold a block changes nothing for
+    // safety, only who can vote on it.
     const needed = this.majority - 1;
     let eager = 0;
     for (const [p, pp] of l.peers) {

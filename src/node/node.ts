@@ -21,6 +21,7 @@ import { DurableRecord } from '../core/durable';
 import { ChainStore, loadState } from '../store/chain-store';
 import { FileDisk } from '../store/disk';
 import { Transport } from '../net/transport';
+import { DirLock } from './dir-lock';
 import { KvSnapshot } from './kv-snapshot';
 
 export interface NodeOptions {
@@ -72,6 +73,7 @@ export class ChainNode {
   private flushScheduled = false;
   private inbox: Input[] = [];
   private stopped = false;
+  private lock: DirLock | null = null;
 
   constructor(readonly o: NodeOptions) {
     this.name = `P${o.id}`;
@@ -81,6 +83,7 @@ export class ChainNode {
   async start(): Promise<void> {
     const o = this.o;
     fs.mkdirSync(o.dataDir, { recursive: true });
+    this.lock = DirLock.take(o.dataDir);
     const disk = new FileDisk(path.join(o.dataDir, 'chain.log'));
     const t0 = Date.now();
     const report = loadState(disk);
@@ -203,5 +206,6 @@ export class ChainNode {
     } catch (e) {
       this.o.log(`[store] on stop: ${(e as Error).message} (the chain is durable; kv.json is rebuilt on start)`);
     }
+    this.lock?.release();
   }
 }

@@ -31,6 +31,8 @@ export interface SimOptions {
   healMs?: number;
   /** Operations each client must complete after the heal. */
   opsAfterHeal?: number;
+  /** The core's lazyMs (default 30; 0 sends held-back blocks and owed decides on every tick). */
+  lazyMs?: number;
 }
 
 export interface Violation {
@@ -192,6 +194,9 @@ class Simulation {
   private readonly faultRng: Prng;
   private readonly clientRng: Prng;
   private readonly swarm: Swarm;
+  private readonly lazyMs: number;
+  /** Holes in torn writes: its own stream, so adding it changed no other draw. */
+  private readonly diskRng: Prng;
   private readonly q = new EventQueue();
   private now = 0;
   private readonly nodes: SimNode[] = [];
@@ -215,7 +220,11 @@ class Simulation {
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
-    this.swarm = drawSwarm(this.rng.fork());
+    const swarmRng = this.rng.fork();
+    this.swarm = drawSwarm(swarmRng);
+    // Drawn after the swarm from its own stream, so the other streams are those of older versions.
+    this.lazyMs = o.lazyMs ?? swarmRng.pick([0, 30, 30, 150]);
+    this.diskRng = swarmRng.fork();
     this.netRng = this.rng.fork();
     this.faultRng = this.rng.fork();
     this.clientRng = this.rng.fork();
@@ -223,7 +232,7 @@ class Simulation {
     this.healMs = o.healMs ?? 20000;
     this.opsAfterHeal = o.opsAfterHeal ?? 3;
     this.coreCfg = (id) => ({
-      id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 30,
+      id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: this.lazyMs,
       batchMax: 16, windowMax: 8, queueMax: 1000, mutation: o.mutation,
     });
   }
@@ -240,7 +249,7 @@ class Simulation {
   }
 
   run(): SimResult {
-    this.log(`seed ${this.o.seed}: ${swarmText(this.swarm)}${this.o.mutation ? ` mutation=${this.o.mutation}` : ''}`);
+    this.log(`seed ${this.o.seed}: ${swarmText(this.swarm)} lazy=${this.lazyMs}ms${this.o.mutation ? ` mutation=${this.o.mutation}` : ''}`);
     for (let id = 1; id <= NODES; id++) {
       const disk = new MemDisk();
       const node: SimNode = { id, disk, store: new ChainStore(disk), replica: null, crashAfterPersist: false, incarnation: 0, waiting: [], syncInFlight: false, syncedPromise: null };
@@ -306,6 +315,8 @@ class Simulation {
   private start(node: SimNode): void {
     const report = loadState(node.disk, { forgetPromises: this.o.mutation === 'forget-promise' });
     for (const w of report.warnings) this.log(`${pname(node.id)} store: ${w}`);
+    // Nothing here edits files: damage after a crash must read as a torn write, never as tampering.
+    if (report.tampered) this.fail('invariant', `${pname(node.id)} took a crash for tampering: ${report.warnings.join('; ')}`);
     const had = node.syncedPromise;
     const has = report.state.promised;
     if (had && (!has || Ballot.compareTerm(has, had) < 0)) {
@@ -325,10 +336,12 @@ class Simulation {
     if (!node.replica) return;
     const unsynced = node.disk.unsyncedBytes;
     const keep = unsynced > 0 && this.faultRng.chance(0.5) ? this.faultRng.int(0, unsynced) : 0;
-    node.disk.crash(keep);
+    // Half the torn writes also lose a page in the middle (it reads back as zero fill).
+    const holes: [number, number][] = keep > 1 && this.diskRng.chance(0.5) ? [[this.diskRng.int(0, Math.min(keep - 2, 100)), this.diskRng.int(1, 64)]] : [];
+    node.disk.crash(keep, holes);
     node.replica = null;
     this.stats.crashes++;
-    this.log(`${pname(node.id)} CRASH (${why}); kept ${keep}/${unsynced} unsynced bytes`);
+    this.log(`${pname(node.id)} CRASH (${why}); kept ${keep}/${unsynced} unsynced bytes${holes.length ? `, ${holes[0][1]} of them lost at +${holes[0][0]}` : ''}`);
   }
 
   private step(node: SimNode, input: Input): void {

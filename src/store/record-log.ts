@@ -4,8 +4,12 @@
  *     <length> <crc32-hex> <json>\n
  *
  * `length` is the byte length of the JSON. A record that is incomplete or fails its checksum
- * at the end of the file is a torn write from a crash: it is reported and cut off. A bad
- * record followed by good ones is corruption or tampering: loading reports it and stops there.
+ * at the end of the file is a torn write from a crash: it is reported and cut off. So is a bad
+ * record with a zero byte in it, wherever it is: records never contain one, and the file is
+ * written into zero fill (see disk.ts), so zeros among records are pages that a crash kept from
+ * reaching the disk; fsynced data is a prefix without holes, so everything from there on was
+ * never fsynced, and never acknowledged. Any other bad record followed by good ones is
+ * corruption or tampering: loading reports it and stops there.
  */
 import { crc32 } from 'node:zlib';
 import { Disk } from './disk';
@@ -57,6 +61,9 @@ export function loadRecords<T>(buf: Buffer, accept: (v: unknown) => v is T): Loa
       records.push((p as { value: T }).value);
       off = p.next;
       continue;
+    }
+    if (buf.subarray(off, p.next).includes(0)) {
+      return { records, goodBytes: off, tornTail: { offset: off, bytes: buf.length - off, reason: `${bad}, with bytes the disk never wrote (zeros)` }, corrupt: null };
     }
     // Is anything intact after it? Then this is not a torn tail but an altered file.
     const after: T[] = [];

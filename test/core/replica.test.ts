@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import {
-  Accept, AnyMessage, Ballot, ClientReply, ClientRequest, LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg,
+  Accept, AnyMessage, Ballot, ClientReply, ClientRequest, Decide, LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg,
   RepairRequest, RepairResponse,
 } from '../../messages';
 import { blockHash, mineBlock } from '../../src/chain';
@@ -165,6 +165,25 @@ describe('core: leader', () => {
     assert.deepEqual(fromLeader.map((m) => `${m.msg.kind}->${m.to}`).sort(), ['accept->P4', 'accept->P5']);
     assert.ok(fromLeader.every((m) => (m.msg as Accept).blocks.length === 2));
     assert.ok(net.nodes.every((n) => n.commit === 3 && n.durable.hashes[2] === net.nodes[0].durable.hashes[2]));
+  });
+
+  it('a leader that steps down tells every peer it owes a decide at once, lazy peers included', () => {
+    const net = new Net({ lazyMs: 30 });
+    net.elect(1);
+    net.request(1, 'C1', 1, 'put', 'a', '1');
+    net.now += 30;
+    net.run();
+    // Block 1 goes to P2 and P3 only and is decided; nobody has been told yet (no tick since).
+    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'b', '2', 'C1', 2), 'C1') }));
+    net.queue('P1', net.nodes[0].step({ type: 'synced', through: Number.MAX_SAFE_INTEGER }, net.now));
+    net.drain(10_000);
+    assert.equal(net.nodes[0].commit, 2);
+    assert.deepEqual(net.nodes.slice(1).map((n) => n.commit), [1, 1, 1, 1]);
+    // A higher prepare deposes P1 before its next tick: its decide (commit 2) goes to all four now.
+    const out = net.nodes[0].step({ type: 'message', from: 'P2', msg: make(Prepare, { ballot: Ballot.of(9, 2, 2) }) }, net.now);
+    const decides = out.send.filter((s) => s.msg.kind === 'decide');
+    assert.deepEqual(decides.map((s) => s.to).sort(), ['P2', 'P3', 'P4', 'P5']);
+    assert.ok(decides.every((s) => (s.msg as Decide).commit === 2));
   });
 
   it('applies a retried request at most once and answers the retry with the original result', () => {

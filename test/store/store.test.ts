@@ -78,6 +78,23 @@ describe('store: checksummed record log', () => {
     assert.match(r.warnings.join('\n'), /torn/);
   });
 
+  it('a crash that lost a page in the middle of unsynced records (zeros, then intact records) is a torn write, not tampering', () => {
+    const { records } = history(8);
+    const synced = records.slice(0, 5);
+    const d = diskWith(synced);
+    new ChainStore(d).write(records.slice(5), false);
+    const unsynced = d.unsyncedBytes;
+    d.crash(unsynced, [[20, 40]]); // everything reached the disk but 40 bytes near the start
+    const r = loadState(d);
+    assert.equal(r.tampered, false, r.warnings.join('; '));
+    assert.equal(r.voteFloor, 0);
+    assert.match(r.warnings.join('\n'), /torn.*never wrote/);
+    const before = loadState(diskWith(synced)).state;
+    assert.equal(r.state.end, before.end);
+    assert.deepEqual(r.state.hashes, before.hashes);
+    assert.equal(d.readAll().length, diskWith(synced).readAll().length, 'cut back to the synced prefix');
+  });
+
   it('detects a value edited in the middle of the file (checksum) and keeps the promise', () => {
     const { records } = history(8);
     const bytes = diskWith(records).readAll().toString('utf8');
