@@ -108,6 +108,26 @@ describe('core: acceptor rules', () => {
   });
 });
 
+/**
+ * Leader P1 with lazyMs 30, block 0 decided everywhere. `put` hands P1 a request, counts its own
+ * copy as durable, and delivers what follows without a tick; it returns the messages sent.
+ */
+function thriftyNet(): { net: Net; put: (req: number, key: string) => Net['log'] } {
+  const net = new Net({ lazyMs: 30 });
+  net.elect(1);
+  net.request(1, 'C1', 1, 'put', 'a', '1');
+  net.now += 30;
+  net.run();
+  const put = (req: number, key: string) => {
+    const mark = net.log.length;
+    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', key, `${req}`, 'C1', req), 'C1') }));
+    net.queue('P1', net.nodes[0].step({ type: 'synced', through: Number.MAX_SAFE_INTEGER }, net.now)); // my own copy is durable: my vote counts
+    net.drain(10_000);
+    return net.log.slice(mark);
+  };
+  return { net, put };
+}
+
 describe('core: leader', () => {
   it('replicates, decides in depth order, answers ack / value / NO_KEY', () => {
     const net = new Net();
@@ -126,19 +146,8 @@ describe('core: leader', () => {
   });
 
   it('thrifty replication: new blocks go at once to a majority, to the rest every lazyMs; the commit index rides on accepts', () => {
-    const net = new Net({ lazyMs: 30 });
-    net.elect(1);
-    net.request(1, 'C1', 1, 'put', 'a', '1');
-    net.now += 30;
-    net.run();
+    const { net, put } = thriftyNet();
     assert.ok(net.nodes.every((n) => n.commit === 1));
-    const put = (req: number, key: string) => {
-      const mark = net.log.length;
-      net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', key, `${req}`, 'C1', req), 'C1') }));
-      net.queue('P1', net.nodes[0].step({ type: 'synced', through: Number.MAX_SAFE_INTEGER }, net.now)); // my own copy is durable: my vote counts
-      net.drain(10_000);
-      return net.log.slice(mark);
-    };
     // Block 1 goes to P2 and P3 only (with me, a majority); it is decided and answered at once.
     const sent1 = put(2, 'b');
     assert.deepEqual(sent1.filter((m) => m.msg.kind === 'accept').map((m) => m.to), ['P2', 'P3']);
@@ -168,15 +177,8 @@ describe('core: leader', () => {
   });
 
   it('a leader that steps down tells every peer it owes a decide at once, lazy peers included', () => {
-    const net = new Net({ lazyMs: 30 });
-    net.elect(1);
-    net.request(1, 'C1', 1, 'put', 'a', '1');
-    net.now += 30;
-    net.run();
-    // Block 1 goes to P2 and P3 only and is decided; nobody has been told yet (no tick since).
-    net.step(1, 'C1', make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'b', '2', 'C1', 2), 'C1') }));
-    net.queue('P1', net.nodes[0].step({ type: 'synced', through: Number.MAX_SAFE_INTEGER }, net.now));
-    net.drain(10_000);
+    const { net, put } = thriftyNet();
+    put(2, 'b'); // block 1 goes to P2 and P3 only and is decided; nobody has been told yet (no tick since)
     assert.equal(net.nodes[0].commit, 2);
     assert.deepEqual(net.nodes.slice(1).map((n) => n.commit), [1, 1, 1, 1]);
     // A higher prepare deposes P1 before its next tick: its decide (commit 2) goes to all four now.
