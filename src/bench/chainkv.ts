@@ -8,15 +8,16 @@ import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '../client/client';
-import { dataEnd } from '../store/disk';
-import { loadRecords } from '../store/record-log';
+import { nodeCommand } from '../cli/entry-points';
 import { ClusterConfig, configToIni } from '../config';
+import type { NodeStatus } from '../node/node';
+import { readLogData } from '../store/disk';
+import { loadRecords } from '../store/record-log';
 import { exited, spawnTracked, stopProcess } from './procs';
 import { freePorts, sleep } from './util';
 import { KvClient } from './workload';
 
 export type { NodeStatus } from '../node/node';
-import type { NodeStatus } from '../node/node';
 
 /** What a node's chain.log holds: how well its writes were batched. */
 export interface ChainLogStats {
@@ -43,8 +44,6 @@ export interface ChainkvClusterOptions {
   /** Extra flags for the node's `node` binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/x']. */
   nodeFlags?: (id: number) => string[];
 }
-
-import { nodeCommand } from '../cli/entry-points';
 
 interface NodeProc {
   child: ChildProcess;
@@ -131,8 +130,7 @@ export class ChainkvCluster {
 
   /** Counts the records in node `id`'s chain.log (read while it runs: a torn last record is ignored). */
   logStats(id: number): ChainLogStats {
-    const raw = fs.readFileSync(path.join(this.dataDir(id), 'chain.log'));
-    const buf = raw.subarray(0, dataEnd(raw)); // without the zero fill ahead of the data
+    const buf = readLogData(path.join(this.dataDir(id), 'chain.log'));
     const { records } = loadRecords(buf, (v): v is { t: string; blocks?: unknown[] } => typeof v === 'object' && v !== null);
     let accepts = 0;
     let acceptedBlocks = 0;

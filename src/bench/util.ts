@@ -109,7 +109,6 @@ export function prng(seed: number): () => number {
   return () => r.float();
 }
 
-
 export const fmt = {
   ms: (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) : '-'),
   int: (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-'),

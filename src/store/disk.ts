@@ -39,6 +39,12 @@ export function dataEnd(buf: Uint8Array): number {
   return i;
 }
 
+/** The records of a chain.log that a running node may be writing, without its zero fill (read only). */
+export function readLogData(file: string): Buffer {
+  const raw = fs.readFileSync(file);
+  return raw.subarray(0, dataEnd(raw));
+}
+
 export class FileDisk implements Disk {
   private fd: number;
   /** Bytes of data; the file is zero-filled from here to `size`. */

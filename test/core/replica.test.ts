@@ -63,6 +63,15 @@ class Net {
     this.step(id, 'C1', make(LeaderRequest, {}));
     this.run();
   }
+  /** P1 leads and decides C1's puts 1..n (`put(i)` gives key and value) while P5 is down; then P5 is back, behind. */
+  static withP5Behind(n: number, put: (i: number) => [string, string]): Net {
+    const net = new Net();
+    net.elect(1);
+    net.down.add(5);
+    for (let i = 1; i <= n; i++) net.request(1, 'C1', i, 'put', ...put(i));
+    net.down.clear();
+    return net;
+  }
 }
 
 describe('core: acceptor rules', () => {
@@ -307,11 +316,7 @@ describe('core: interleavings found by review', () => {
 
 describe('core: repair', () => {
   it('serves decided blocks in batches of batchMax and the requester catches up', () => {
-    const net = new Net();
-    net.elect(1);
-    net.down.add(5);
-    for (let i = 1; i <= 10; i++) net.request(1, 'C1', i, 'put', `k${i}`, '1');
-    net.down.clear();
+    const net = Net.withP5Behind(10, (i) => [`k${i}`, '1']);
     const batch = net.nodes[0].step({ type: 'message', from: 'P5', msg: make(RepairRequest, { from: 0 }) }, 0).send[0].msg as RepairResponse;
     assert.equal(batch.kind, 'repair');
     assert.equal(batch.blocks.length, 4);
@@ -324,11 +329,7 @@ describe('core: repair', () => {
   });
 
   it('an acceptor that refuses a stale term still catches up on its decided blocks (no leader needed)', () => {
-    const net = new Net();
-    net.elect(1);
-    net.down.add(5);
-    for (let i = 1; i <= 3; i++) net.request(1, 'C1', i, 'put', 'k', `${i}`);
-    net.down.clear();
+    const net = Net.withP5Behind(3, (i) => ['k', `${i}`]);
     // P5 has promised a higher term (a candidacy that went nowhere) and missed three blocks.
     net.nodes[4].step({ type: 'message', from: 'P4', msg: make(Prepare, { ballot: Ballot.of(50, 4, 0) }) }, 0);
     const heartbeat = make(Accept, { ballot: net.nodes[0].ballot!.at(3), blocks: [], commit: 3, commitHash: net.nodes[0].durable.headHash(3) });
@@ -340,11 +341,7 @@ describe('core: repair', () => {
   });
 
   it('a candidate behind the others catches up from the refusals and then wins', () => {
-    const net = new Net();
-    net.elect(1);
-    net.down.add(5);
-    for (let i = 1; i <= 9; i++) net.request(1, 'C1', i, 'put', 'k', `${i}`);
-    net.down.clear();
+    const net = Net.withP5Behind(9, (i) => ['k', `${i}`]);
     net.down.add(1);
     net.elect(5);
     assert.ok(net.nodes[4].isLeader);

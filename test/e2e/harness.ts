@@ -29,7 +29,7 @@ import { Client } from '../../src/client/client';
 import { ClusterConfig, configFromIni, configToIni, Endpoint } from '../../src/config';
 import { nodeCommand } from '../../src/cli/entry-points';
 import { loadState } from '../../src/store/chain-store';
-import { dataEnd, MemDisk } from '../../src/store/disk';
+import { MemDisk, readLogData } from '../../src/store/disk';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const NODE_MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'node-main.js');
@@ -562,8 +562,7 @@ export function sortKeys(o: Record<string, string>): Record<string, string> {
 /** What a node would load from its data dir right now (read from a copy: loading may truncate). */
 export function loadPersisted(dataDir: string): { report: ReturnType<typeof loadState>; decidedHashes: string[]; decidedBlocks: Block[]; kvJson: { depth: number; data: Record<string, string> } | null } {
   const mem = new MemDisk();
-  const raw = fs.readFileSync(path.join(dataDir, 'chain.log'));
-  mem.append(raw.subarray(0, dataEnd(raw))); // a running node's file has zero fill after its data
+  mem.append(readLogData(path.join(dataDir, 'chain.log')));
   mem.sync();
   const report = loadState(mem);
   const st = report.state;
