@@ -263,6 +263,9 @@ export class Replica {
   private onMessage(from: string, msg: AnyMessage, now: number): void {
     const peer = parsePeer(from, this.cfg.nodes);
     if ('ballot' in msg && msg.ballot.seq > this.maxSeq) this.maxSeq = msg.ballot.seq;
+    // A refusal names the higher term the refuser promised: the next candidacy must outbid it,
+    // or elections climb one seq at a time and each is deposed by the same refusal.
+    if (msg.kind === 'nack' && (msg as Nack).promised.seq > this.maxSeq) this.maxSeq = (msg as Nack).promised.seq;
     switch (msg.kind) {
       case 'request': return this.onClientOps([(msg as ClientRequest).pending], now, true);
       case 'leader': return void (msg as LeaderRequest, this.onLeaderRequest(from, now));
@@ -394,8 +397,15 @@ export class Replica {
     // beyond the decided blocks (a lower-term suffix elsewhere may be stale).
     let best: { ballot: Ballot; from: number; blocks: Block[] } | null =
       d.suffixBallot ? { ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) } : null;
-    for (const p of c.promises.values()) {
+    for (const [peer, p] of c.promises) {
       if (!p.suffixBallot) continue;
+      // A promiser behind my decided prefix may hold a block there that lost (it has not learned
+      // the decision yet). Everything it holds from there on links to that loser and can never be
+      // decided, whatever its term: such a suffix is a dead fork, not a candidate for adoption.
+      if (!this.agreesWithDecided(p.commit, p.suffix)) {
+        this.event(`ignoring ${pname(peer)}'s promised suffix: it contradicts my decided prefix (a fork that lost)`);
+        continue;
+      }
       const cmp = best ? Ballot.compareTerm(p.suffixBallot, best.ballot) : 1;
       if (cmp > 0 || (cmp === 0 && p.commit + p.suffix.length > best!.from + best!.blocks.length)) {
         best = { ballot: p.suffixBallot, from: p.commit, blocks: p.suffix };
@@ -404,11 +414,8 @@ export class Replica {
     let adopted: Block[] = [];
     if (best && this.cfg.mutation !== 'skip-adoption') {
       invariant(best.from <= d.commit, () => `adopted suffix starts at ${best!.from}, above my decided prefix ${d.commit}`);
-      const skip = d.commit - best.from;
-      for (let i = 0; i < Math.min(skip, best.blocks.length); i++) {
-        invariant(blockHash(best.blocks[i]) === d.hashes[best.from + i], () => `adopted suffix disagrees with decided block ${best!.from + i}`);
-      }
-      adopted = best.blocks.slice(skip);
+      invariant(this.agreesWithDecided(best.from, best.blocks), () => `adopted suffix disagrees with my decided prefix`);
+      adopted = best.blocks.slice(d.commit - best.from);
       const check = verifyChain(adopted, d.headHash(d.commit), d.commit);
       invariant(check.ok, () => `adopted suffix does not link: ${!check.ok ? check.reason : ''}`);
     }
@@ -431,6 +438,15 @@ export class Replica {
     this.propose(now);
     for (const p of peers.keys()) this.sendAccept(p);
     this.advanceCommit(now); // a one-node cluster decides alone
+  }
+
+  /** Whether `blocks` placed at `from` match my decided blocks wherever the two overlap. */
+  private agreesWithDecided(from: number, blocks: readonly Block[]): boolean {
+    const d = this.durable;
+    if (from > d.commit) return false; // (acceptors refuse prepares above their decided prefix)
+    const overlap = Math.min(d.commit - from, blocks.length);
+    for (let i = 0; i < overlap; i++) if (blockHash(blocks[i]) !== d.hashes[from + i]) return false;
+    return true;
   }
 
   /** Leaves the candidate or leader role; operations of my undecided suffix go back to my queue. */
@@ -537,7 +553,7 @@ export class Replica {
       this.persist({ t: 'accept', ballot: m.ballot.at(base), from: base, blocks: fresh });
       this.reindexSuffix();
     }
-    this.learnCommit(m.commit, m.commitHash);
+    this.learnCommit(m.commit, m.commitHash, now);
     this.send(peer, make(Accepted, { ballot: m.ballot, end: d.end, commit: d.commit, commitHash: this.commitHash }));
     if (m.commit > d.commit) this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
   }
@@ -583,16 +599,28 @@ export class Replica {
   }
 
   private onDecide(peer: number, m: Decide, now: number): void {
-    this.learnCommit(m.commit, m.commitHash);
+    this.learnCommit(m.commit, m.commitHash, now);
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
   }
 
   /** Marks my blocks decided up to `commit` if my block at commit-1 hashes to `hash`. */
-  private learnCommit(commit: number, hash: string): boolean {
+  private learnCommit(commit: number, hash: string, now: number): boolean {
     const d = this.durable;
     if (commit <= d.commit || commit > d.end || d.hashes[commit - 1] !== hash) return false;
     this.decideUpTo(commit);
+    this.restartCandidacy(now);
     return true;
+  }
+
+  /**
+   * A candidate whose decided prefix grew starts over above it, whichever way it learned the
+   * blocks (a decide, a commit index on a message, a repair): the promises gathered so far
+   * describe suffixes from below the new blocks.
+   */
+  private restartCandidacy(now: number): void {
+    if (this.role !== 'candidate') return;
+    this.stepDown();
+    this.startElection(now, `caught up to depth ${this.durable.commit}`);
   }
 
   private decideUpTo(commit: number): void {
@@ -787,7 +815,7 @@ export class Replica {
   private noteRemoteCommit(peer: number, commit: number, hash: string, now: number): void {
     const d = this.durable;
     if (commit <= d.commit) return;
-    if (this.learnCommit(commit, hash)) return;
+    if (this.learnCommit(commit, hash, now)) return;
     if (this.repair && this.repair.from === d.commit && now - this.repair.at < this.cfg.retransmitMs) return;
     this.repair = { peer, from: d.commit, at: now };
     this.send(peer, make(RepairRequest, { from: d.commit }));
@@ -837,13 +865,11 @@ export class Replica {
       this.event('stepping down: a peer has decided blocks I have not');
       this.stepDown();
     }
-    const restart = this.role === 'candidate';
-    if (restart) this.stepDown(); // promises gathered below these blocks may describe suffixes they overrule
     this.persist({ t: 'learn', from: start, blocks: rest });
     this.reindexSuffix();
     this.applyDecided(start);
     this.event(`repaired: learned ${rest.length} decided block(s), now at depth ${d.commit}`);
-    if (restart) this.startElection(now, `caught up to depth ${d.commit}`);
+    this.restartCandidacy(now);
   }
 
   private reindexSuffix(from?: number): void {

@@ -314,6 +314,100 @@ describe('core: interleavings found by review', () => {
   });
 });
 
+describe('core: bugs found by the review of issue 12', () => {
+  const mk = (value: string, client: string) => mineBlock(Operation.of('put', 'k', value, client, 1), '0'.repeat(64), random).block;
+  /** A tiny hand-driven network over given durable states: deliver or drop messages one kind at a time. */
+  const handNet = (states: DurableState[], over: Partial<CoreConfig> = {}) => {
+    const R = states.map((st, i) => new Replica(cfg(i + 1, over), st, random));
+    let net: { from: string; to: string; msg: AnyMessage }[] = [];
+    const step = (i: number, input: Parameters<Replica['step']>[0]) => {
+      for (const o of R[i - 1].step(input, 0).send) net.push({ from: `P${i}`, to: o.to, msg: o.msg });
+    };
+    const deliver = (from: string, to: string, kind: string) => {
+      const go = net.filter((m) => m.from === from && m.to === to && m.msg.kind === kind);
+      net = net.filter((m) => !go.includes(m));
+      for (const m of go) step(Number(to.slice(1)), { type: 'message', from, msg: m.msg });
+      return go.length;
+    };
+    const drop = (pred: (m: { from: string; to: string; msg: AnyMessage }) => boolean) => { net = net.filter((m) => !pred(m)); };
+    return { R, step, deliver, drop, pending: () => net };
+  };
+
+  it('bug 1: a candidate that learns a decided block from a decide neither crashes nor adopts a late promise\'s losing fork', () => {
+    // <1,1>: P1 and P3 accept β at 0. <2,2>: P2 accepts β′ at 0 (P1 promised <2,2> but missed its accept).
+    const T1 = Ballot.of(1, 1, 0), T2 = Ballot.of(2, 2, 0);
+    const beta = mk('"beta"', 'C1'), betaPrime = mk('"beta-prime"', 'C2');
+    const S = [1, 2, 3, 4, 5].map(() => new DurableState());
+    for (const i of [0, 2]) { S[i].apply({ t: 'promise', ballot: T1 }); S[i].apply({ t: 'accept', ballot: T1, from: 0, blocks: [beta] }); }
+    S[0].apply({ t: 'promise', ballot: T2 });
+    S[1].apply({ t: 'promise', ballot: T2 }); S[1].apply({ t: 'accept', ballot: T2, from: 0, blocks: [betaPrime] });
+    const n = handNet(S);
+    // P1 runs for <3,1>: P3's promise arrives, P2's is held back; P4 and P5 hear the prepare (so P4 outbids it).
+    n.step(1, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    assert.equal(n.R[0].ballot!.toString(), '<3,1,0>');
+    for (const to of ['P2', 'P3', 'P4', 'P5']) n.deliver('P1', to, 'prepare');
+    n.deliver('P3', 'P1', 'promise');
+    n.drop((m) => m.msg.kind === 'promise' && m.to === 'P1' && m.from !== 'P2');
+    // P4 wins <4,4> with P3 and P5, adopts β and decides it; its accepts to P1 (and P2) are lost.
+    n.step(4, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    assert.equal(n.R[3].ballot!.toString(), '<4,4,0>');
+    n.drop((m) => m.from === 'P4' && (m.to === 'P1' || m.to === 'P2'));
+    for (const to of ['P3', 'P5']) n.deliver('P4', to, 'prepare');
+    for (const from of ['P3', 'P5']) n.deliver(from, 'P4', 'promise');
+    assert.ok(n.R[3].isLeader);
+    n.step(4, { type: 'synced', through: 100 });
+    n.step(4, { type: 'tick' });
+    n.drop((m) => m.from === 'P4' && (m.to === 'P1' || m.to === 'P2') && m.msg.kind === 'accept');
+    for (const to of ['P3', 'P5']) n.deliver('P4', to, 'accept');
+    for (const from of ['P3', 'P5']) n.deliver(from, 'P4', 'accepted');
+    assert.equal(n.R[3].commit, 1, 'P4 decided β');
+    n.step(4, { type: 'tick' });
+    assert.ok(n.deliver('P4', 'P1', 'decide') > 0, 'the decide reaches P1');
+    assert.equal(n.R[0].commit, 1, 'P1 learned β decided by its hash');
+    // P2's late promise: suffix [β′] under <2,2>, the highest term P1 has seen among promises.
+    assert.doesNotThrow(() => n.deliver('P2', 'P1', 'promise'));
+    assert.equal(blockHash(n.R[0].durable.log[0]), blockHash(beta));
+    assert.ok(n.R[0].ballot === null || n.R[0].ballot.depth === 1, 'any candidacy now starts above the decided block');
+  });
+
+  it('bug 1 (adoption rule): a promised suffix that contradicts the decided prefix is a losing fork and is not adopted', () => {
+    // P1 has β decided at 0. P2 (behind) holds β′ at 0 under the higher <2,2>; P5 holds nothing.
+    const T1 = Ballot.of(1, 1, 0), T2 = Ballot.of(2, 2, 0);
+    const beta = mk('"beta"', 'C1'), betaPrime = mk('"beta-prime"', 'C2');
+    const S = [1, 2, 3, 4, 5].map(() => new DurableState());
+    S[0].apply({ t: 'promise', ballot: T1 }); S[0].apply({ t: 'accept', ballot: T1, from: 0, blocks: [beta] }); S[0].apply({ t: 'decide', commit: 1 });
+    S[0].apply({ t: 'promise', ballot: T2 });
+    S[1].apply({ t: 'promise', ballot: T2 }); S[1].apply({ t: 'accept', ballot: T2, from: 0, blocks: [betaPrime] });
+    const n = handNet(S);
+    n.step(1, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    // P2 is not behind the ballot's depth by its own decided prefix (0 <= 1), so it promises with [β′] from 0.
+    for (const to of ['P2', 'P5']) n.deliver('P1', to, 'prepare');
+    assert.doesNotThrow(() => { n.deliver('P2', 'P1', 'promise'); n.deliver('P5', 'P1', 'promise'); });
+    assert.ok(n.R[0].isLeader, 'P1 wins with P2 and P5');
+    assert.equal(n.R[0].durable.end, 1, 'nothing of the losing fork was adopted above the decided block');
+    assert.equal(blockHash(n.R[0].durable.log[0]), blockHash(beta));
+  });
+
+  it('bug 2: a higher promise learned from a refusal is remembered, so the next candidacy outbids it at once', () => {
+    const high = Ballot.of(40, 5, 0);
+    const S = [1, 2, 3, 4, 5].map(() => new DurableState());
+    for (const i of [3, 4]) S[i].apply({ t: 'promise', ballot: high }); // a candidacy only P4 and P5 heard
+    const n = handNet(S);
+    n.step(1, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    n.drop((m) => m.msg.kind === 'prepare' && (m.to === 'P4' || m.to === 'P5'));
+    for (const to of ['P2', 'P3']) n.deliver('P1', to, 'prepare');
+    for (const from of ['P2', 'P3']) n.deliver(from, 'P1', 'promise');
+    assert.ok(n.R[0].isLeader);
+    n.step(1, { type: 'synced', through: 100 });
+    n.step(1, { type: 'tick' });
+    n.deliver('P1', 'P4', 'accept');
+    n.deliver('P4', 'P1', 'nack');
+    assert.ok(!n.R[0].isLeader, 'deposed by the refusal');
+    n.step(1, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
+    assert.ok(n.R[0].ballot!.seq > 40, `the next ballot ${n.R[0].ballot} outbids the refusal's <40,5>`);
+  });
+});
+
 describe('core: repair', () => {
   it('serves decided blocks in batches of batchMax and the requester catches up', () => {
     const net = Net.withP5Behind(10, (i) => [`k${i}`, '1']);
