@@ -53,6 +53,22 @@ export class NoLeader extends Message {
   @field.int() req = 0;
 }
 
+export const REFUSAL_REASONS = ['stale', 'busy'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/**
+ * Node -> client: your request was not taken, and will not be. `stale`: its number is at or
+ * below `lastReq`, a request of yours that already took effect (a restarted client whose clock
+ * went back): send it again numbered above `lastReq`. `busy`: my queue is full: retry later.
+ */
+export class Refused extends Message {
+  readonly kind = 'refused';
+  @field.string({ maxLength: 64 }) client = '';
+  @field.int() req = 0;
+  @field.oneOf(REFUSAL_REASONS) reason: RefusalReason = 'stale';
+  @field.int() lastReq = 0;
+}
+
 /** Client -> node: the spec's special `Leader` message: try to become leader. */
 export class LeaderRequest extends Message {
   readonly kind = 'leader';
@@ -144,7 +160,7 @@ export class RepairResponse extends Message {
 }
 
 export const MESSAGE_CLASSES = [
-  ClientRequest, ClientReply, NoLeader, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
+  ClientRequest, ClientReply, NoLeader, Refused, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
   Accept, Accepted, Decide, RepairRequest, RepairResponse,
 ] as const;
 

@@ -6,9 +6,13 @@
  * - on timeout: send the spec's `Leader` message to the next node (round robin, so clients
  *   that lost the same leader tend to pick the same successor and a dead node is not picked
  *   twice in a row) and retry the *same* request there (same number: at most once);
- * - when the node says it knows no leader (`no-leader`), ask that node to lead at once.
+ * - when the node says it knows no leader (`no-leader`), ask that node to lead at once;
+ * - when a node refuses the request as `stale` (a restarted client whose clock went back
+ *   numbered it below a request of ours that already took effect), renumber it above that
+ *   one and send it again: the old number can never take effect, so this is still at most once;
+ * - when a node is `busy` (its queue is full), send the request again after the timeout.
  */
-import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp } from '../../messages';
+import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp, Refused } from '../../messages';
 
 export interface ClientOutbound {
   /** Node index 1..nodes. */
@@ -53,6 +57,8 @@ interface InFlight {
   target: number;
   /** Whether this attempt already asked its target to lead. */
   askedToLead: boolean;
+  /** The target said it is busy: retry there after the timeout, without asking it to lead. */
+  busy: boolean;
 }
 
 export class ClientCore {
@@ -74,7 +80,7 @@ export class ClientCore {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
     const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req);
-    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false };
+    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
     return [this.request(this.hint)];
   }
 
@@ -105,10 +111,37 @@ export class ClientCore {
     return [{ to: from, msg: make(LeaderRequest, {}) }, this.request(from)];
   }
 
+  /**
+   * A node refused the request in flight. Returns what to send, and for `stale` the new request
+   * number (the same operation, renumbered above the one that took effect).
+   */
+  onRefused(msg: Refused, now: number): { out: ClientOutbound[]; renumbered?: { from: number; to: number } } {
+    const f = this.inflight;
+    if (!f || msg.req !== f.req) return { out: [] };
+    if (msg.reason === 'busy') {
+      f.busy = true;
+      f.sentAt = now;
+      return { out: [] };
+    }
+    const from = f.req;
+    this.req = Math.max(this.req, msg.lastReq);
+    f.req = ++this.req;
+    const o = f.op;
+    f.op = Operation.of(o.op, o.key, o.value, this.o.id, f.req);
+    f.sentAt = now;
+    return { out: [this.request(f.target)], renumbered: { from, to: f.req } };
+  }
+
   /** Timer: on timeout, ask the next node to lead and retry there. */
   onTick(now: number, opts: { duel?: boolean } = {}): ClientOutbound[] {
     const f = this.inflight;
     if (!f || now - f.sentAt < this.o.timeoutMs) return [];
+    if (f.busy) {
+      f.busy = false;
+      f.sentAt = now;
+      f.attempts++;
+      return [this.request(f.target)];
+    }
     const next = (f.target % this.o.nodes) + 1;
     f.askedToLead = true;
     f.target = next;

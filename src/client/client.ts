@@ -3,7 +3,7 @@
  * A thin shell over `ClientCore` (the protocol) and `Transport` (ZeroMQ); the CLI, the
  * end-to-end tests and the benchmark all use it.
  */
-import { ClientReply, NoLeader, OpName } from '../../messages';
+import { ClientReply, NoLeader, OpName, Refused } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { Transport } from '../net/transport';
 import { ClientCore, Completed } from './client-core';
@@ -59,6 +59,11 @@ export class Client {
           const outs = this.core.onNoLeader(msg as NoLeader, Number(from.slice(1)), Date.now());
           if (outs.length > 0) this.o.onEvent?.(`${from} knows no leader: asking it to become leader`);
           for (const out of outs) this.transport.send(`P${out.to}`, out.msg);
+        } else if (msg.kind === 'refused' && (msg as Refused).client === this.o.id) {
+          const r = this.core.onRefused(msg as Refused, Date.now());
+          if (r.renumbered) this.o.onEvent?.(`${from}: request #${r.renumbered.from} is numbered below #${(msg as Refused).lastReq}, which already took effect (did this client's clock go back?): sending it again as #${r.renumbered.to}`);
+          else if ((msg as Refused).reason === 'busy') this.o.onEvent?.(`${from} is busy (its queue is full): retrying after the timeout`);
+          for (const out of r.out) this.transport.send(`P${out.to}`, out.msg);
         }
       },
       trace: o.trace,

@@ -22,7 +22,7 @@
  */
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
-  LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, RepairRequest, RepairResponse,
+  LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Refused, RefusalReason, RepairRequest, RepairResponse,
 } from '../../messages';
 import { blockHash, mineBlock, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
@@ -637,7 +637,7 @@ export class Replica {
       const block = d.log[depth];
       const op = block.operation;
       const rid = requestId(op);
-      const { result, duplicate } = this.sm.apply(block);
+      const { result, duplicate, stale } = this.sm.apply(block);
       this.out.decided.push({ depth, block, result });
       this.inLog.delete(rid);
       this.queue.delete(rid);
@@ -645,7 +645,10 @@ export class Replica {
       this.replyTo.delete(rid);
       const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
       this.out.blockEvents.push(`decided block ${depth}: ${label} (${rid}) hash ${short(d.hashes[depth])}${duplicate ? ' [repeat request: no effect]' : ''}`);
-      if (this.role === 'leader' && to !== undefined) this.replyToClient(op, to, result, depth);
+      if (this.role === 'leader' && to !== undefined) {
+        if (stale) this.refuse(op, to, 'stale');
+        else this.replyToClient(op, to, result, depth);
+      }
     }
   }
 
@@ -655,6 +658,16 @@ export class Replica {
       to: op.client,
       address,
       msg: make(ClientReply, { client: op.client, req: op.req, result, leader: this.name, depth }),
+    });
+  }
+
+  /** Tells a client its request was not taken (and never will be under that number). */
+  private refuse(op: Operation, address: string, reason: RefusalReason): void {
+    this.out.send.push({
+      afterSync: false,
+      to: op.client,
+      address,
+      msg: make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op.client) }),
     });
   }
 
@@ -671,14 +684,22 @@ export class Replica {
     for (const p of ops) {
       const op = p.operation;
       const done = this.sm.answered(op.client, op.req);
-      if (done === 'stale') continue;
+      if (done === 'stale') {
+        if (direct) this.refuse(op, p.replyTo, 'stale'); // silence would have it retry forever
+        continue;
+      }
       if (done) {
         // Already decided: answer again with the original result (at-most-once, retry-safe).
         this.replyToClient(op, p.replyTo, done.result, done.depth);
         continue;
       }
+      const queued = this.enqueue(p);
+      if (queued === 'full') {
+        if (direct) this.refuse(op, p.replyTo, 'busy'); // a forwarded one is still queued at its first node
+        continue;
+      }
       open.push(p);
-      if (!this.enqueue(p) && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
+      if (queued === 'known' && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
     }
     if (this.role === 'leader') this.wantPropose = true;
     else if (this.role === 'follower' && open.length > 0 && direct) {
@@ -690,16 +711,16 @@ export class Replica {
     }
   }
 
-  /** Adds an operation to the queue unless it is already queued, proposed or decided. */
-  private enqueue(p: PendingOp): boolean {
+  /** Adds an operation to the queue unless it is already queued, proposed or decided, or the queue is full. */
+  private enqueue(p: PendingOp): 'queued' | 'known' | 'full' {
     const op = p.operation;
     const rid = requestId(op);
     if (this.cfg.mutation !== 'no-dedupe') {
-      if (this.queue.has(rid) || this.inLog.has(rid) || this.sm.answered(op.client, op.req)) return false;
+      if (this.queue.has(rid) || this.inLog.has(rid) || this.sm.answered(op.client, op.req)) return 'known';
     }
-    if (this.queue.size >= this.cfg.queueMax) return false;
+    if (this.queue.size >= this.cfg.queueMax) return 'full';
     this.queue.set(rid, p);
-    return true;
+    return 'queued';
   }
 
   private forwardOps(ops: PendingOp[], now: number): void {

@@ -19,6 +19,11 @@ export interface ApplyResult {
   result: string;
   /** True when the block repeats a request that already took effect (it then changes nothing). */
   duplicate: boolean;
+  /**
+   * True when the block's request number is below the client's latest that took effect: a
+   * request that can never take effect (the client is told to renumber; `result` is empty).
+   */
+  stale: boolean;
 }
 
 export class StateMachine {
@@ -31,7 +36,7 @@ export class StateMachine {
     const depth = this.applied++;
     const { op, key, value, client, req } = block.operation;
     const s = this.sessions.get(client);
-    if (s && req <= s.req) return { result: s.req === req ? s.result : 'STALE', duplicate: true };
+    if (s && req <= s.req) return { result: s.req === req ? s.result : '', duplicate: true, stale: s.req !== req };
     let result: string;
     if (op === 'put') {
       this.dict.set(key, value ?? '');
@@ -40,7 +45,12 @@ export class StateMachine {
       result = this.dict.get(key) ?? NO_KEY;
     }
     this.sessions.set(client, { req, result, depth });
-    return { result, duplicate: false };
+    return { result, duplicate: false, stale: false };
+  }
+
+  /** The highest request number of `client` that took effect (0: none). */
+  lastReq(client: string): number {
+    return this.sessions.get(client)?.req ?? 0;
   }
 
   /** The cached answer for (client, req) if that request already took effect. */

@@ -2,21 +2,20 @@
  * One node process: the consensus core wired to the disk store, the ZeroMQ transport and a
  * clock. Everything here is plumbing; every decision is the core's.
  *
- * Group commit: the outputs of all steps taken in one turn of the event loop are gathered and
- * their records written with one write. Messages that do not depend on those records (a
- * leader's accepts, decides, replies) leave at once; the others (promises, accepted replies,
- * prepares) wait for the fsync, which runs right there, on the event loop: whatever arrives
- * meanwhile queues in ZeroMQ and is handled as one batch in the next turn, so under load one
- * fsync serves many messages. (An fsync in libuv's thread pool costs two more thread wake-ups
- * per fsync; on this 2-core machine that measured 5-15% fewer operations per second.) Then the
- * core is told (`synced`), so a leader counts its own vote only for blocks that are durable.
+ * The host loop (batching, group commit, fsync-then-send) is `src/host/host-loop.ts`, the same
+ * code the simulator runs. Here it gets the real clock, sockets and disk. The fsync runs inline,
+ * on the event loop: whatever arrives meanwhile queues in ZeroMQ and is handled as one batch in
+ * the next turn, so under load one fsync serves many messages. (An fsync in libuv's thread pool
+ * costs two more thread wake-ups per fsync; on this 2-core machine that measured 5-15% fewer
+ * operations per second.)
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Block } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
-import { CoreConfig, defaultCoreConfig, Input, Outbound, Replica, Role } from '../core/replica';
+import { CoreConfig, defaultCoreConfig, Replica, Role } from '../core/replica';
+import { HostLoop } from '../host/host-loop';
 import { DurableRecord } from '../core/durable';
 import { ChainStore, loadState } from '../store/chain-store';
 import { FileDisk } from '../store/disk';
@@ -69,9 +68,8 @@ export class ChainNode {
   private transport!: Transport;
   private store!: ChainStore;
   private kv!: KvSnapshot;
+  private host!: HostLoop;
   private ticker: NodeJS.Timeout | null = null;
-  private flushScheduled = false;
-  private inbox: Input[] = [];
   private stopped = false;
   private lock: DirLock | null = null;
 
@@ -105,6 +103,25 @@ export class ChainNode {
     if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
     this.kv.save(this.replica.sm.dict, st.commit);
 
+    const fsync = o.fsync !== false;
+    this.host = new HostLoop(this.replica, {
+      now: () => Date.now(),
+      write: (records) => this.persist(records, false),
+      sync: (done) => {
+        if (fsync) this.persist([], true);
+        done();
+      },
+      send: (s) => this.transport.send(s.to, s.msg, s.address),
+      defer: (fn) => setImmediate(() => {
+        fn();
+        this.afterTurn();
+      }),
+      observe: (out) => {
+        for (const e of out.events) o.log(e);
+        if (o.traceMessages) for (const e of out.blockEvents) o.log(e);
+        if (out.decided.length > 0) this.kv.markDirty();
+      },
+    });
     const peers = new Map<string, string>();
     for (const e of [...o.config.nodes, ...o.config.clients]) peers.set(e.name, endpointUrl(e));
     const me = o.config.nodes[o.id - 1];
@@ -113,14 +130,14 @@ export class ChainNode {
       bind: `tcp://${me.host === 'localhost' ? '127.0.0.1' : me.host}:${me.port}`,
       peers,
       delayMs: o.delayMs,
-      onMessage: (from, msg) => this.input({ type: 'message', from, msg }),
+      onMessage: (from, msg) => this.host.input({ type: 'message', from, msg }),
       trace: o.traceMessages ? (l) => o.log(l) : undefined,
       warn: (l) => o.log(`[net] ${l}`),
     });
     await this.transport.start();
     this.transport.connectAll();
     await this.transport.waitForPeers(300, (name) => name.startsWith('P')); // clients need not be up
-    this.ticker = setInterval(() => this.input({ type: 'tick' }), TICK_MS);
+    this.ticker = setInterval(() => this.host.input({ type: 'tick' }), TICK_MS);
     o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms)`);
   }
 
@@ -128,41 +145,9 @@ export class ChainNode {
     return this.transport.links;
   }
 
-  /** Inputs wait for the end of this event-loop turn, then go to the core as one batch. */
-  private input(input: Input): void {
+  /** After each turn's batch: kv.json, at most once a second. */
+  private afterTurn(): void {
     if (this.stopped) return;
-    this.inbox.push(input);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  /** Runs the batch: the core's step, one write, early messages, an fsync, the rest. */
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.stopped || this.inbox.length === 0) return;
-    let inputs = this.inbox;
-    this.inbox = [];
-    while (inputs.length > 0) {
-      const out = this.replica.stepBatch(inputs, Date.now());
-      inputs = [];
-      for (const e of out.events) this.o.log(e);
-      if (this.o.traceMessages) for (const e of out.blockEvents) this.o.log(e);
-      if (out.decided.length > 0) this.kv.markDirty();
-      this.persist(out.persist, false);
-      const late: Outbound[] = [];
-      for (const s of out.send) {
-        if (s.afterSync) late.push(s);
-        else this.transport.send(s.to, s.msg, s.address);
-      }
-      // Decide tags alone need no fsync (a lost one is re-learned); promises, accepts and learned blocks do.
-      if (out.sync || late.length > 0) {
-        if (this.o.fsync !== false) this.persist([], true);
-        for (const s of late) this.transport.send(s.to, s.msg, s.address);
-        inputs = [{ type: 'synced', through: out.seq }];
-      }
-    }
     const kvError = this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
     if (kvError) this.o.log(`[store] cannot save kv.json (${kvError}); the chain is the source of truth, will retry`);
   }
@@ -195,7 +180,8 @@ export class ChainNode {
   /** Stops the clock and the sockets; pending records are written first (a clean stop, not a crash). */
   stop(): void {
     if (this.stopped) return;
-    this.flush();
+    this.host?.flush();
+    this.host?.stop();
     if (this.store) this.persist([], this.o.fsync !== false); // a clean stop leaves everything durable
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
