@@ -41,6 +41,8 @@ export class ClientReply extends Message {
   @field.string({ maxLength: 16 }) leader = '';
   /** Depth of the block that holds the operation. */
   @field.int() depth = 0;
+  /** `operationDigest` of the operation answered: a client ignores an answer to other contents under its number. */
+  @field.string({ maxLength: 64 }) digest = '';
 }
 
 /**
@@ -67,6 +69,8 @@ export class Refused extends Message {
   @field.int() req = 0;
   @field.oneOf(REFUSAL_REASONS) reason: RefusalReason = 'stale';
   @field.int() lastReq = 0;
+  /** `operationDigest` of the operation refused. */
+  @field.string({ maxLength: 64 }) digest = '';
 }
 
 /** Client -> node: the spec's special `Leader` message: try to become leader. */

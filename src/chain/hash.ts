@@ -29,6 +29,15 @@ export function operationText(op: Operation): string {
   return JSON.stringify([op.op, op.key, op.value ?? null, op.client, op.req]);
 }
 
+/**
+ * What an operation does (op, key, value), without who asked: two requests that share a client
+ * and number but differ here are two requests (a restarted client whose clock went back can
+ * reuse a number), and a reply names the one it answers.
+ */
+export function operationDigest(op: Operation): string {
+  return sha256Hex(JSON.stringify([op.op, op.key, op.value ?? null])).slice(0, 16);
+}
+
 /** Equation (2): the proof-of-work hash of an operation and a nonce. */
 export function powHash(op: Operation, nonce: string): string {
   return sha256Hex(operationText(op) + nonce);

@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { Mutation } from '../core/replica';
+import { Mutation, MUTATION_HELP, MUTATIONS } from '../sim/mutants';
 import { runSim, SimResult } from '../sim/simulator';
 import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
 
@@ -13,11 +13,10 @@ const OPTIONS: OptionSpec[] = [
   { name: 'start', type: 'int', help: 'first seed (default 1)' },
   { name: 'seed', type: 'int', help: 'replay this one seed and print its whole trace' },
   { name: 'workers', type: 'int', help: 'parallel workers (default: number of cores)' },
-  { name: 'mutation', type: 'string', arg: 'NAME', help: 'run a deliberately broken core: forget-promise | skip-adoption | no-dedupe' },
+  { name: 'mutation', type: 'string', arg: 'NAME', help: `run a deliberately broken core: ${MUTATIONS.join(' | ')}` },
   { name: 'tail', type: 'int', help: 'trace lines to print for a failing seed (default 60)' },
   { name: 'json', type: 'flag', help: 'print the summary as one JSON line' },
 ];
-const MUTATIONS: Mutation[] = ['forget-promise', 'skip-adoption', 'no-dedupe'];
 
 export interface BatchSummary {
   seeds: number;
@@ -83,7 +82,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), OPTIONS);
   if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   const mutation = args.values.get('mutation') as Mutation | undefined;
-  if (mutation !== undefined && !MUTATIONS.includes(mutation)) throw new UsageError(`--mutation must be one of ${MUTATIONS.join(', ')}`);
+  if (mutation !== undefined && !(MUTATIONS as readonly string[]).includes(mutation)) throw new UsageError(`--mutation must be one of ${MUTATIONS.join(', ')}`);
   const tail = (args.values.get('tail') as number | undefined) ?? 60;
   const one = args.values.get('seed') as number | undefined;
   if (one !== undefined) {

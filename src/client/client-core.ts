@@ -12,6 +12,7 @@
  *   one and send it again: the old number can never take effect, so this is still at most once;
  * - when a node is `busy` (its queue is full), send the request again after the timeout.
  */
+import { operationDigest } from '../chain';
 import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp, Refused } from '../../messages';
 
 export interface ClientOutbound {
@@ -51,6 +52,8 @@ export interface ClientCoreOptions {
 interface InFlight {
   req: number;
   op: Operation;
+  /** `operationDigest(op)`: answers to other contents under the same number are not ours. */
+  digest: string;
   startedAt: number;
   sentAt: number;
   attempts: number;
@@ -80,7 +83,7 @@ export class ClientCore {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
     const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req);
-    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
+    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
     return [this.request(this.hint)];
   }
 
@@ -96,7 +99,7 @@ export class ClientCore {
       const n = Number(m[1]);
       if (n >= 1 && n <= this.o.nodes) this.hint = n;
     }
-    if (!f || msg.req !== f.req) return null; // an old answer (a retry's twin): ignore
+    if (!f || msg.req !== f.req || msg.digest !== f.digest) return null; // an old answer (a retry's twin, or an earlier life's request under this number): ignore
     this.inflight = null;
     const o = f.op;
     return { req: f.req, op: o.op, key: o.key, value: o.value, result: msg.result, leader: msg.leader, depth: msg.depth, startedAt: f.startedAt, endedAt: now, attempts: f.attempts };
@@ -117,7 +120,7 @@ export class ClientCore {
    */
   onRefused(msg: Refused, now: number): { out: ClientOutbound[]; renumbered?: { from: number; to: number } } {
     const f = this.inflight;
-    if (!f || msg.req !== f.req) return { out: [] };
+    if (!f || msg.req !== f.req || msg.digest !== f.digest) return { out: [] };
     if (msg.reason === 'busy') {
       f.busy = true;
       f.sentAt = now;

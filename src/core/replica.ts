@@ -24,7 +24,7 @@ import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
   LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Refused, RefusalReason, RepairRequest, RepairResponse,
 } from '../../messages';
-import { blockHash, mineBlock, Random, short, verifyChain } from '../chain';
+import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
 import { invariant, InvariantError } from './invariant';
 import { StateMachine } from './state-machine';
@@ -52,11 +52,7 @@ export interface CoreConfig {
   windowMax: number;
   /** Most operations a node holds in its queue; beyond it, new requests are dropped (the client retries). */
   queueMax: number;
-  /** Deliberate bugs, only for the simulator's mutation tests. */
-  mutation?: Mutation;
 }
-
-export type Mutation = 'forget-promise' | 'skip-adoption' | 'no-dedupe';
 
 export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreConfig {
   const rtt = 2 * delayMs;
@@ -114,7 +110,7 @@ export interface Output {
 
 export type Role = 'follower' | 'candidate' | 'leader';
 
-interface PeerProgress {
+export interface PeerProgress {
   /** Next index to send from (optimistic: advanced when sent). */
   next: number;
   /** Blocks below `match` are known held under this leader's term. */
@@ -136,6 +132,13 @@ interface PeerProgress {
   lazy: boolean;
 }
 
+/** A tentative suffix on offer to a new leader: `blocks` from depth `from`, accepted under `ballot`. */
+export interface SuffixOffer {
+  ballot: Ballot;
+  from: number;
+  blocks: Block[];
+}
+
 interface Candidacy {
   ballot: Ballot;
   startedAt: number;
@@ -143,7 +146,7 @@ interface Candidacy {
   promises: Map<number, PromiseMsg>;
 }
 
-interface Leadership {
+export interface Leadership {
   ballot: Ballot;
   peers: Map<number, PeerProgress>;
   /** My own log is durable below this depth: only that much of my own vote counts toward a quorum. */
@@ -153,7 +156,10 @@ interface Leadership {
 }
 
 export const pname = (id: number): string => `P${id}`;
+/** A request as people read it: client and number. */
 export const requestId = (op: Operation): string => `${op.client}#${op.req}`;
+/** A request as the core keys it: client, number and contents (see `operationDigest`). */
+export const requestKey = (op: Operation): string => `${op.client}#${op.req}#${operationDigest(op)}`;
 
 function parsePeer(name: string, nodes: number): number | null {
   const m = /^P([0-9]+)$/.exec(name);
@@ -295,8 +301,15 @@ export class Replica {
   }
 
   private send(to: number, msg: AnyMessage): void {
-    const afterSync = msg.kind === 'promise' || msg.kind === 'accepted' || msg.kind === 'prepare';
-    this.out.send.push({ to: pname(to), msg, afterSync });
+    this.out.send.push({ to: pname(to), msg, afterSync: this.vouchesForDisk(msg) });
+  }
+
+  /**
+   * Messages that vouch for durable state and so leave only after the fsync: a promise, an
+   * accepted reply, a prepare (whose term must never be reused after a crash).
+   */
+  protected vouchesForDisk(msg: AnyMessage): boolean {
+    return msg.kind === 'promise' || msg.kind === 'accepted' || msg.kind === 'prepare';
   }
 
   private broadcast(make: () => AnyMessage): void {
@@ -392,11 +405,9 @@ export class Replica {
     const c = this.candidacy!;
     if (c.promises.size + 1 < this.majority) return;
     const d = this.durable;
-    // Adopt the suffix accepted under the highest term (the longest among equals), mine included.
-    // An empty suffix counts too: its term may be the highest, and then there is nothing to adopt
-    // beyond the decided blocks (a lower-term suffix elsewhere may be stale).
-    let best: { ballot: Ballot; from: number; blocks: Block[] } | null =
-      d.suffixBallot ? { ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) } : null;
+    // The suffixes on offer: mine and each promiser's, with the term they were accepted under.
+    const offers: SuffixOffer[] = [];
+    if (d.suffixBallot) offers.push({ ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) });
     for (const [peer, p] of c.promises) {
       if (!p.suffixBallot) continue;
       // A promiser behind my decided prefix may hold a block there that lost (it has not learned
@@ -406,13 +417,11 @@ export class Replica {
         this.event(`ignoring ${pname(peer)}'s promised suffix: it contradicts my decided prefix (a fork that lost)`);
         continue;
       }
-      const cmp = best ? Ballot.compareTerm(p.suffixBallot, best.ballot) : 1;
-      if (cmp > 0 || (cmp === 0 && p.commit + p.suffix.length > best!.from + best!.blocks.length)) {
-        best = { ballot: p.suffixBallot, from: p.commit, blocks: p.suffix };
-      }
+      offers.push({ ballot: p.suffixBallot, from: p.commit, blocks: p.suffix });
     }
+    const best = this.chooseSuffix(offers);
     let adopted: Block[] = [];
-    if (best && this.cfg.mutation !== 'skip-adoption') {
+    if (best) {
       invariant(best.from <= d.commit, () => `adopted suffix starts at ${best!.from}, above my decided prefix ${d.commit}`);
       invariant(this.agreesWithDecided(best.from, best.blocks), () => `adopted suffix disagrees with my decided prefix`);
       adopted = best.blocks.slice(d.commit - best.from);
@@ -440,6 +449,21 @@ export class Replica {
     this.advanceCommit(now); // a one-node cluster decides alone
   }
 
+  /**
+   * Paxos's adoption rule: the suffix accepted under the highest term (the longest among equals).
+   * An empty suffix counts too: its term may be the highest, and then there is nothing to adopt
+   * beyond the decided blocks (a lower-term suffix elsewhere may be stale). Any block a majority
+   * accepted under some term lies in it. (Protected only so the simulator can plant a wrong rule.)
+   */
+  protected chooseSuffix(offers: readonly SuffixOffer[]): SuffixOffer | null {
+    let best: SuffixOffer | null = null;
+    for (const o of offers) {
+      const cmp = best ? Ballot.compareTerm(o.ballot, best.ballot) : 1;
+      if (cmp > 0 || (cmp === 0 && o.from + o.blocks.length > best!.from + best!.blocks.length)) best = o;
+    }
+    return best;
+  }
+
   /** Whether `blocks` placed at `from` match my decided blocks wherever the two overlap. */
   private agreesWithDecided(from: number, blocks: readonly Block[]): boolean {
     const d = this.durable;
@@ -459,7 +483,7 @@ export class Replica {
       this.decideDirty = false;
       for (let i = d.commit; i < d.end; i++) {
         const op = d.log[i].operation;
-        const rid = requestId(op);
+        const rid = requestKey(op);
         const to = this.replyTo.get(rid);
         if (to !== undefined && !this.queue.has(rid)) this.queue.set(rid, PendingOp.of(op, to));
       }
@@ -587,7 +611,7 @@ export class Replica {
     const l = this.leadership;
     if (this.role !== 'leader' || !l) return;
     const d = this.durable;
-    const matches = [l.durableEnd];
+    const matches = [this.ownVoteEnd(l)];
     for (const pp of l.peers.values()) matches.push(pp.match);
     matches.sort((a, b) => b - a);
     const quorum = matches[this.majority - 1];
@@ -598,6 +622,16 @@ export class Replica {
     }
   }
 
+  /** How far my own log counts toward a quorum: only what is durable (fsynced). */
+  protected ownVoteEnd(l: Leadership): number {
+    return l.durableEnd;
+  }
+
+  /** Whether my block at commit-1 is the one a peer decided: by its hash, which fixes the prefix. */
+  protected holdsDecided(commit: number, hash: string): boolean {
+    return this.durable.hashes[commit - 1] === hash;
+  }
+
   private onDecide(peer: number, m: Decide, now: number): void {
     this.learnCommit(m.commit, m.commitHash, now);
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
@@ -606,7 +640,7 @@ export class Replica {
   /** Marks my blocks decided up to `commit` if my block at commit-1 hashes to `hash`. */
   private learnCommit(commit: number, hash: string, now: number): boolean {
     const d = this.durable;
-    if (commit <= d.commit || commit > d.end || d.hashes[commit - 1] !== hash) return false;
+    if (commit <= d.commit || commit > d.end || !this.holdsDecided(commit, hash)) return false;
     this.decideUpTo(commit);
     this.restartCandidacy(now);
     return true;
@@ -636,7 +670,7 @@ export class Replica {
     for (let depth = from; depth < d.commit; depth++) {
       const block = d.log[depth];
       const op = block.operation;
-      const rid = requestId(op);
+      const rid = requestKey(op);
       const { result, duplicate, stale } = this.sm.apply(block);
       this.out.decided.push({ depth, block, result });
       this.inLog.delete(rid);
@@ -644,7 +678,7 @@ export class Replica {
       const to = this.replyTo.get(rid);
       this.replyTo.delete(rid);
       const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
-      this.out.blockEvents.push(`decided block ${depth}: ${label} (${rid}) hash ${short(d.hashes[depth])}${duplicate ? ' [repeat request: no effect]' : ''}`);
+      this.out.blockEvents.push(`decided block ${depth}: ${label} (${requestId(op)}) hash ${short(d.hashes[depth])}${stale ? ' [stale request number: no effect]' : duplicate ? ' [repeat request: no effect]' : ''}`);
       if (this.role === 'leader' && to !== undefined) {
         if (stale) this.refuse(op, to, 'stale');
         else this.replyToClient(op, to, result, depth);
@@ -657,7 +691,7 @@ export class Replica {
       afterSync: false,
       to: op.client,
       address,
-      msg: make(ClientReply, { client: op.client, req: op.req, result, leader: this.name, depth }),
+      msg: make(ClientReply, { client: op.client, req: op.req, result, leader: this.name, depth, digest: operationDigest(op) }),
     });
   }
 
@@ -667,7 +701,7 @@ export class Replica {
       afterSync: false,
       to: op.client,
       address,
-      msg: make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op.client) }),
+      msg: make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op.client), digest: operationDigest(op) }),
     });
   }
 
@@ -683,7 +717,7 @@ export class Replica {
     const open: PendingOp[] = [];
     for (const p of ops) {
       const op = p.operation;
-      const done = this.sm.answered(op.client, op.req);
+      const done = this.sm.answered(op.client, op.req, operationDigest(op));
       if (done === 'stale') {
         if (direct) this.refuse(op, p.replyTo, 'stale'); // silence would have it retry forever
         continue;
@@ -699,7 +733,7 @@ export class Replica {
         continue;
       }
       open.push(p);
-      if (queued === 'known' && this.role === 'leader') this.replyTo.set(requestId(op), p.replyTo); // a retry: answer where it asks now
+      if (queued === 'known' && this.role === 'leader') this.replyTo.set(requestKey(op), p.replyTo); // a retry: answer where it asks now
     }
     if (this.role === 'leader') this.wantPropose = true;
     else if (this.role === 'follower' && open.length > 0 && direct) {
@@ -714,13 +748,16 @@ export class Replica {
   /** Adds an operation to the queue unless it is already queued, proposed or decided, or the queue is full. */
   private enqueue(p: PendingOp): 'queued' | 'known' | 'full' {
     const op = p.operation;
-    const rid = requestId(op);
-    if (this.cfg.mutation !== 'no-dedupe') {
-      if (this.queue.has(rid) || this.inLog.has(rid) || this.sm.answered(op.client, op.req)) return 'known';
-    }
+    const rid = requestKey(op);
+    if (this.queue.has(rid) || this.isKnown(op)) return 'known';
     if (this.queue.size >= this.cfg.queueMax) return 'full';
     this.queue.set(rid, p);
     return 'queued';
+  }
+
+  /** Whether a request is already in my tentative suffix or took effect (the leader's dedupe). */
+  protected isKnown(op: Operation): boolean {
+    return this.inLog.has(requestKey(op)) || this.sm.answered(op.client, op.req, operationDigest(op)) !== undefined;
   }
 
   private forwardOps(ops: PendingOp[], now: number): void {
@@ -747,12 +784,12 @@ export class Replica {
     for (const [rid, p] of this.queue) {
       if (d.end + fresh.length - d.commit >= this.cfg.windowMax) break;
       this.queue.delete(rid);
-      if (this.cfg.mutation !== 'no-dedupe' && (this.inLog.has(rid) || this.sm.answered(p.operation.client, p.operation.req))) continue;
+      if (this.isKnown(p.operation)) continue;
       const { block, mined } = mineBlock(p.operation, head, this.random);
       head = blockHash(block);
       fresh.push(block);
       this.replyTo.set(rid, p.replyTo);
-      this.out.blockEvents.push(`mined block ${from + fresh.length - 1} for ${rid}: nonce ${mined.nonce} (SHA256(op||nonce)=…${mined.powHash.slice(-8)}, ${mined.attempts} tries), hash pointer ${short(block.hashPointer)}`);
+      this.out.blockEvents.push(`mined block ${from + fresh.length - 1} for ${requestId(p.operation)}: nonce ${mined.nonce} (SHA256(op||nonce)=…${mined.powHash.slice(-8)}, ${mined.attempts} tries), hash pointer ${short(block.hashPointer)}`);
     }
     if (fresh.length === 0) return;
     this.persist({ t: 'accept', ballot: l.ballot.at(from), from, blocks: fresh });
@@ -899,7 +936,7 @@ export class Replica {
       this.inLog.clear();
       from = d.commit;
     }
-    for (let i = from; i < d.end; i++) this.inLog.set(requestId(d.log[i].operation), i);
+    for (let i = from; i < d.end; i++) this.inLog.set(requestKey(d.log[i].operation), i);
   }
 
   /** The node reports my records durable: my own vote now counts for the blocks they hold. */

@@ -3,6 +3,7 @@
  * decided blocks in depth order. Gets are blocks too; only puts change the dictionary.
  */
 import { Block } from '../../messages';
+import { operationDigest } from '../chain';
 
 export const NO_KEY = 'NO_KEY';
 export const ACK = 'ack';
@@ -13,6 +14,8 @@ export interface Session {
   /** Its answer, returned again if the client retries it. */
   result: string;
   depth: number;
+  /** `operationDigest` of that request: the same number with other contents is another request. */
+  digest: string;
 }
 
 export interface ApplyResult {
@@ -36,7 +39,11 @@ export class StateMachine {
     const depth = this.applied++;
     const { op, key, value, client, req } = block.operation;
     const s = this.sessions.get(client);
-    if (s && req <= s.req) return { result: s.req === req ? s.result : '', duplicate: true, stale: s.req !== req };
+    const digest = operationDigest(block.operation);
+    if (s && req <= s.req) {
+      const same = s.req === req && s.digest === digest;
+      return { result: same ? s.result : '', duplicate: true, stale: !same };
+    }
     let result: string;
     if (op === 'put') {
       this.dict.set(key, value ?? '');
@@ -44,7 +51,7 @@ export class StateMachine {
     } else {
       result = this.dict.get(key) ?? NO_KEY;
     }
-    this.sessions.set(client, { req, result, depth });
+    this.sessions.set(client, { req, result, depth, digest });
     return { result, duplicate: false, stale: false };
   }
 
@@ -53,10 +60,13 @@ export class StateMachine {
     return this.sessions.get(client)?.req ?? 0;
   }
 
-  /** The cached answer for (client, req) if that request already took effect. */
-  answered(client: string, req: number): Session | 'stale' | undefined {
+  /**
+   * The cached answer if this very request (client, number and contents) already took effect;
+   * 'stale' if it never can (a later number, or this number with other contents, took effect).
+   */
+  answered(client: string, req: number, digest: string): Session | 'stale' | undefined {
     const s = this.sessions.get(client);
     if (!s || req > s.req) return undefined;
-    return req === s.req ? s : 'stale';
+    return req === s.req && digest === s.digest ? s : 'stale';
   }
 }

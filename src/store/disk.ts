@@ -114,15 +114,29 @@ export class FileDisk implements Disk {
 export class MemDisk implements Disk {
   private synced: Buffer = Buffer.alloc(0);
   private pending: Buffer[] = [];
+  /** Writes ever appended; the first `written - pending.length` of them are synced. */
+  private written = 0;
   readAll(): Buffer {
     return Buffer.concat([this.synced, ...this.pending]);
   }
   append(data: Buffer): void {
     this.pending.push(Buffer.from(data));
+    this.written++;
   }
   sync(): void {
     this.synced = this.readAll();
     this.pending = [];
+  }
+  /** Names the writes so far, for `syncTo`: an fsync covers what was written before it started. */
+  mark(): number {
+    return this.written;
+  }
+  /** Makes the writes up to `mark` durable (not those appended after it). */
+  syncTo(mark: number): void {
+    const n = Math.min(this.pending.length, mark - (this.written - this.pending.length));
+    if (n <= 0) return;
+    this.synced = Buffer.concat([this.synced, ...this.pending.slice(0, n)]);
+    this.pending = this.pending.slice(n);
   }
   truncate(length: number): void {
     this.synced = this.readAll().subarray(0, length);

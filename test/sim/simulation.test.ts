@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import * as os from 'node:os';
 import { formatFailure, runSeeds } from '../../src/cli/sim-main';
-import { Mutation } from '../../src/core/replica';
+import { Mutation } from '../../src/sim/mutants';
 import { runSim, SimOptions } from '../../src/sim/simulator';
 
 const SEEDS = Number(process.env.CHAINKV_SIM_SEEDS ?? 2000);

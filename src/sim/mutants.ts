@@ -1,0 +1,60 @@
+/**
+ * Deliberately broken cores: each overrides one rule of `Replica` with a plausible wrong one.
+ * The simulator must catch every one of them (test/sim/simulation.test.ts), or its checks have
+ * gone blind. They live here, in the test harness, not behind a switch in the production core.
+ */
+import { AnyMessage, Operation } from '../../messages';
+import { Random } from '../chain';
+import { DurableState } from '../core/durable';
+import { CoreConfig, Leadership, Replica, SuffixOffer } from '../core/replica';
+
+export const MUTATIONS = [
+  'forget-promise', 'skip-adoption', 'no-dedupe', 'adopt-longest', 'leader-vote-early', 'accept-nosync', 'commit-by-index',
+] as const;
+export type Mutation = (typeof MUTATIONS)[number];
+
+export const MUTATION_HELP: Record<Mutation, string> = {
+  'forget-promise': 'an acceptor forgets its promises on restart (applied by the store loader)',
+  'skip-adoption': 'a new leader ignores the promised suffixes',
+  'no-dedupe': 'a leader proposes a retried request again',
+  'adopt-longest': "a new leader adopts the longest promised suffix, not the highest-term one (the seed document's literal wording)",
+  'leader-vote-early': 'the leader counts its own vote before its own fsync',
+  'accept-nosync': 'an acceptor sends `accepted` before its accept record is fsynced',
+  'commit-by-index': 'a node learns "decided" by index alone, without the hash check',
+};
+
+class SkipAdoption extends Replica {
+  protected override chooseSuffix(): SuffixOffer | null { return null; }
+}
+class NoDedupe extends Replica {
+  protected override isKnown(_op: Operation): boolean { return false; }
+}
+class AdoptLongest extends Replica {
+  protected override chooseSuffix(offers: readonly SuffixOffer[]): SuffixOffer | null {
+    let best: SuffixOffer | null = null;
+    for (const o of offers) if (!best || o.from + o.blocks.length > best.from + best.blocks.length) best = o;
+    return best;
+  }
+}
+class LeaderVoteEarly extends Replica {
+  protected override ownVoteEnd(_l: Leadership): number { return this.durable.end; }
+}
+class AcceptNoSync extends Replica {
+  protected override vouchesForDisk(msg: AnyMessage): boolean { return msg.kind === 'promise' || msg.kind === 'prepare'; }
+}
+class CommitByIndex extends Replica {
+  protected override holdsDecided(_commit: number, _hash: string): boolean { return true; }
+}
+
+/** A core with `mutation`'s bug planted (or the real one); `forget-promise` acts in the store loader. */
+export function makeReplica(mutation: Mutation | undefined, cfg: CoreConfig, state: DurableState, random: Random, opts: { voteFloor?: number }): Replica {
+  switch (mutation) {
+    case 'skip-adoption': return new SkipAdoption(cfg, state, random, opts);
+    case 'no-dedupe': return new NoDedupe(cfg, state, random, opts);
+    case 'adopt-longest': return new AdoptLongest(cfg, state, random, opts);
+    case 'leader-vote-early': return new LeaderVoteEarly(cfg, state, random, opts);
+    case 'accept-nosync': return new AcceptNoSync(cfg, state, random, opts);
+    case 'commit-by-index': return new CommitByIndex(cfg, state, random, opts);
+    default: return new Replica(cfg, state, random, opts);
+  }
+}

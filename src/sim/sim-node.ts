@@ -1,0 +1,226 @@
+/**
+ * One simulated node process: the real host loop (`src/host/host-loop.ts`) around a core, over
+ * an in-memory disk that loses what was not fsynced, with its own clock (offset, rate error,
+ * late timers) and the ability to be frozen (SIGSTOP, a GC pause) while the others go on.
+ *
+ * It also keeps what its disk holds *durably* (`synced`: the records an fsync has covered, applied
+ * to a DurableState of their own), so the simulator can check that a node's messages never vouch
+ * for more than its disk holds, and that a restart remembers what it vouched for.
+ */
+import { Accepted, Ballot } from '../../messages';
+import { DurableRecord, DurableState } from '../core/durable';
+import { Outbound, Output, pname, Replica } from '../core/replica';
+import { HostLoop } from '../host/host-loop';
+import { ChainStore, LoadReport, loadState } from '../store/chain-store';
+import { MemDisk } from '../store/disk';
+import { Prng } from './prng';
+
+/** What a node's `accepted` reply vouched for: under `term`, blocks `hashes` from depth `from` (its decided prefix then). */
+export interface Vouched {
+  term: Ballot;
+  from: number;
+  hashes: string[];
+}
+
+/**
+ * Whether `state` still holds what `v` vouched for, or legitimately moved past it: a later term's
+ * accept replaced the tentative blocks, or decided blocks that differ overruled them.
+ */
+export function stillHolds(state: DurableState, v: Vouched): string | null {
+  if (state.suffixBallot && Ballot.compareTerm(state.suffixBallot, v.term) > 0) return null;
+  for (let i = 0; i < v.hashes.length; i++) {
+    const depth = v.from + i;
+    if (depth < state.commit) {
+      if (state.hashes[depth] !== v.hashes[i]) return null; // overruled by a decided block: it lost, and all above it
+      continue;
+    }
+    if (depth >= state.end || state.hashes[depth] !== v.hashes[i]) {
+      return `it vouched (accepted under ${v.term}) for block ${depth} ${v.hashes[i].slice(0, 10)}, but holds ${depth < state.end ? state.hashes[depth].slice(0, 10) : 'nothing'} there (suffix term ${state.suffixBallot ?? '-'})`;
+    }
+  }
+  return null;
+}
+
+/** Thrown by the simulated disk: the node process dies here (a crash point or a disk error). */
+export class NodeDies extends Error {}
+
+export type Armed = DurableRecord['t'] | 'write' | 'fsync' | 'eio' | 'enospc';
+
+export interface SimNodeEnv {
+  /** Global simulated time. */
+  now(): number;
+  at(time: number, fn: () => void): void;
+  send(from: string, out: Outbound): void;
+  log(line: string): void;
+  observe(node: SimNode, out: Output): void;
+  /** A check failed: stop the run. */
+  fail(property: 'durability' | 'invariant', detail: string): never;
+  makeReplica(node: SimNode, report: LoadReport): Replica;
+  load(disk: MemDisk): LoadReport;
+}
+
+export class SimNode {
+  readonly name: string;
+  readonly disk = new MemDisk();
+  host: HostLoop | null = null;
+  /** Bumped on every start, so events scheduled for an earlier life are ignored. */
+  incarnation = 0;
+  /** What this node's disk holds durably (see the file comment). */
+  synced = new DurableState();
+  private unsynced: { mark: number; records: readonly DurableRecord[] }[] = [];
+  /** The last `accepted` reply this node sent. */
+  vouched: Vouched | null = null;
+  frozenUntil = 0;
+  private deferred: (() => void)[] = [];
+  /** Dies at the next matching write or fsync. */
+  armed: Armed | null = null;
+
+  /**
+   * `rng` draws fsync durations and turn lengths, `tear` what a crash keeps of unsynced writes;
+   * `clock` is this node's clock against the simulator's.
+   */
+  constructor(readonly id: number, private readonly env: SimNodeEnv, private readonly rng: Prng, private readonly tear: Prng, private readonly clock: { offsetMs: number; rate: number }, private readonly opts: { diskMs: number; turnMs: number }) {
+    this.name = pname(id);
+  }
+
+  get up(): boolean {
+    return this.host !== null && !this.host.stopped;
+  }
+  get replica(): Replica | null {
+    return this.up ? this.host!.core : null;
+  }
+  get frozen(): boolean {
+    return this.up && this.env.now() < this.frozenUntil;
+  }
+
+  /** This node's own clock. */
+  localNow(): number {
+    return Math.floor(this.clock.offsetMs + this.env.now() * this.clock.rate);
+  }
+
+  /** Starts (or restarts) the process from its disk. Returns the load report. */
+  start(): LoadReport {
+    const before = this.synced;
+    const report = this.env.load(this.disk);
+    for (const w of report.warnings) this.env.log(`${this.name} store: ${w}`);
+    if (report.tampered) this.env.fail('invariant', `${this.name} took a crash for tampering: ${report.warnings.join('; ')}`);
+    const has = report.state.promised;
+    if (before.promised && (!has || Ballot.compareTerm(has, before.promised) < 0)) {
+      this.env.fail('durability', `${this.name} restarted promising ${has ?? 'nothing'}, but its disk had fsynced a promise of ${before.promised}`);
+    }
+    if (this.vouched) {
+      const lost = stillHolds(report.state, this.vouched);
+      if (lost) this.env.fail('durability', `${this.name} restarted without a block it had vouched for: ${lost}`);
+    }
+    this.synced = this.env.load(this.disk).state; // (a second copy: the core's own is mutated as it runs)
+    this.unsynced = [];
+    this.incarnation++;
+    this.frozenUntil = 0;
+    this.deferred = [];
+    this.armed = null;
+    const replica = this.env.makeReplica(this, report);
+    const life = this.incarnation;
+    this.host = new HostLoop(replica, {
+      now: () => this.localNow(),
+      write: (records) => this.write(records),
+      sync: (done) => {
+        const mark = this.disk.mark();
+        this.env.at(this.env.now() + this.rng.int(0, this.opts.diskMs), () => this.run(life, () => this.fsynced(mark, done)));
+      },
+      send: (out) => this.send(out),
+      defer: (fn) => this.env.at(this.env.now() + this.rng.int(0, this.opts.turnMs), () => this.run(life, fn)),
+      observe: (out) => this.env.observe(this, out),
+    });
+    const st = report.state;
+    this.env.log(`${this.name} up: depth ${st.commit} decided, ${st.end - st.commit} tentative, promised ${st.promised ?? '-'}`);
+    return report;
+  }
+
+  /** A crash: the process dies; unsynced bytes are lost, except possibly a torn prefix (with a lost chunk). */
+  crash(why: string): void {
+    const tear = this.tear;
+    if (!this.host) return;
+    this.host.stop();
+    this.host = null;
+    const unsynced = this.disk.unsyncedBytes;
+    const keep = unsynced > 0 && tear.chance(0.5) ? tear.int(0, unsynced) : 0;
+    // Half the torn writes also lose a page in the middle (it reads back as zero fill).
+    const holes: [number, number][] = keep > 1 && tear.chance(0.5) ? [[tear.int(0, Math.min(keep - 2, 100)), tear.int(1, 64)]] : [];
+    this.disk.crash(keep, holes);
+    this.unsynced = [];
+    this.deferred = [];
+    this.env.log(`${this.name} CRASH (${why}); kept ${keep}/${unsynced} unsynced bytes${holes.length ? `, ${holes[0][1]} of them lost at +${holes[0][0]}` : ''}`);
+  }
+
+  /** Feeds an input (a message, a tick) to the host, unless the node is down; waits while frozen. */
+  input(life: number | null, input: Parameters<HostLoop['input']>[0]): void {
+    this.run(life ?? this.incarnation, () => this.host!.input(input));
+  }
+
+  freeze(until: number): void {
+    if (!this.up) return;
+    this.frozenUntil = Math.max(this.frozenUntil, until);
+    const life = this.incarnation;
+    this.env.at(this.frozenUntil, () => {
+      if (this.incarnation !== life || this.env.now() < this.frozenUntil) return;
+      const work = this.deferred;
+      this.deferred = [];
+      this.env.log(`${this.name} thawed: ${work.length} event(s) waited`);
+      for (const fn of work) this.run(life, fn);
+    });
+  }
+
+  /** Runs `fn` in this life of the process: now, or after a freeze; never after a crash. */
+  private run(life: number, fn: () => void): void {
+    if (this.incarnation !== life || !this.up) return;
+    if (this.frozen) {
+      this.deferred.push(fn);
+      return;
+    }
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof NodeDies)) throw e;
+      this.crash(e.message);
+    }
+  }
+
+  private write(records: readonly DurableRecord[]): void {
+    if (records.length === 0) return;
+    new ChainStore(this.disk).write(records, false);
+    this.unsynced.push({ mark: this.disk.mark(), records });
+    const armed = this.armed;
+    if (armed === 'enospc') throw new NodeDies('write failed: ENOSPC (disk full); the node stops');
+    if (armed && armed !== 'fsync' && armed !== 'eio' && (armed === 'write' || records.some((r) => r.t === armed))) {
+      throw new NodeDies(`after persisting ${records.map((r) => r.t).join('+')}, before sending`);
+    }
+  }
+
+  private fsynced(mark: number, done: () => void): void {
+    if (this.armed === 'fsync') throw new NodeDies('power lost before an fsync completed');
+    if (this.armed === 'eio') throw new NodeDies('fsync failed: EIO; the node stops (what it wrote may be lost)');
+    this.disk.syncTo(mark);
+    while (this.unsynced.length > 0 && this.unsynced[0].mark <= mark) {
+      for (const r of this.unsynced.shift()!.records) this.synced.apply(r);
+    }
+    done();
+  }
+
+  private send(out: Outbound): void {
+    if (out.msg.kind === 'accepted') {
+      const m = out.msg as Accepted;
+      const s = this.synced;
+      const from = Math.min(s.commit, m.end);
+      const v: Vouched = { term: m.ballot, from, hashes: s.hashes.slice(from, m.end) };
+      const cmp = s.suffixBallot ? Ballot.compareTerm(s.suffixBallot, m.ballot) : -1;
+      if (cmp < 0 && m.end > s.commit) {
+        this.env.fail('durability', `${this.name} sent accepted under ${m.ballot}, but its disk holds its suffix durably only under ${s.suffixBallot ?? 'no term'}`);
+      }
+      if (cmp === 0 && s.end < m.end) {
+        this.env.fail('durability', `${this.name} sent accepted up to ${m.end} under ${m.ballot}, but its disk holds only ${s.end} block(s) durably`);
+      }
+      if (cmp === 0) this.vouched = v;
+    }
+    this.env.send(this.name, out);
+  }
+}
