@@ -26,7 +26,8 @@ import {
 } from '../../messages';
 import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
-import { invariant, InvariantError } from './invariant';
+import { invariant } from './invariant';
+import { blockBytes, fitCount, pendingBytes } from './sizes';
 import { StateMachine } from './state-machine';
 
 export interface CoreConfig {
@@ -46,12 +47,32 @@ export interface CoreConfig {
    * blocks it carries. Also how far behind such a peer may fall while the leader is healthy.
    */
   lazyMs: number;
-  /** Most decided blocks in one repair message. */
+  /** Most blocks (or operations) in one accept, repair, refusal or forward. */
   batchMax: number;
+  /** ... and most bytes (estimated, see sizes.ts), so any legal value size fits in a frame. */
+  batchMaxBytes: number;
   /** Most tentative (proposed, undecided) blocks a leader keeps in flight. */
   windowMax: number;
-  /** Most operations a node holds in its queue; beyond it, new requests are dropped (the client retries). */
+  /** ... and most bytes: a promise carries the whole tentative suffix, so this bounds it too. */
+  windowMaxBytes: number;
+  /** Most operations a node holds in its queue; beyond it, new requests are refused as `busy`. */
   queueMax: number;
+  /** ... and most bytes of them. */
+  queueMaxBytes: number;
+}
+
+/** Highest ballot seq taken from any message: beyond it a ballot is refused (a forged seq near 2^53 would end all elections). */
+export const MAX_BALLOT_SEQ = 2 ** 40;
+/** One message's worth of blocks, in bytes (estimated): a quarter of the codec's 16 MiB frame limit. */
+export const BATCH_MAX_BYTES = 4 * 1024 * 1024;
+
+/** Every ballot a message carries (its own, a promise's suffix term, a refusal's promised one). */
+function ballotsOf(msg: AnyMessage): Ballot[] {
+  const out: Ballot[] = [];
+  if ('ballot' in msg) out.push(msg.ballot);
+  if (msg.kind === 'nack') out.push((msg as Nack).promised);
+  if (msg.kind === 'promise' && (msg as PromiseMsg).suffixBallot) out.push((msg as PromiseMsg).suffixBallot!);
+  return out;
 }
 
 export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreConfig {
@@ -64,8 +85,11 @@ export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreC
     electionTimeoutMs: 3 * rtt + 2000,
     lazyMs: 50,
     batchMax: 1000,
+    batchMaxBytes: BATCH_MAX_BYTES,
     windowMax: 1000,
+    windowMaxBytes: BATCH_MAX_BYTES,
     queueMax: 100_000,
+    queueMaxBytes: 64 * 1024 * 1024,
   };
 }
 
@@ -194,6 +218,11 @@ export class Replica {
   /** Leader, within one batch: peers owed an accept, and whether the commit index moved. */
   private readonly acceptTo = new Set<number>();
   private decideDirty = false;
+  /** Rate limit for `refusedInput` lines. */
+  private lastRefusalLogAt = -Infinity;
+  private refusalsUnlogged = 0;
+  /** Estimated bytes of the operations in `queue` (bounded by queueMaxBytes). */
+  private queueBytes = 0;
   private wantPropose = false;
   /** Accepts built in this batch, by start depth: peers at the same point share one message (encoded once). */
   private readonly acceptsByFrom = new Map<number, Accept>();
@@ -268,6 +297,8 @@ export class Replica {
 
   private onMessage(from: string, msg: AnyMessage, now: number): void {
     const peer = parsePeer(from, this.cfg.nodes);
+    const tooHigh = ballotsOf(msg).find((b) => b.seq > MAX_BALLOT_SEQ);
+    if (tooHigh) return this.refusedInput(`${from}'s ${msg.kind} names ballot seq ${tooHigh.seq}, above the bound ${MAX_BALLOT_SEQ}; refused`, now);
     if ('ballot' in msg && msg.ballot.seq > this.maxSeq) this.maxSeq = msg.ballot.seq;
     // A refusal names the higher term the refuser promised: the next candidacy must outbid it,
     // or elections climb one seq at a time and each is deposed by the same refusal.
@@ -289,6 +320,20 @@ export class Replica {
       case 'decide': return this.onDecide(peer, msg as Decide, now);
       case 'repair-request': return this.onRepairRequest(peer, msg as RepairRequest);
       case 'repair': return this.onRepair(peer, msg as RepairResponse, now);
+    }
+  }
+
+  /**
+   * Input no correct peer sends: refused with a log line, at most one a second (with a count of
+   * those not shown), never a state change.
+   */
+  private refusedInput(line: string, now?: number): void {
+    if (now === undefined || now - this.lastRefusalLogAt >= 1000) {
+      this.event(`${line}${this.refusalsUnlogged ? ` (and ${this.refusalsUnlogged} more refused since the last line)` : ''}`);
+      this.refusalsUnlogged = 0;
+      if (now !== undefined) this.lastRefusalLogAt = now;
+    } else {
+      this.refusalsUnlogged++;
     }
   }
 
@@ -369,7 +414,7 @@ export class Replica {
     if (!this.mayVote(peer, now)) return;
     if (m.ballot.depth < d.commit) {
       // The spec's depth rule: refuse, and hand over the decided blocks the candidate lacks.
-      const blocks = d.log.slice(m.ballot.depth, Math.min(d.commit, m.ballot.depth + this.cfg.batchMax));
+      const blocks = this.decidedBatch(m.ballot.depth);
       this.send(peer, make(Nack, { reason: 'behind', ballot: m.ballot, promised: d.promised ?? m.ballot, commit: d.commit, commitHash: this.commitHash, resume: d.commit, blocks }));
       return;
     }
@@ -388,7 +433,7 @@ export class Replica {
       commit: d.commit,
       suffixBallot: d.suffixBallot ?? undefined,
       suffix,
-      queue: [...this.queue.values()].slice(0, this.cfg.batchMax),
+      queue: this.queueBatch(),
     }));
   }
 
@@ -443,7 +488,7 @@ export class Replica {
     }
     this.leadership = { ballot, peers, durableEnd: d.commit, unsynced: [[this.outputSeq + 1, d.end]] };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
-    for (const [rid] of this.queue) if (this.inLog.has(rid)) this.queue.delete(rid);
+    for (const [rid] of this.queue) if (this.inLog.has(rid)) this.unqueue(rid);
     this.propose(now);
     for (const p of peers.keys()) this.sendAccept(p);
     this.advanceCommit(now); // a one-node cluster decides alone
@@ -485,7 +530,7 @@ export class Replica {
         const op = d.log[i].operation;
         const rid = requestKey(op);
         const to = this.replyTo.get(rid);
-        if (to !== undefined && !this.queue.has(rid)) this.queue.set(rid, PendingOp.of(op, to));
+        if (to !== undefined && !this.queue.has(rid)) this.queueAdd(rid, PendingOp.of(op, to)); // (may pass the bounds: they were in flight)
       }
     }
     this.role = 'follower';
@@ -561,7 +606,9 @@ export class Replica {
         // Within one term a leader never changes its own blocks, but a stale leader's undecided
         // block can lose to one decided under a later term that I learned by repair. Refuse and
         // show my decided head: the leader will fetch it, see it is stale, and step down.
-        if (from + i >= d.commit) throw new InvariantError(`leader ${pname(peer)} changed its own block at ${from + i} within term ${m.ballot}`);
+        // A correct leader never sends two blocks for one depth within its term: such input is
+        // refused here, before it could reach an invariant (it is a peer's fault, not ours).
+        if (from + i >= d.commit) this.refusedInput(`${pname(peer)} sent a different block at ${from + i} within its term ${m.ballot}; refused`);
         this.nackGap(peer, m.ballot, d.commit);
         return;
       }
@@ -601,6 +648,7 @@ export class Replica {
     if (pp.next < pp.match) pp.next = pp.match;
     pp.heardAt = now;
     if (pp.match >= this.durable.end) pp.outstanding = false;
+    else if (pp.match >= pp.next) this.sendAccept(peer); // it has all I sent (a byte cap cut the accept short): the next part
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
     this.advanceCommit(now);
     if (this.durable.commit - pp.commit > this.cfg.batchMax) this.sendAccept(peer); // far behind: push repair
@@ -674,7 +722,7 @@ export class Replica {
       const { result, duplicate, stale } = this.sm.apply(block);
       this.out.decided.push({ depth, block, result });
       this.inLog.delete(rid);
-      this.queue.delete(rid);
+      this.unqueue(rid);
       const to = this.replyTo.get(rid);
       this.replyTo.delete(rid);
       const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
@@ -750,9 +798,21 @@ export class Replica {
     const op = p.operation;
     const rid = requestKey(op);
     if (this.queue.has(rid) || this.isKnown(op)) return 'known';
-    if (this.queue.size >= this.cfg.queueMax) return 'full';
-    this.queue.set(rid, p);
+    if (this.queue.size >= this.cfg.queueMax || this.queueBytes + pendingBytes(p) > this.cfg.queueMaxBytes) return 'full';
+    this.queueAdd(rid, p);
     return 'queued';
+  }
+
+  private queueAdd(rid: string, p: PendingOp): void {
+    this.queue.set(rid, p);
+    this.queueBytes += pendingBytes(p);
+  }
+
+  private unqueue(rid: string): void {
+    const p = this.queue.get(rid);
+    if (!p) return;
+    this.queue.delete(rid);
+    this.queueBytes -= pendingBytes(p);
   }
 
   /** Whether a request is already in my tentative suffix or took effect (the leader's dedupe). */
@@ -763,7 +823,11 @@ export class Replica {
   private forwardOps(ops: PendingOp[], now: number): void {
     const to = this.leaderHint;
     if (to === null || to === this.cfg.id) return; // held until a leader is known or a client asks me to lead
-    for (let i = 0; i < ops.length; i += this.cfg.batchMax) this.send(to, make(Forward, { ops: ops.slice(i, i + this.cfg.batchMax) }));
+    for (let i = 0; i < ops.length;) {
+      const n = fitCount(ops, i, ops.length, this.cfg.batchMax, this.cfg.batchMaxBytes, pendingBytes);
+      this.send(to, make(Forward, { ops: ops.slice(i, i + n) }));
+      i += n;
+    }
     this.lastForwardAt = now;
   }
 
@@ -781,9 +845,13 @@ export class Replica {
     const fresh: Block[] = [];
     let head = d.headHash(d.end);
     const from = d.end;
+    let windowBytes = 0;
+    for (let i = d.commit; i < d.end; i++) windowBytes += blockBytes(d.log[i]);
     for (const [rid, p] of this.queue) {
       if (d.end + fresh.length - d.commit >= this.cfg.windowMax) break;
-      this.queue.delete(rid);
+      if (windowBytes > 0 && windowBytes + pendingBytes(p) > this.cfg.windowMaxBytes) break; // (one block always fits an empty window)
+      windowBytes += pendingBytes(p);
+      this.unqueue(rid);
       if (this.isKnown(p.operation)) continue;
       const { block, mined } = mineBlock(p.operation, head, this.random);
       head = blockHash(block);
@@ -841,6 +909,24 @@ export class Replica {
     this.leadership!.peers.get(peer)!.lazy = false;
   }
 
+  /** Decided blocks from `from`, as many as one message holds (batchMax, batchMaxBytes). */
+  private decidedBatch(from: number): Block[] {
+    const d = this.durable;
+    return d.log.slice(from, from + fitCount(d.log, from, d.commit, this.cfg.batchMax, this.cfg.batchMaxBytes, blockBytes));
+  }
+
+  /** The head of my queue, as much as one message holds: a promise hands it to the new leader. */
+  private queueBatch(): PendingOp[] {
+    const out: PendingOp[] = [];
+    let bytes = 0;
+    for (const p of this.queue.values()) {
+      if (out.length >= this.cfg.batchMax || bytes + pendingBytes(p) > this.cfg.batchMaxBytes) break;
+      bytes += pendingBytes(p);
+      out.push(p);
+    }
+    return out;
+  }
+
   /** Leader -> one peer: decided blocks if it is far behind, else my log from its next index. */
   private emitAccept(peer: number, now: number): void {
     const l = this.leadership!;
@@ -848,7 +934,7 @@ export class Replica {
     const pp = l.peers.get(peer)!;
     if (d.commit - pp.commit > this.cfg.batchMax) {
       const from = pp.commit;
-      this.send(peer, make(RepairResponse, { from, blocks: d.log.slice(from, from + this.cfg.batchMax), commit: d.commit }));
+      this.send(peer, make(RepairResponse, { from, blocks: this.decidedBatch(from), commit: d.commit }));
       pp.sentAt = now;
       pp.outstanding = true;
       pp.decideOwed = false;
@@ -857,11 +943,12 @@ export class Replica {
     const from = Math.min(pp.next, d.end);
     let accept = this.acceptsByFrom.get(from);
     if (!accept) {
-      accept = make(Accept, { ballot: l.ballot.at(from), blocks: d.log.slice(from), commit: d.commit, commitHash: this.commitHash });
+      const n = fitCount(d.log, from, d.end, Number.MAX_SAFE_INTEGER, this.cfg.batchMaxBytes, blockBytes);
+      accept = make(Accept, { ballot: l.ballot.at(from), blocks: d.log.slice(from, from + n), commit: d.commit, commitHash: this.commitHash });
       this.acceptsByFrom.set(from, accept);
     }
     this.send(peer, accept);
-    pp.next = d.end;
+    pp.next = from + accept.blocks.length; // (the rest, if bytes capped it, goes when this is answered)
     pp.sentAt = now;
     pp.outstanding = true;
     pp.decideOwed = false; // the accept carries the commit index
@@ -884,7 +971,7 @@ export class Replica {
     const pp = this.leadership?.peers.get(peer);
     if (pp && m.from > pp.commit) pp.commit = m.from;
     if (m.from >= d.commit) return;
-    this.send(peer, make(RepairResponse, { from: m.from, blocks: d.log.slice(m.from, Math.min(d.commit, m.from + this.cfg.batchMax)), commit: d.commit }));
+    this.send(peer, make(RepairResponse, { from: m.from, blocks: this.decidedBatch(m.from), commit: d.commit }));
   }
 
   private onRepair(peer: number, m: RepairResponse, now: number): void {

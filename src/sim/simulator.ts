@@ -63,6 +63,8 @@ export interface SimStats {
   /** Client restarts, and requests renumbered after a `stale` refusal. */
   clientRestarts: number;
   renumbered: number;
+  /** Requests refused as `busy` (a full queue). */
+  busy: number;
   freezes: number;
   /** Messages that arrived more than an election timeout after they were sent. */
   lateMessages: number;
@@ -130,7 +132,7 @@ class Simulation {
   private violation: Violation | undefined;
   private readonly stats: SimStats = {
     simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0,
-    clientRestarts: 0, renumbered: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
+    clientRestarts: 0, renumbered: 0, busy: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
   };
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
@@ -163,7 +165,12 @@ class Simulation {
     this.keys = Array.from({ length: production ? 50 : 3 }, (_, i) => `k${i}`);
     this.coreCfg = (id) => production
       ? { ...defaultCoreConfig(id, 0, NODES), lazyMs: this.lazyMs } // the node's own timers, batches and windows
-      : { id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: this.lazyMs, batchMax: 16, windowMax: this.churn ? 32 : 8, queueMax: 1000 };
+      : {
+        id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: this.lazyMs,
+        batchMax: 16, windowMax: this.churn ? 32 : 8, queueMax: 1000,
+        batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24,
+        ...(this.swarm.tightBounds ? { batchMaxBytes: 1500, windowMaxBytes: 2500, queueMax: 4, queueMaxBytes: 3000 } : {}),
+      };
   }
 
   private get electionMs(): number {
@@ -591,6 +598,7 @@ class Simulation {
       for (const o of core.onNoLeader(msg as NoLeader, from, this.now)) this.send(c.name, pname(o.to), o.msg);
     } else if (msg.kind === 'refused') {
       const r = core.onRefused(msg as Refused, this.now);
+      if ((msg as Refused).reason === 'busy' && r.out.length === 0 && core.pending?.req === (msg as Refused).req) this.stats.busy++;
       if (r.renumbered && c.current) {
         const rid = requestKey(core.pending!.op);
         this.issued.set(rid, this.issued.get(c.current.rid!)!);

@@ -9,6 +9,8 @@ import { Prng } from './prng';
 export interface Swarm {
   /** Production-sized parameters (the node's real timers, batches and windows; many keys). */
   production: boolean;
+  /** Small seeds only: byte and queue bounds so tight that accepts, repairs and forwards are cut short and queues fill (clients told `busy`). */
+  tightBounds: boolean;
   faultMs: number;
   // ---- network ----
   baseDelayMs: number;
@@ -76,6 +78,7 @@ function drawMixed(r: Prng): Swarm {
   const late = r.chance(0.35); // a seed whose messages can be late by several election timeouts
   return {
     production,
+    tightBounds: !production && r.chance(0.3),
     faultMs: r.pick([3000, 3000, 3000, 6000, 12000]),
     baseDelayMs: late && r.chance(0.3) ? r.int(20, 300) : r.int(1, 20),
     jitterMs: late ? r.int(0, 3 * electionMs) : r.chance(0.7) ? r.int(0, 60) : 0,
@@ -107,7 +110,7 @@ function drawMixed(r: Prng): Swarm {
 
 export function swarmText(s: Swarm): string {
   return [
-    s.production ? 'production-sized' : 'small',
+    s.production ? 'production-sized' : s.tightBounds ? 'small, tight bounds' : 'small',
     `faults=${s.faultMs}ms`,
     `delay=${s.baseDelayMs}+${s.jitterMs}ms`,
     `drop=${s.drop.toFixed(2)}`,

@@ -1,14 +1,14 @@
 import { strict as assert } from 'node:assert';
 import {
   Accept, AnyMessage, Ballot, ClientReply, ClientRequest, Decide, LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg,
-  RepairRequest, RepairResponse,
+  Refused, RepairRequest, RepairResponse,
 } from '../../messages';
 import { blockHash, mineBlock } from '../../src/chain';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 
 const cfg = (id: number, over: Partial<CoreConfig> = {}): CoreConfig => ({
-  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, ...over,
+  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24, ...over,
 });
 let r = 1;
 const random = () => (r = (Math.imul(r, 1664525) + 1013904223) >>> 0);
@@ -64,8 +64,8 @@ class Net {
     this.run();
   }
   /** P1 leads and decides C1's puts 1..n (`put(i)` gives key and value) while P5 is down; then P5 is back, behind. */
-  static withP5Behind(n: number, put: (i: number) => [string, string]): Net {
-    const net = new Net();
+  static withP5Behind(n: number, put: (i: number) => [string, string], over: Partial<CoreConfig> = {}): Net {
+    const net = new Net(over);
     net.elect(1);
     net.down.add(5);
     for (let i = 1; i <= n; i++) net.request(1, 'C1', i, 'put', ...put(i));
@@ -405,6 +405,72 @@ describe('core: bugs found by the review of issue 12', () => {
     assert.ok(!n.R[0].isLeader, 'deposed by the refusal');
     n.step(1, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
     assert.ok(n.R[0].ballot!.seq > 40, `the next ballot ${n.R[0].ballot} outbids the refusal's <40,5>`);
+  });
+});
+
+describe('core: bounds and hostile input', () => {
+  const big = (i: number) => `"${String(i).repeat(10_000)}"`; // ~10 KB values
+
+  it('caps accepts and repairs in bytes as well as count, and a node far behind still catches up', () => {
+    const over = { batchMaxBytes: 50_000 };
+    const net = Net.withP5Behind(24, (i) => [`k${i}`, big(i)], over);
+    const before = net.log.length;
+    net.nodes[0].step({ type: 'tick' }, (net.now += 1000));
+    net.run();
+    for (let round = 0; round < 20 && net.nodes[4].commit < 24; round++) { net.now += 1000; net.tickAll(); net.run(); }
+    assert.equal(net.nodes[4].commit, 24, 'P5 caught up');
+    const sent = net.log.slice(before).filter((m) => m.to === 'P5' && (m.msg.kind === 'accept' || m.msg.kind === 'repair'));
+    assert.ok(sent.length >= 5, `${sent.length} messages carried the 24 blocks`);
+    for (const m of sent) {
+      const blocks = (m.msg as Accept | RepairResponse).blocks;
+      assert.ok(blocks.length <= 3, `${m.msg.kind} of ${blocks.length} blocks of ~20 KB each exceeds the 50,000-byte cap`);
+    }
+  });
+
+  it('a full queue answers busy; a stale request number is answered stale with the last one that took effect', () => {
+    const net = new Net({ queueMax: 1 });
+    net.elect(1);
+    net.request(1, 'C1', 5, 'put', 'k', '1');
+    assert.equal(net.replies.at(-1)!.result, 'ack');
+    const stale = net.nodes[0].step({ type: 'message', from: 'C1', msg: make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', '2', 'C1', 3), 'C1') }) }, 0);
+    const r = stale.send.find((o) => o.msg.kind === 'refused')!.msg as Refused;
+    assert.deepEqual([r.reason, r.req, r.lastReq], ['stale', 3, 5]);
+    const reused = net.nodes[0].step({ type: 'message', from: 'C1', msg: make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', 'other', 'C1', 5), 'C1') }) }, 0);
+    assert.equal((reused.send.find((o) => o.msg.kind === 'refused')?.msg as Refused)?.reason, 'stale', 'number 5 with other contents is another request, and stale');
+    // A follower with a queue of one: the second distinct request is refused busy (the leader is unknown to it, so it queues).
+    const f = new Replica(cfg(2, { queueMax: 1 }), new DurableState(), random);
+    const req = (n: number) => make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', `${n}`, 'C2', n), 'C2') });
+    f.step({ type: 'message', from: 'C2', msg: req(1) }, 0);
+    const second = f.step({ type: 'message', from: 'C2', msg: req(2) }, 0);
+    assert.equal((second.send.find((o) => o.msg.kind === 'refused')?.msg as Refused)?.reason, 'busy');
+    assert.equal(f.pendingOps().length, 1);
+  });
+
+  it('refuses a ballot seq beyond MAX_BALLOT_SEQ without promising it or raising its own next ballot', () => {
+    const a = new Replica(cfg(3), new DurableState(), random);
+    const out = a.step({ type: 'message', from: 'P1', msg: make(Prepare, { ballot: Ballot.of(2 ** 53 - 1, 1, 0) }) }, 0);
+    assert.equal(out.persist.length, 0);
+    assert.equal(out.send.length, 0);
+    assert.match(out.events.join('\n'), /above the bound/);
+    const nack = a.step({ type: 'message', from: 'P1', msg: make(Nack, { reason: 'ballot', ballot: Ballot.of(1, 3, 0), promised: Ballot.of(2 ** 50, 2, 0), commit: 0, commitHash: '', resume: 0, blocks: [] }) }, 0);
+    assert.equal(nack.events.length, 0, 'the second refusal within a second is counted, not logged');
+    a.step({ type: 'message', from: 'C1', msg: make(LeaderRequest, {}) }, 2000);
+    assert.equal(a.ballot!.seq, 1, 'the forged seq did not raise the next ballot');
+  });
+
+  it('refuses two different blocks for one depth within one term instead of failing an invariant', () => {
+    const T = Ballot.of(1, 1, 0);
+    const mine = mineBlock(Operation.of('put', 'k', '"mine"', 'C1', 1), '0'.repeat(64), random).block;
+    const other = mineBlock(Operation.of('put', 'k', '"forged"', 'C9', 1), '0'.repeat(64), random).block;
+    const st = new DurableState();
+    st.apply({ t: 'promise', ballot: T });
+    st.apply({ t: 'accept', ballot: T, from: 0, blocks: [mine] });
+    const a = new Replica(cfg(2), st, random);
+    let out!: Output;
+    assert.doesNotThrow(() => { out = a.step({ type: 'message', from: 'P1', msg: make(Accept, { ballot: T, blocks: [other], commit: 0, commitHash: '' }) }, 0); });
+    assert.equal(out.persist.length, 0, 'no state change');
+    assert.match(out.events.join('\n'), /different block at 0 within its term .* refused/);
+    assert.equal(blockHash(a.durable.log[0]), blockHash(mine));
   });
 });
 
