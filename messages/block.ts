@@ -15,14 +15,21 @@ export class Operation {
   @field.string({ optional: true }) value?: string;
   @field.string({ maxLength: 64 }) client = '';
   @field.int() req = 0;
+  /**
+   * Random id of the client process that sent it (one per start). Request numbers come from
+   * the client's clock, which can step back across a restart and reuse a number; with the
+   * session, a reused number is still another request. Absent in chains written before it.
+   */
+  @field.string({ maxLength: 32, optional: true }) session?: string;
 
-  static of(op: OpName, key: string, value: string | undefined, client: string, req: number): Operation {
+  static of(op: OpName, key: string, value: string | undefined, client: string, req: number, session?: string): Operation {
     const o = new Operation();
     o.op = op;
     o.key = key;
     if (value !== undefined) o.value = value;
     o.client = client;
     o.req = req;
+    if (session !== undefined) o.session = session;
     return o;
   }
 }

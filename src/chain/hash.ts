@@ -26,16 +26,18 @@ export function sha256Hex(text: string): string {
 }
 
 export function operationText(op: Operation): string {
-  return JSON.stringify([op.op, op.key, op.value ?? null, op.client, op.req]);
+  const fields: unknown[] = [op.op, op.key, op.value ?? null, op.client, op.req];
+  if (op.session !== undefined) fields.push(op.session); // (chains from before sessions hash as they did)
+  return JSON.stringify(fields);
 }
 
 /**
- * What an operation does (op, key, value), without who asked: two requests that share a client
- * and number but differ here are two requests (a restarted client whose clock went back can
- * reuse a number), and a reply names the one it answers.
+ * What an operation does (op, key, value) and which client process sent it (session): two
+ * requests that share a client and number but differ here are two requests (a restarted client
+ * whose clock went back can reuse a number), and a reply names the one it answers.
  */
 export function operationDigest(op: Operation): string {
-  return sha256Hex(JSON.stringify([op.op, op.key, op.value ?? null])).slice(0, 16);
+  return sha256Hex(JSON.stringify([op.op, op.key, op.value ?? null, op.session ?? null])).slice(0, 16);
 }
 
 /** Equation (2): the proof-of-work hash of an operation and a nonce. */

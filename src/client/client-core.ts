@@ -47,6 +47,8 @@ export interface ClientCoreOptions {
   hint?: number;
   /** Request number to start after (a restarted client continues its numbering). */
   lastReq?: number;
+  /** Random id of this client process (see Operation.session). */
+  session?: string;
 }
 
 interface InFlight {
@@ -82,7 +84,7 @@ export class ClientCore {
   submit(op: OpName, key: string, value: string | undefined, now: number): ClientOutbound[] {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
-    const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req);
+    const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req, this.o.session);
     this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
     return [this.request(this.hint)];
   }
@@ -130,7 +132,7 @@ export class ClientCore {
     this.req = Math.max(this.req, msg.lastReq);
     f.req = ++this.req;
     const o = f.op;
-    f.op = Operation.of(o.op, o.key, o.value, this.o.id, f.req);
+    f.op = Operation.of(o.op, o.key, o.value, this.o.id, f.req, this.o.session);
     f.sentAt = now;
     return { out: [this.request(f.target)], renumbered: { from, to: f.req } };
   }

@@ -3,6 +3,7 @@
  * A thin shell over `ClientCore` (the protocol) and `Transport` (ZeroMQ); the CLI, the
  * end-to-end tests and the benchmark all use it.
  */
+import { randomBytes } from 'node:crypto';
 import { ClientReply, NoLeader, OpName, Refused } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { Transport } from '../net/transport';
@@ -80,6 +81,7 @@ export class Client {
       hint: o.hint,
       // Request numbers continue across restarts of this client (microseconds since 1970 only grow).
       lastReq: Date.now() * 1000,
+      session: randomBytes(8).toString('hex'),
     });
     this.timer = setInterval(() => this.tick(), 20);
   }

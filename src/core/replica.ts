@@ -464,15 +464,9 @@ export class Replica {
       }
       offers.push({ ballot: p.suffixBallot, from: p.commit, blocks: p.suffix });
     }
-    const best = this.chooseSuffix(offers);
-    let adopted: Block[] = [];
-    if (best) {
-      invariant(best.from <= d.commit, () => `adopted suffix starts at ${best!.from}, above my decided prefix ${d.commit}`);
-      invariant(this.agreesWithDecided(best.from, best.blocks), () => `adopted suffix disagrees with my decided prefix`);
-      adopted = best.blocks.slice(d.commit - best.from);
-      const check = verifyChain(adopted, d.headHash(d.commit), d.commit);
-      invariant(check.ok, () => `adopted suffix does not link: ${!check.ok ? check.reason : ''}`);
-    }
+    const adopted = this.chooseAdoption(offers);
+    const check = verifyChain(adopted, d.headHash(d.commit), d.commit);
+    invariant(check.ok, () => `adopted blocks do not link to my decided head: ${!check.ok ? check.reason : ''}`);
     const ballot = c.ballot.at(d.commit);
     this.candidacy = null;
     this.role = 'leader';
@@ -495,18 +489,33 @@ export class Replica {
   }
 
   /**
-   * Paxos's adoption rule: the suffix accepted under the highest term (the longest among equals).
-   * An empty suffix counts too: its term may be the highest, and then there is nothing to adopt
-   * beyond the decided blocks (a lower-term suffix elsewhere may be stale). Any block a majority
-   * accepted under some term lies in it. (Protected only so the simulator can plant a wrong rule.)
+   * Paxos's adoption rule, depth by depth above my decided prefix: at each depth, the block
+   * accepted there under the highest term among the promisers (and me) whose block links to the
+   * one chosen below it; stop at the first depth where none does. (An acceptor's whole suffix
+   * was accepted under one term, so each block's term is its suffix's.) A block a majority
+   * accepted under some term is held by at least one promiser under that term or a higher one,
+   * and every proposal at its depth under a higher term is that same block, so it is chosen.
+   *
+   * Not "the whole suffix of the highest term": an acceptor may hold only a prefix of a term's
+   * log (byte-capped accepts deliver it in parts), and then a block beyond that prefix, decided
+   * under a lower term, is held only by lower-term promisers. (Protected only so the simulator
+   * can plant wrong rules.)
    */
-  protected chooseSuffix(offers: readonly SuffixOffer[]): SuffixOffer | null {
-    let best: SuffixOffer | null = null;
-    for (const o of offers) {
-      const cmp = best ? Ballot.compareTerm(o.ballot, best.ballot) : 1;
-      if (cmp > 0 || (cmp === 0 && o.from + o.blocks.length > best!.from + best!.blocks.length)) best = o;
+  protected chooseAdoption(offers: readonly SuffixOffer[]): Block[] {
+    const d = this.durable;
+    const chosen: Block[] = [];
+    let head = d.headHash(d.commit);
+    for (let depth = d.commit; ; depth++) {
+      let best: { ballot: Ballot; block: Block } | null = null;
+      for (const o of offers) {
+        const block = o.blocks[depth - o.from];
+        if (depth < o.from || block === undefined || block.hashPointer !== head) continue;
+        if (!best || Ballot.compareTerm(o.ballot, best.ballot) > 0) best = { ballot: o.ballot, block };
+      }
+      if (!best) return chosen;
+      chosen.push(best.block);
+      head = blockHash(best.block);
     }
-    return best;
   }
 
   /** Whether `blocks` placed at `from` match my decided blocks wherever the two overlap. */

@@ -3,13 +3,14 @@
  * The simulator must catch every one of them (test/sim/simulation.test.ts), or its checks have
  * gone blind. They live here, in the test harness, not behind a switch in the production core.
  */
-import { AnyMessage, Operation } from '../../messages';
+import { AnyMessage, Ballot, Block, Operation } from '../../messages';
 import { Random } from '../chain';
 import { DurableState } from '../core/durable';
 import { CoreConfig, Leadership, Replica, SuffixOffer } from '../core/replica';
 
 export const MUTATIONS = [
   'forget-promise', 'skip-adoption', 'no-dedupe', 'adopt-longest', 'leader-vote-early', 'accept-nosync', 'commit-by-index',
+  'adopt-highest-suffix',
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -21,19 +22,33 @@ export const MUTATION_HELP: Record<Mutation, string> = {
   'leader-vote-early': 'the leader counts its own vote before its own fsync',
   'accept-nosync': 'an acceptor sends `accepted` before its accept record is fsynced',
   'commit-by-index': 'a node learns "decided" by index alone, without the hash check',
+  'adopt-highest-suffix': "a new leader adopts the highest-term suffix whole (this core's rule before byte-capped accepts made it unsafe)",
 };
 
 class SkipAdoption extends Replica {
-  protected override chooseSuffix(): SuffixOffer | null { return null; }
+  protected override chooseAdoption(): Block[] { return []; }
 }
 class NoDedupe extends Replica {
   protected override isKnown(_op: Operation): boolean { return false; }
 }
+/** The longest promised suffix, whole, whatever its term (offers that contradict the decided prefix are already gone). */
 class AdoptLongest extends Replica {
-  protected override chooseSuffix(offers: readonly SuffixOffer[]): SuffixOffer | null {
+  protected override chooseAdoption(offers: readonly SuffixOffer[]): Block[] {
     let best: SuffixOffer | null = null;
     for (const o of offers) if (!best || o.from + o.blocks.length > best.from + best.blocks.length) best = o;
-    return best;
+    return best ? best.blocks.slice(this.durable.commit - best.from) : [];
+  }
+}
+
+/** The suffix of the highest term, whole (the longest among equals): safe only if every acceptor holds a term's whole log. */
+class AdoptHighestSuffix extends Replica {
+  protected override chooseAdoption(offers: readonly SuffixOffer[]): Block[] {
+    let best: SuffixOffer | null = null;
+    for (const o of offers) {
+      const cmp = best ? Ballot.compareTerm(o.ballot, best.ballot) : 1;
+      if (cmp > 0 || (cmp === 0 && o.from + o.blocks.length > best!.from + best!.blocks.length)) best = o;
+    }
+    return best ? best.blocks.slice(this.durable.commit - best.from) : [];
   }
 }
 class LeaderVoteEarly extends Replica {
@@ -55,6 +70,7 @@ export function makeReplica(mutation: Mutation | undefined, cfg: CoreConfig, sta
     case 'leader-vote-early': return new LeaderVoteEarly(cfg, state, random, opts);
     case 'accept-nosync': return new AcceptNoSync(cfg, state, random, opts);
     case 'commit-by-index': return new CommitByIndex(cfg, state, random, opts);
+    case 'adopt-highest-suffix': return new AdoptHighestSuffix(cfg, state, random, opts);
     default: return new Replica(cfg, state, random, opts);
   }
 }

@@ -550,7 +550,8 @@ class Simulation {
     c.clockOffsetMs -= stepBackMs;
     c.incarnation++;
     const lastReq = (this.now + c.clockOffsetMs) * 1000;
-    c.core = new ClientCore({ id: c.name, nodes: NODES, replyTo: c.name, timeoutMs: this.swarm.clientTimeoutMs, hint: 1 + ((c.index + c.incarnation) % NODES), lastReq });
+    const session = this.clientRng.u32().toString(16).padStart(8, '0');
+    c.core = new ClientCore({ id: c.name, nodes: NODES, replyTo: c.name, timeoutMs: this.swarm.clientTimeoutMs, hint: 1 + ((c.index + c.incarnation) % NODES), lastReq, session });
     if (c.incarnation > 1) {
       this.stats.clientRestarts++;
       this.log(`${c.name} restarted${stepBackMs ? ` (its clock stepped back ${stepBackMs}ms)` : ''}: numbering from #${lastReq + 1}`);
