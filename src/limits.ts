@@ -67,6 +67,12 @@ export function printable(s: string): string {
   });
 }
 
+/** Every line of `text` made `printable` (the line breaks between them kept). */
+export function printableLines(text: string): string {
+  if (!CONTROL.test(text)) return text;
+  return text.split('\n').map(printable).join('\n');
+}
+
 /** `printable`, and cut to `max` characters (for names and other short peer-supplied text). */
 export function printableShort(s: unknown, max = 80): string {
   const t = typeof s === 'string' ? s : String(s);
@@ -89,7 +95,7 @@ export function keyProblem(key: string): string | null {
 export function valueProblem(value: string | undefined): string | null {
   if (value === undefined) return null;
   if (typeof value !== 'string') return 'the value is not text';
-  if (value.length > MAX_VALUE_CHARS) return `the value is ${value.length} characters long (${MAX_VALUE_CHARS.toLocaleString('en-US')} at most)`;
+  if (value.length > MAX_VALUE_CHARS) return `the value is ${value.length.toLocaleString('en-US')} characters long (${MAX_VALUE_CHARS.toLocaleString('en-US')} at most)`;
   return null;
 }
 
