@@ -142,6 +142,12 @@ export class FileDisk implements Disk {
     fs.fsyncSync(this.fd);
     this.end = this.size = length;
   }
+  /** Closes without touching the file (not even its zero fill): for a log refused at start. */
+  closeUntouched(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
   /** A clean close leaves no zero fill behind. */
   close(): void {
     if (this.fd < 0) return;

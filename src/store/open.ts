@@ -92,7 +92,7 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
   try {
     report = loadState(disk, { identity: o.identity, evidence });
   } catch (e) {
-    disk.close();
+    disk.closeUntouched();
     throw e;
   }
   const header = headerFor(o.identity);
