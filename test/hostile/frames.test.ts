@@ -12,7 +12,10 @@ import { Cluster, describeAll, forgetProcs, freePorts, NodeProc, sleep, stopAll 
 
 /** Bounds this suite holds the nodes to (stated in the README's Limits section). */
 const RSS_GROWTH_MAX_MB = 40;
+/** Open fds once the flood is answered: two per reply connection (its mailbox and its TCP socket) plus the node's own. */
 const FD_MAX = 2 * MAX_REPLY_SOCKETS + 150;
+/** During the flood, evicted connections are closed by ZeroMQ's reaper thread a little later: a looser bound. */
+const FD_PEAK_MAX = 4 * MAX_REPLY_SOCKETS + 150;
 
 const rssMB = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -196,8 +199,10 @@ describe('hostile: frames on the wire (real processes)', function () {
     const t0 = cpuTicks(p.pid);
     await sleep(2000);
     const cpu = (cpuTicks(p.pid) - t0) / 100 / 2; // ticks of 10 ms, over 2 s: share of one core
-    process.stdout.write(`      (P${leader}: at most ${maxFds} open fds during the flood; ${(cpu * 100).toFixed(0)}% of a core afterwards)\n`);
-    assert.ok(maxFds <= FD_MAX, `${maxFds} open fds (bound ${FD_MAX})`);
+    const after = fds(p.pid);
+    process.stdout.write(`      (P${leader}: at most ${maxFds} open fds during the flood, ${after} after it; ${(cpu * 100).toFixed(0)}% of a core afterwards)\n`);
+    assert.ok(maxFds <= FD_PEAK_MAX, `${maxFds} open fds during the flood (bound ${FD_PEAK_MAX})`);
+    assert.ok(after <= FD_MAX, `${after} open fds after the flood (bound ${FD_MAX})`);
     assert.ok(cpu < 0.25, `the leader uses ${(cpu * 100).toFixed(0)}% of a core after the flood`);
     await assertServing();
   });
@@ -209,5 +214,6 @@ describe('hostile: frames on the wire (real processes)', function () {
     await sleep(1000);
     d.close();
     for (const n of c.nodes.values()) assert.ok((n as NodeProc).alive, `P${n.id} died:\n${n.tail()}`);
+    if (process.env.HUGE_SEQ_SERVE) await assertServing();
   });
 });
