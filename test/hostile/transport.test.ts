@@ -1,0 +1,48 @@
+/** The transport's own bounds, in one process: reply connections, addresses, queues. */
+import { strict as assert } from 'node:assert';
+import { make, RepairRequest } from '../../messages';
+import { MAX_REPLY_SOCKETS } from '../../src/limits';
+import { Transport } from '../../src/net/transport';
+
+const msg = (n: number) => make(RepairRequest, { from: n });
+
+describe('hostile: transport bounds (in process)', () => {
+  let t: Transport;
+  const warnings: string[] = [];
+  beforeEach(async () => {
+    warnings.length = 0;
+    t = new Transport({
+      self: 'P1', bind: 'tcp://127.0.0.1:0', delayMs: 0, onMessage: () => {}, warn: (l) => warnings.push(l),
+      peers: new Map([['P2', 'tcp://127.0.0.1:1'], ['C1', 'tcp://127.0.0.1:2']]),
+    });
+    await t.start();
+  });
+  afterEach(() => t.close());
+
+  it(`keeps at most ${MAX_REPLY_SOCKETS} reply connections, closing the least recently used`, () => {
+    for (let i = 0; i < MAX_REPLY_SOCKETS + 200; i++) t.send(`x${i}`, msg(i), `tcp://127.0.0.1:${40_000 + (i % 50)}`);
+    assert.equal(t.onDemandSockets, MAX_REPLY_SOCKETS);
+  });
+
+  it('never throws on a bad address: one rate-limited line instead, and no socket', () => {
+    const bad = ['bogus://nowhere', 'ipc:///tmp/x', 'tcp://*:1', 'tcp://127.0.0.1:0', '', 'tcp://\x1b[2J:5'];
+    for (let round = 0; round < 100; round++) for (const a of bad) t.send('ghost', msg(1), a);
+    t.send('C1', msg(1), 'tcp://127.0.0.1:3'); // not C1's nodes.ini address
+    t.send('P9', msg(1), 'tcp://127.0.0.1:3'); // a node that is not configured
+    t.send('y', msg(1), 'tcp://127.0.0.1:1'); // P2's address, for another name
+    assert.equal(t.onDemandSockets, 0);
+    assert.ok(warnings.length >= 1 && warnings.length <= 6, `${warnings.length} warnings:\n${warnings.join('\n')}`);
+    // eslint-disable-next-line no-control-regex
+    assert.ok(!warnings.some((w) => /[\u0000-\u001f]/.test(w)), 'escaped');
+  });
+
+  it('bounds the queue to a client that is down (10,000 frames) with a rate-limited line', () => {
+    // Nobody listens at C1's address: its DEALER queues (a client's first answer must not be lost)
+    // up to its high-water mark; the queue ahead of it stays bounded.
+    for (let i = 0; i < 30_000; i++) t.send('C1', msg(i));
+    const full = warnings.filter((w) => /send queue to C1 is full \(10000 frames/.test(w));
+    assert.ok(full.length >= 1 && full.length <= 3, warnings.join('\n'));
+    const queued = (t as unknown as { sockets: Map<string, { ready: string[] }> }).sockets.get('C1')!.ready.length;
+    assert.ok(queued <= 10_000, `${queued} frames queued`);
+  });
+});
