@@ -49,7 +49,7 @@ export function hasControlChars(s: string): boolean {
 
 /**
  * `s` safe to print on a terminal: every control character becomes a visible escape (`\x1b`,
- * `\n`, `\u202e`), so a key holding `\x1b[2J` prints as text instead of clearing the screen.
+ * `\n`, `\u009b`, `\u202e`), so a key holding `\x1b[2J` prints as text instead of clearing the screen.
  * Backslashes are not doubled: the output is for reading, not for parsing back.
  */
 export function printable(s: string): string {
@@ -60,8 +60,10 @@ export function printable(s: string): string {
       case '\r': return '\\r';
       case '\t': return '\\t';
       default: {
+        // C0 as \x1b (short, familiar); DEL and above as \u007f, which is also a valid JSON escape,
+        // so a --json line stays parseable (JSON.stringify already escapes C0 but not DEL or C1).
         const code = c.charCodeAt(0);
-        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+        return code < 0x20 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
       }
     }
   });

@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as zmq from 'zeromq';
+import { Client } from '../../src/client/client';
 import { CLIENT_MAIN, ClientProc, Cluster, describeAll, forgetProcs, sleep, stopAll, tempConfig } from '../e2e/harness';
 
 describe('hostile: client bugs (real processes)', function () {
@@ -45,6 +46,21 @@ describe('hostile: client bugs (real processes)', function () {
       stop = true;
       await spam;
       forger.close();
+    }
+  });
+
+  it('the programmatic client refuses a key with ESC or NUL, or an oversize value, before sending anything', async () => {
+    const { config } = await tempConfig(5, 3);
+    const sent: string[] = [];
+    const client = await Client.connect({ id: 'C1', config, delayMs: 0, timeoutMs: 60_000, trace: (l) => sent.push(l) });
+    try {
+      await assert.rejects(client.put('a\x1b[2J', '1'), /not sent: the key contains a control character/);
+      await assert.rejects(client.get('a\0'), /not sent: the key contains a control character/);
+      await assert.rejects(client.put('k', 'x'.repeat(60_001)), /not sent: the value is 60,001 characters long \(60,000 at most\)/);
+      await assert.rejects(client.get('k'.repeat(257)), /not sent: the key is 257 characters long/);
+      assert.deepEqual(sent.filter((l) => / -> /.test(l)), [], 'nothing was sent');
+    } finally {
+      client.close();
     }
   });
 

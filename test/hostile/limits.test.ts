@@ -21,7 +21,10 @@ describe('hostile: limits and printing', () => {
 
   it('escapes control characters so a printed line cannot drive the terminal', () => {
     assert.equal(printable('\x1b[2J'), '\\x1b[2J');
-    assert.equal(printable('a\nb\r\t\0\x7f\u009b\u202e'), 'a\\nb\\r\\t\\x00\\x7f\\x9b\\u202e');
+    assert.equal(printable('a\nb\r\t\0\x7f\u009b\u202e'), 'a\\nb\\r\\t\\x00\\u007f\\u009b\\u202e');
+    // A --json line stays valid JSON with the same content once escaped.
+    const json = JSON.stringify({ key: 'a\x1b\x7f\u009b\u2028b' });
+    assert.deepEqual(JSON.parse(printableLines(json)), { key: 'a\x1b\x7f\u009b\u2028b' });
     assert.equal(printable('plain ascii, ünïcödé'), 'plain ascii, ünïcödé');
     assert.equal(printableLines('one \x1b]0;x\x07\ntwo'), 'one \\x1b]0;x\\x07\ntwo');
   });
