@@ -21,6 +21,15 @@ export const MAX_NAME_CHARS = 64;
 export const MAX_MESSAGE_SIZE = MAX_FRAME_BYTES + 64 * 1024;
 /** Frames received but not yet handled, per ROUTER (ZeroMQ's receive high-water mark). */
 export const MAX_RECEIVE_QUEUE_FRAMES = 10_000;
+/**
+ * Frames above BIG_FRAME_BYTES (only a leader's accepts and repair batches are that big) are
+ * decoded at most BIG_FRAME_BYTES_PER_SEC per second (a token bucket holding one second);
+ * beyond that they are dropped before decoding (Paxos retransmits), so a flood of frames just
+ * under the frame limit does not keep the event loop parsing JSON. (It still costs memory: see
+ * the README's known limits.)
+ */
+export const BIG_FRAME_BYTES = 256 * 1024;
+export const BIG_FRAME_BYTES_PER_SEC = 64 * 1024 * 1024;
 /** Frames waiting to be sent to one peer (after the delay, before the socket): count and bytes. */
 export const MAX_PEER_QUEUE_FRAMES = 10_000;
 export const MAX_PEER_QUEUE_BYTES = 64 * 1024 * 1024;

@@ -27,7 +27,7 @@
 import * as zmq from 'zeromq';
 import { AnyMessage, ClientReply, ClientRequest, decode, describe, encode, make } from '../../messages';
 import {
-  MAX_DELAYED_BYTES, MAX_DELAYED_FRAMES, MAX_FRAME_BYTES, MAX_MESSAGE_SIZE, MAX_PEER_QUEUE_BYTES, MAX_PEER_QUEUE_FRAMES,
+  BIG_FRAME_BYTES, BIG_FRAME_BYTES_PER_SEC, MAX_DELAYED_BYTES, MAX_DELAYED_FRAMES, MAX_FRAME_BYTES, MAX_MESSAGE_SIZE, MAX_PEER_QUEUE_BYTES, MAX_PEER_QUEUE_FRAMES,
   MAX_RECEIVE_QUEUE_FRAMES, MAX_REPLY_SOCKETS, operationProblem, printable, printableShort, RateLimitedLog, replyAddressProblem,
   REPLY_SOCKET_IDLE_MS,
 } from '../limits';
@@ -147,6 +147,10 @@ export class Transport {
       for await (const frames of this.router) {
         // [routing id, payload]: the routing id is not trusted; the sender is named inside.
         const payload = frames[frames.length - 1];
+        if (payload.byteLength > BIG_FRAME_BYTES && !this.bigFrameBudget(payload.byteLength)) {
+          this.log.warn('big-frame-rate', `dropped a frame of ${payload.byteLength} bytes undecoded: more than ${BIG_FRAME_BYTES_PER_SEC} bytes of large frames per second`);
+          continue;
+        }
         const d = decode(payload);
         if (!d.ok) {
           this.log.warn('bad-frame', `dropped a frame from ${d.from === undefined ? 'an unknown sender' : printableShort(d.from, 64)}: ${printableShort(d.reason, 200)}`);
@@ -168,6 +172,19 @@ export class Transport {
         throw e;
       }
     }
+  }
+
+  private bigTokens = BIG_FRAME_BYTES_PER_SEC;
+  private bigRefilledAt = Date.now();
+
+  /** Token bucket for large frames: whether `bytes` more may be decoded now. */
+  private bigFrameBudget(bytes: number): boolean {
+    const now = Date.now();
+    this.bigTokens = Math.min(BIG_FRAME_BYTES_PER_SEC, this.bigTokens + ((now - this.bigRefilledAt) / 1000) * BIG_FRAME_BYTES_PER_SEC);
+    this.bigRefilledAt = now;
+    if (this.bigTokens < bytes) return false;
+    this.bigTokens -= bytes;
+    return true;
   }
 
   /**

@@ -36,6 +36,25 @@ describe('hostile: transport bounds (in process)', () => {
     assert.ok(!warnings.some((w) => /[\u0000-\u001f]/.test(w)), 'escaped');
   });
 
+  it('decodes at most 64 MiB of large frames per second; the rest are dropped undecoded with a rate-limited line', async () => {
+    const zmq = await import('zeromq');
+    const d = new zmq.Dealer({ linger: 0, sendTimeout: 1000 });
+    d.connect(t.endpoint);
+    try {
+      const big = JSON.stringify({ from: 'P2', body: { kind: 'nonsense', pad: 'x'.repeat(1024 * 1024) } });
+      for (let i = 0; i < 150; i++) await d.send(big);
+      const end = Date.now() + 5000;
+      while (!warnings.some((w) => /undecoded/.test(w)) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
+      const decoded = warnings.filter((w) => /unknown message kind/.test(w)).length;
+      const dropped = warnings.filter((w) => /dropped a frame of \d+ bytes undecoded/.test(w)).length;
+      assert.ok(dropped >= 1 && dropped <= 3, warnings.join('\n'));
+      assert.ok(decoded <= 3, 'the decoded ones are rate-limited too');
+    } finally {
+      d.close();
+    }
+  });
+
   it('bounds the queue to a client that is down (10,000 frames) with a rate-limited line', () => {
     // Nobody listens at C1's address: its DEALER queues (a client's first answer must not be lost)
     // up to its high-water mark; the queue ahead of it stays bounded.
