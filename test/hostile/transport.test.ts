@@ -6,7 +6,8 @@ import { Transport } from '../../src/net/transport';
 
 const msg = (n: number) => make(RepairRequest, { from: n });
 
-describe('hostile: transport bounds (in process)', () => {
+describe('hostile: transport bounds (in process)', function () {
+  this.timeout(20_000);
   let t: Transport;
   const warnings: string[] = [];
   beforeEach(async () => {
@@ -22,6 +23,21 @@ describe('hostile: transport bounds (in process)', () => {
   it(`keeps at most ${MAX_REPLY_SOCKETS} reply connections, closing the least recently used`, () => {
     for (let i = 0; i < MAX_REPLY_SOCKETS + 200; i++) t.send(`x${i}`, msg(i), `tcp://127.0.0.1:${40_000 + (i % 50)}`);
     assert.equal(t.onDemandSockets, MAX_REPLY_SOCKETS);
+  });
+
+  it('closes reply connections idle for a minute', async () => {
+    for (let i = 0; i < 10; i++) t.send(`idle${i}`, msg(i), `tcp://127.0.0.1:${41_000 + i}`);
+    await new Promise((r) => setTimeout(r, 100)); // their frames are handed to ZeroMQ (queued until connected)
+    const inner = t as unknown as { onDemand: Map<string, { lastUsed: number }>; closeIdle: () => void };
+    for (const [name, p] of inner.onDemand) if (name < 'idle5') p.lastUsed -= 61_000; // idle0..idle4 unused for 61 s
+    // LRU order follows use: make the aged ones the least recently used, as they would be.
+    const aged = [...inner.onDemand].filter(([n]) => n < 'idle5');
+    for (const [n] of aged) inner.onDemand.delete(n);
+    const rest = [...inner.onDemand];
+    inner.onDemand.clear();
+    for (const [n, p] of [...aged, ...rest]) inner.onDemand.set(n, p);
+    inner.closeIdle();
+    assert.equal(t.onDemandSockets, 5);
   });
 
   it('never throws on a bad address: one rate-limited line instead, and no socket', () => {
