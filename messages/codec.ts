@@ -46,6 +46,9 @@ export function decode(frame: Buffer | Uint8Array | string): Decoded {
   const obj = raw as { from?: unknown; body?: unknown };
   const from = typeof obj.from === 'string' ? obj.from : undefined;
   if (from === undefined || from.length === 0 || from.length > 64) return { ok: false, reason: 'missing or invalid sender' };
+  // A sender name is printed in every log line about the frame: no terminal escapes in it.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(from)) return { ok: false, reason: 'sender name contains a control character' };
   if (typeof obj.body !== 'object' || obj.body === null || Array.isArray(obj.body)) return { ok: false, from, reason: 'missing message body' };
   const kind = (obj.body as { kind?: unknown }).kind;
   const ctor = typeof kind === 'string' ? CLASS_BY_KIND.get(kind) : undefined;

@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Client } from '../client/client';
+import { printableLines } from '../limits';
 import { Completed } from '../client/client-core';
 import { configFromArgs, helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
 import { CLIENT_HELP, ClientCommand, parseClientCommand } from './commands';
@@ -43,13 +44,13 @@ async function main(): Promise<void> {
   const json = !!args.values.get('json');
   const hint = args.values.get('leader') as number | undefined;
   if (hint !== undefined && (hint < 1 || hint > config.nodes.length)) throw new UsageError(`--leader must be 1..${config.nodes.length}`);
-  const say = (line: string) => process.stdout.write(line + '\n');
+  const say = (line: string) => process.stdout.write(printableLines(line) + '\n'); // no terminal escapes from answers
   const client = await Client.connect({
     id, config,
     delayMs,
     timeoutMs,
     hint,
-    onEvent: (l) => (json ? process.stderr.write(l + '\n') : say(l)),
+    onEvent: (l) => (json ? process.stderr.write(printableLines(l) + '\n') : say(l)),
     trace: args.values.get('verbose') ? say : undefined,
   });
   if (!json) say(`${id} ready (replies on ${client.endpoint}; leader hint ${client.leaderHint}). Type "help" for commands.`);

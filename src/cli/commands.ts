@@ -4,6 +4,8 @@
  *   printKVStore, printQueue, status, help — case-insensitive, parentheses or spaces;
  * - client console: Operation(put, key, {json}), Operation(get, key), put KEY JSON, get KEY, help.
  */
+import { hasControlChars, MAX_KEY_CHARS, printable, valueProblem } from '../limits';
+
 export type NodeCommand =
   | { cmd: 'failLink' | 'fixLink'; a: string; b: string }
   | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' };
@@ -98,7 +100,8 @@ export function parseClientCommand(line: string): Parse<ClientCommand> {
   }
   op = op.toLowerCase();
   if (op !== 'put' && op !== 'get') return { ok: false, error: `unknown operation "${op}": use put or get` };
-  if (!KEY.test(key)) return { ok: false, error: `invalid key "${key}": 1-256 characters, no spaces, commas or parentheses` };
+  if (hasControlChars(key)) return { ok: false, error: `invalid key "${printable(key)}": control characters (such as ESC or NUL) are not allowed` };
+  if (!KEY.test(key)) return { ok: false, error: `invalid key "${printable(key)}": 1-${MAX_KEY_CHARS} characters, no spaces, commas or parentheses` };
   if (op === 'get') {
     if (value !== undefined && value !== '') return { ok: false, error: 'get takes only a key' };
     return { ok: true, value: { cmd: 'get', key } };
@@ -109,6 +112,7 @@ export function parseClientCommand(line: string): Parse<ClientCommand> {
   } catch (e) {
     return { ok: false, error: `the value is not valid JSON: ${(e as Error).message}` };
   }
-  if (value.length > 60_000) return { ok: false, error: 'the value is too long (60,000 characters at most)' };
+  const tooLong = valueProblem(value);
+  if (tooLong) return { ok: false, error: tooLong };
   return { ok: true, value: { cmd: 'put', key, value } };
 }

@@ -1,5 +1,6 @@
 /** Human (tables) and --json (one line) renderings of a node's chain, dictionary, queue and status. */
 import { PendingOp } from '../../messages';
+import { printable } from '../limits';
 import { ChainNode } from '../node/node';
 
 export function blockchainJson(node: ChainNode): string {
@@ -20,14 +21,18 @@ function table(headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+/** Table cells: control characters escaped (a key holding ESC [2J must not clear the screen), then cut. */
+const clip = (s: string, n: number) => {
+  const t = printable(s);
+  return t.length > n ? t.slice(0, n - 1) + '…' : t;
+};
 
 export function blockchainText(node: ChainNode): string {
   const blocks = node.blocks();
   if (blocks.length === 0) return `${node.name} blockchain: empty`;
   const rows = blocks.map((b) => [
     String(b.depth), b.status, b.block.operation.op, clip(b.block.operation.key, 20), clip(b.block.operation.value ?? '', 36),
-    `${b.block.operation.client}#${b.block.operation.req}`, b.block.nonce, b.block.hashPointer.slice(0, 16) + '…', b.hash.slice(0, 16) + '…',
+    printable(`${b.block.operation.client}#${b.block.operation.req}`), printable(b.block.nonce), b.block.hashPointer.slice(0, 16) + '…', b.hash.slice(0, 16) + '…',
   ]);
   return `${node.name} blockchain: ${node.replica.commit} decided, ${blocks.length - node.replica.commit} tentative\n` +
     table(['depth', 'status', 'op', 'key', 'value', 'request', 'nonce', 'hash pointer (prev)', 'block hash'], rows);
@@ -40,7 +45,7 @@ export function kvJson(node: ChainNode): string {
 export function kvText(node: ChainNode): string {
   const entries = [...node.replica.sm.dict].sort(([a], [b]) => (a < b ? -1 : 1));
   if (entries.length === 0) return `${node.name} key-value store: empty (decided to depth ${node.replica.commit})`;
-  return `${node.name} key-value store (decided to depth ${node.replica.commit}):\n` + table(['key', 'value'], entries.map(([k, v]) => [k, v]));
+  return `${node.name} key-value store (decided to depth ${node.replica.commit}):\n` + table(['key', 'value'], entries.map(([k, v]) => [printable(k), printable(v)]));
 }
 
 const opRow = (p: PendingOp) => ({ client: p.operation.client, req: p.operation.req, op: p.operation.op, key: p.operation.key, value: p.operation.value ?? null });
@@ -52,7 +57,7 @@ export function queueJson(node: ChainNode): string {
 export function queueText(node: ChainNode): string {
   const q = node.replica.pendingOps();
   if (q.length === 0) return `${node.name} queue: empty`;
-  return `${node.name} queue (${q.length}):\n` + table(['request', 'op', 'key', 'value'], q.map((p) => [`${p.operation.client}#${p.operation.req}`, p.operation.op, p.operation.key, clip(p.operation.value ?? '', 40)]));
+  return `${node.name} queue (${q.length}):\n` + table(['request', 'op', 'key', 'value'], q.map((p) => [printable(`${p.operation.client}#${p.operation.req}`), p.operation.op, clip(p.operation.key, 40), clip(p.operation.value ?? '', 40)]));
 }
 
 export function statusText(node: ChainNode): string {

@@ -3,6 +3,7 @@
  */
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { printableLines } from '../limits';
 import { ChainNode } from '../node/node';
 import { configFromArgs, helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
 import { NODE_HELP, parseNodeCommand } from './commands';
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
   const delayMs = (args.values.get('delay-ms') as number | undefined) ?? config.delayMs;
   if (delayMs < 0) throw new UsageError('--delay-ms must be >= 0');
   const json = !!args.values.get('json');
-  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const log = (line: string) => process.stdout.write(`${printableLines(line)}\n`); // no terminal escapes from keys, values or names
   const node = new ChainNode({
     id, config, delayMs,
     dataDir: (args.values.get('data-dir') as string | undefined) ?? path.join(ROOT, 'persist', `P${id}`),

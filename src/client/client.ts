@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClientReply, NoLeader, OpName, Refused } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
+import { operationProblem } from '../limits';
 import { Transport } from '../net/transport';
 import { ClientCore, Completed } from './client-core';
 
@@ -70,19 +71,22 @@ export class Client {
       trace: o.trace,
       warn: (l) => o.onEvent?.(l),
     });
-    await this.transport.start();
-    this.transport.connectAll();
-    await this.transport.waitForPeers(1000);
+    // The core exists before the transport delivers anything (an early answer, e.g. to a
+    // previous run of this client on the same port, used to reach a core not yet built).
+    const replyTo = await this.transport.bind();
     this.core = new ClientCore({
       id: o.id,
       nodes: o.config.nodes.length,
-      replyTo: this.transport.endpoint,
+      replyTo,
       timeoutMs: o.timeoutMs ?? defaultClientTimeoutMs(delayMs),
       hint: o.hint,
       // Request numbers continue across restarts of this client (microseconds since 1970 only grow).
       lastReq: Date.now() * 1000,
       session: randomBytes(8).toString('hex'),
     });
+    await this.transport.start();
+    this.transport.connectAll();
+    await this.transport.waitForPeers(1000);
     this.timer = setInterval(() => this.tick(), 20);
   }
 
@@ -105,6 +109,8 @@ export class Client {
   run(op: OpName, key: string, value: string | undefined): Promise<Completed> {
     if (this.closed) return Promise.reject(new Error('client is closed'));
     if (this.waiter) return Promise.reject(new Error('one operation at a time: the previous one has not been answered'));
+    const problem = operationProblem(op, key, value);
+    if (problem) return Promise.reject(new Error(`not sent: ${problem}`));
     return new Promise<Completed>((resolve, reject) => {
       this.waiter = { resolve, reject };
       for (const out of this.core.submit(op, key, value, Date.now())) this.transport.send(`P${out.to}`, out.msg);

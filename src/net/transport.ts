@@ -11,12 +11,26 @@
  *   nodes.ini the DEALERs are opened at start with `immediate: true`: a frame for a node that
  *   is down is dropped at once rather than queued and replayed as a stale burst when it
  *   returns — Paxos retransmits what matters. A DEALER opened on demand (a reply to a client
- *   that named its own address) queues until its connection is up (`immediate: false`, a
- *   small high-water mark), or its first reply would be lost while connecting.
+ *   that named its own address, and the clients in nodes.ini) queues until its connection is
+ *   up (`immediate: false`, a small high-water mark): a client that has just started is not yet
+ *   connected back to, and its first answer would otherwise be dropped.
  *   `linger: 0` so closing never hangs.
+ *
+ * Hostile input (issue #14): every socket has `maxMessageSize` (a huge frame disconnects its
+ * sender before it is read); a client request is screened before the node sees it (its reply
+ * address must be `tcp://HOST:PORT`, and the one nodes.ini gives a configured client; its key
+ * and value must be storable) and refused with an answer when it can be answered; connections
+ * opened on demand are bounded (least recently used closed first, idle ones closed); every queue
+ * is bounded in frames and bytes; peer-supplied text is escaped and every warning a peer can
+ * cause is rate-limited; a failed send, connect or close is a dropped message, never a throw.
  */
 import * as zmq from 'zeromq';
-import { AnyMessage, decode, describe, encode } from '../../messages';
+import { AnyMessage, ClientReply, ClientRequest, decode, describe, encode, make } from '../../messages';
+import {
+  BIG_FRAME_BYTES, BIG_FRAME_BYTES_PER_SEC, MAX_DELAYED_BYTES, MAX_DELAYED_FRAMES, MAX_FRAME_BYTES, MAX_MESSAGE_SIZE, MAX_PEER_QUEUE_BYTES, MAX_PEER_QUEUE_FRAMES,
+  MAX_RECEIVE_QUEUE_FRAMES, MAX_REPLY_SOCKETS, operationProblem, printable, printableShort, RateLimitedLog, replyAddressProblem,
+  REPLY_SOCKET_IDLE_MS,
+} from '../limits';
 import { LinkTable } from './links';
 
 export interface TransportOptions {
@@ -30,49 +44,84 @@ export interface TransportOptions {
   onMessage: (from: string, msg: AnyMessage) => void;
   /** One line per message sent and received (the demo log); omitted with --quiet. */
   trace?: (line: string) => void;
-  /** Problems worth a line: undecodable frames, drops. */
+  /** Problems worth a line: undecodable frames, drops (rate-limited here). */
   warn: (line: string) => void;
+  /**
+   * Peers whose DEALER drops frames while not connected (`immediate: true`): the nodes, which
+   * retransmit what matters. Default: names of the form P<number>. Every other peer's DEALER
+   * queues until connected (a client's first answer must not be lost).
+   */
+  isNode?: (name: string) => boolean;
 }
 
 // One process may host many clients (the benchmark runs 64), each with a ROUTER, a DEALER per
 // node and a connection observer per DEALER: raise ZeroMQ's default limit of 1,024 sockets.
 zmq.context.maxSockets = 16_384;
 
-/** Most frames waiting for one peer's socket; beyond it new frames are dropped (Paxos retransmits). */
-const MAX_PENDING_PER_PEER = 50_000;
-
 interface PeerSocket {
   name: string;
   address: string;
   socket: zmq.Dealer;
+  /** Opened on demand for an address not in nodes.ini (bounded, least recently used closed). */
+  onDemand: boolean;
+  lastUsed: number;
   /** Frames due for sending, in order: [due time, frame]. */
   delayed: [number, string][];
+  delayedBytes: number;
   timer: NodeJS.Timeout | null;
   /** Frames released by the delay and waiting for the socket. */
   ready: string[];
+  readyBytes: number;
   pumping: boolean;
   dropped: number;
+  closed: boolean;
   /** The ZMTP handshake with the peer completed (tracked only until waitForPeers returns). */
   connected: boolean;
 }
 
+const defaultIsNode = (name: string) => /^P[0-9]+$/.test(name);
+
+/** The size of a frame in bytes, cheaply: exact only when it could matter. */
+function frameBytes(frame: string): number {
+  return frame.length * 3 <= MAX_FRAME_BYTES ? frame.length : Buffer.byteLength(frame);
+}
+
 export class Transport {
   readonly links = new LinkTable();
-  private readonly router = new zmq.Router({ linger: 0, receiveHighWaterMark: 100_000 });
+  private readonly router = new zmq.Router({ linger: 0, receiveHighWaterMark: MAX_RECEIVE_QUEUE_FRAMES, maxMessageSize: MAX_MESSAGE_SIZE });
   private readonly sockets = new Map<string, PeerSocket>();
+  /** The on-demand subset of `sockets`, least recently used first. */
+  private readonly onDemand = new Map<string, PeerSocket>();
   private closed = false;
   private watchDone = false;
+  private receiving = false;
   private readonly frames = new WeakMap<AnyMessage, string>();
   private boundAt = '';
+  private readonly log: RateLimitedLog;
+  private readonly isNode: (name: string) => boolean;
+  private sweeper: NodeJS.Timeout | null = null;
 
-  constructor(private readonly o: TransportOptions) {}
+  constructor(private readonly o: TransportOptions) {
+    this.log = new RateLimitedLog(o.warn);
+    this.isNode = o.isNode ?? defaultIsNode;
+  }
 
   /** The endpoint actually bound (with the real port when asked for port 0). */
   get endpoint(): string {
     return this.boundAt;
   }
 
-  async start(): Promise<void> {
+  /** Open on-demand reply connections (for tests and the hostile-input suite). */
+  get onDemandSockets(): number {
+    return this.onDemand.size;
+  }
+
+  /**
+   * Binds the ROUTER without delivering anything yet: a caller that needs its endpoint to build
+   * the handler's state (the client's core needs its reply address) binds, builds, then `start`s.
+   */
+  async bind(): Promise<string> {
+    if (this.boundAt) return this.boundAt;
     const bind = this.o.bind.replace(/:0$/, ':*');
     try {
       await this.router.bind(bind);
@@ -80,6 +129,16 @@ export class Transport {
       throw new Error(`cannot listen on ${this.o.bind}: ${(e as Error).message} (is another process using that port?)`);
     }
     this.boundAt = this.router.lastEndpoint ?? this.o.bind;
+    return this.boundAt;
+  }
+
+  /** Binds (if not yet bound) and starts delivering messages to `onMessage`. */
+  async start(): Promise<void> {
+    await this.bind();
+    if (this.receiving) return;
+    this.receiving = true;
+    this.sweeper = setInterval(() => this.closeIdle(), Math.min(10_000, REPLY_SOCKET_IDLE_MS));
+    this.sweeper.unref();
     void this.receiveLoop();
   }
 
@@ -88,32 +147,90 @@ export class Transport {
       for await (const frames of this.router) {
         // [routing id, payload]: the routing id is not trusted; the sender is named inside.
         const payload = frames[frames.length - 1];
+        if (payload.byteLength > BIG_FRAME_BYTES && !this.bigFrameBudget(payload.byteLength)) {
+          this.log.warn('big-frame-rate', `dropped a frame of ${payload.byteLength} bytes undecoded: more than ${BIG_FRAME_BYTES_PER_SEC} bytes of large frames per second`);
+          continue;
+        }
         const d = decode(payload);
         if (!d.ok) {
-          this.o.warn(`dropped a frame from ${d.from ?? 'an unknown sender'}: ${d.reason}`);
+          this.log.warn('bad-frame', `dropped a frame from ${d.from === undefined ? 'an unknown sender' : printableShort(d.from, 64)}: ${printableShort(d.reason, 200)}`);
           continue;
         }
         if (!this.links.isUp(d.from)) continue; // failLink: accept nothing from that peer
-        this.o.trace?.(`${this.o.self} <- ${d.from} ${describe(d.msg)}`);
+        if (d.msg.kind === 'request' && !this.screenRequest(d.from, d.msg as ClientRequest)) continue;
+        if (this.o.trace) this.o.trace(printable(`${this.o.self} <- ${d.from} ${describe(d.msg)}`));
         try {
           this.o.onMessage(d.from, d.msg);
         } catch (e) {
-          this.o.warn(`error handling ${d.msg.kind} from ${d.from}: ${(e as Error).stack ?? e}`);
-          throw e;
+          // One message must not kill the process: report it (without a stack) and go on.
+          this.log.warn('handler-error', `error handling ${d.msg.kind} from ${printableShort(d.from, 64)}: ${printableShort((e as Error)?.message ?? e, 300)}; message dropped`);
         }
       }
     } catch (e) {
-      if (!this.closed) throw e;
+      if (!this.closed) {
+        this.o.warn(`receiving stopped: ${printableShort((e as Error)?.message ?? e, 300)}`);
+        throw e;
+      }
     }
+  }
+
+  private bigTokens = BIG_FRAME_BYTES_PER_SEC;
+  private bigRefilledAt = Date.now();
+
+  /** Token bucket for large frames: whether `bytes` more may be decoded now. */
+  private bigFrameBudget(bytes: number): boolean {
+    const now = Date.now();
+    this.bigTokens = Math.min(BIG_FRAME_BYTES_PER_SEC, this.bigTokens + ((now - this.bigRefilledAt) / 1000) * BIG_FRAME_BYTES_PER_SEC);
+    this.bigRefilledAt = now;
+    if (this.bigTokens < bytes) return false;
+    this.bigTokens -= bytes;
+    return true;
+  }
+
+  /**
+   * A client request is checked before anyone acts on it: an unusable reply address is refused
+   * with a line (it cannot be answered); a key or value that cannot be stored is refused with
+   * an answer to the client. Returns whether to deliver it.
+   */
+  private screenRequest(from: string, req: ClientRequest): boolean {
+    const p = req.pending;
+    const client = p.operation.client;
+    const addrProblem = this.addressProblem(client, p.replyTo);
+    if (addrProblem) {
+      this.log.warn('bad-reply-address', `refused a request from ${printableShort(from, 64)} for client ${printableShort(client, 64)}: ${addrProblem}`);
+      return false;
+    }
+    const opProblem = printable(client) !== client ? 'the client name contains a control character' : operationProblem(p.operation.op, p.operation.key, p.operation.value);
+    if (opProblem) {
+      this.log.warn('bad-request', `refused request #${p.operation.req} of ${printableShort(client, 64)}: ${opProblem}`);
+      this.send(client, make(ClientReply, { client, req: p.operation.req, result: `refused: ${opProblem}`, leader: '', depth: 0 }), p.replyTo);
+      return false;
+    }
+    return true;
+  }
+
+  /** Why `name` may not be reached at `address`, or null. */
+  private addressProblem(name: string, address: string): string | null {
+    const configured = this.o.peers.get(name);
+    if (configured !== undefined) {
+      return address === configured ? null : `${printableShort(address, 100)} is not the address nodes.ini gives ${printableShort(name, 64)}`;
+    }
+    if (this.isNode(name)) return `${printableShort(name, 64)} is not a configured node`;
+    const problem = replyAddressProblem(address);
+    if (problem) return `${problem}: ${printableShort(address, 100)}`;
+    for (const [peer, addr] of this.o.peers) if (addr === address) return `${printableShort(address, 100)} belongs to ${peer}`;
+    return null;
   }
 
   /** Sends `msg` to `to` after the constant delay; `address` reaches a peer not in the config. */
   send(to: string, msg: AnyMessage, address?: string): void {
     if (this.closed || !this.links.isUp(to)) return;
     const peer = this.peer(to, address);
-    if (!peer) {
-      this.o.warn(`no address for ${to}: dropped ${describe(msg)}`);
-      return;
+    if (!peer) return;
+    peer.lastUsed = Date.now();
+    if (peer.onDemand) { // most recently used last
+      this.onDemand.delete(to);
+      this.onDemand.set(to, peer);
     }
     // The core hands the same message object to every peer that gets it: encode it once.
     let frame = this.frames.get(msg);
@@ -121,12 +238,23 @@ export class Transport {
       frame = encode(this.o.self, msg);
       this.frames.set(msg, frame);
     }
-    this.o.trace?.(`${this.o.self} -> ${to} ${describe(msg)}`);
+    const bytes = frameBytes(frame);
+    if (bytes > MAX_FRAME_BYTES) {
+      this.log.warn('frame-too-big', `not sending ${msg.kind} to ${printableShort(to, 64)}: its frame of ${bytes} bytes exceeds ${MAX_FRAME_BYTES} (the receiver would drop it)`);
+      return;
+    }
+    if (this.o.trace) this.o.trace(printable(`${this.o.self} -> ${to} ${describe(msg)}`));
     if (this.o.delayMs <= 0) {
-      this.release(peer, frame);
+      this.release(peer, frame, bytes);
+      return;
+    }
+    if (peer.delayed.length >= MAX_DELAYED_FRAMES || peer.delayedBytes + bytes > MAX_DELAYED_BYTES) {
+      peer.dropped++;
+      this.log.warn('delay-queue-full', `delay queue to ${printableShort(to, 64)} is full (${peer.delayed.length} frames, ${peer.delayedBytes} bytes): dropping`);
       return;
     }
     peer.delayed.push([Date.now() + this.o.delayMs, frame]);
+    peer.delayedBytes += bytes;
     if (!peer.timer) this.armDelay(peer);
   }
 
@@ -135,58 +263,114 @@ export class Transport {
     peer.timer = setTimeout(() => {
       peer.timer = null;
       const now = Date.now();
-      while (peer.delayed.length > 0 && peer.delayed[0][0] <= now) this.release(peer, peer.delayed.shift()![1]);
-      if (peer.delayed.length > 0 && !this.closed) this.armDelay(peer);
+      while (peer.delayed.length > 0 && peer.delayed[0][0] <= now) {
+        const frame = peer.delayed.shift()![1];
+        const bytes = frameBytes(frame);
+        peer.delayedBytes -= bytes;
+        this.release(peer, frame, bytes);
+      }
+      if (peer.delayed.length > 0 && !this.closed && !peer.closed) this.armDelay(peer);
     }, wait);
   }
 
-  private release(peer: PeerSocket, frame: string): void {
-    if (this.closed || !this.links.isUp(peer.name)) return; // the link may have failed during the delay
-    if (peer.ready.length >= MAX_PENDING_PER_PEER) {
-      if (peer.dropped++ % 1000 === 0) this.o.warn(`send queue to ${peer.name} is full: dropping`);
+  private release(peer: PeerSocket, frame: string, bytes: number): void {
+    if (this.closed || peer.closed || !this.links.isUp(peer.name)) return; // the link may have failed during the delay
+    if (peer.ready.length >= MAX_PEER_QUEUE_FRAMES || peer.readyBytes + bytes > MAX_PEER_QUEUE_BYTES) {
+      peer.dropped++;
+      this.log.warn('send-queue-full', `send queue to ${printableShort(peer.name, 64)} is full (${peer.ready.length} frames, ${peer.readyBytes} bytes): dropping`);
       return;
     }
     peer.ready.push(frame);
+    peer.readyBytes += bytes;
     if (!peer.pumping) void this.pump(peer);
   }
 
   private async pump(peer: PeerSocket): Promise<void> {
     peer.pumping = true;
-    while (peer.ready.length > 0 && !this.closed) {
-      const batch = peer.ready;
-      peer.ready = [];
-      for (const frame of batch) {
-        try {
-          await peer.socket.send(frame);
-        } catch {
-          peer.dropped++; // EAGAIN: the peer is not connected (down or not yet up); a lost message
+    try {
+      while (peer.ready.length > 0 && !this.closed && !peer.closed) {
+        const batch = peer.ready;
+        peer.ready = [];
+        peer.readyBytes = 0;
+        for (const frame of batch) {
+          if (peer.closed) break;
+          try {
+            await peer.socket.send(frame);
+          } catch {
+            peer.dropped++; // EAGAIN: the peer is not connected (down or not yet up); a lost message
+          }
         }
       }
+    } finally {
+      peer.pumping = false;
     }
-    peer.pumping = false;
   }
 
   private peer(name: string, address?: string): PeerSocket | null {
-    let p = this.sockets.get(name);
-    const addr = address ?? this.o.peers.get(name);
-    if (p && addr && p.address !== addr) {
-      p.socket.close(); // a client came back on another port
-      p = undefined;
+    const configured = this.o.peers.get(name);
+    const addr = address ?? configured;
+    if (addr === undefined) {
+      this.log.warn('no-address', `no address for ${printableShort(name, 64)}: message dropped`);
+      return null;
     }
-    if (p) return p;
-    if (!addr) return null;
-    const configured = this.o.peers.get(name) === addr;
-    // Reconnect every 100 ms without backoff: on loopback or a LAN that is cheap, and a node
-    // that restarts is reached (and repaired) within a tenth of a second.
-    const socket = configured
-      ? new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 0 })
-      : new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: 0 });
-    const peer: PeerSocket = { name, address: addr, socket, delayed: [], timer: null, ready: [], pumping: false, dropped: 0, connected: false };
-    if (configured && !this.watchDone) socket.events.on('handshake', () => { peer.connected = true; });
-    socket.connect(addr);
-    p = peer;
-    this.sockets.set(name, p);
-    return p;
+    let p = this.sockets.get(name);
+    if (p && p.address === addr) return p;
+    const problem = this.addressProblem(name, addr);
+    if (problem) {
+      this.log.warn('bad-reply-address', `not connecting to ${printableShort(name, 64)}: ${problem}`);
+      return null;
+    }
+    if (p) this.closePeer(p); // a client came back on another port
+    const onDemand = configured === undefined;
+    if (onDemand) {
+      while (this.onDemand.size >= MAX_REPLY_SOCKETS) {
+        const [, lru] = this.onDemand.entries().next().value as [string, PeerSocket];
+        this.closePeer(lru);
+      }
+    }
+    const node = !onDemand && this.isNode(name);
+    // Nodes: reconnect every 100 ms without backoff: on loopback or a LAN that is cheap, and a
+    // node that restarts is reached (and repaired) within a tenth of a second. Clients: queue
+    // until connected; an on-demand address backs off to 2 s, so dead reply addresses cost little.
+    const socket = node
+      ? new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 0, maxMessageSize: MAX_MESSAGE_SIZE })
+      : new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: onDemand ? 2_000 : 0, maxMessageSize: MAX_MESSAGE_SIZE });
+    const peer: PeerSocket = {
+      name, address: addr, socket, onDemand, lastUsed: Date.now(), delayed: [], delayedBytes: 0, timer: null,
+      ready: [], readyBytes: 0, pumping: false, dropped: 0, closed: false, connected: false,
+    };
+    if (!onDemand && !this.watchDone) socket.events.on('handshake', () => { peer.connected = true; });
+    try {
+      socket.connect(addr);
+    } catch (e) {
+      try { socket.close(); } catch { /* already closed */ }
+      this.log.warn('connect-failed', `cannot connect to ${printableShort(name, 64)} at ${printableShort(addr, 100)}: ${printableShort((e as Error)?.message ?? e, 200)}`);
+      return null;
+    }
+    this.sockets.set(name, peer);
+    if (onDemand) this.onDemand.set(name, peer);
+    return peer;
+  }
+
+  private closePeer(p: PeerSocket): void {
+    p.closed = true;
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    p.delayed = [];
+    p.ready = [];
+    p.delayedBytes = p.readyBytes = 0;
+    try { p.socket.close(); } catch { /* already closed */ }
+    if (this.sockets.get(p.name) === p) this.sockets.delete(p.name);
+    if (this.onDemand.get(p.name) === p) this.onDemand.delete(p.name);
+  }
+
+  /** Closes on-demand connections unused for REPLY_SOCKET_IDLE_MS (and with nothing to send). */
+  private closeIdle(): void {
+    const cutoff = Date.now() - REPLY_SOCKET_IDLE_MS;
+    for (const p of [...this.onDemand.values()]) {
+      if (p.lastUsed >= cutoff) break; // least recently used first: the rest are newer
+      if (p.delayed.length === 0 && p.ready.length === 0 && !p.pumping) this.closePeer(p);
+    }
   }
 
   /** Opens the DEALERs to all configured peers now, so the first messages are not lost to connection set-up. */
@@ -211,10 +395,8 @@ export class Transport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.sockets.values()) {
-      if (p.timer) clearTimeout(p.timer);
-      p.socket.close();
-    }
-    this.router.close();
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const p of [...this.sockets.values()]) this.closePeer(p);
+    try { this.router.close(); } catch { /* already closed */ }
   }
 }

@@ -2,7 +2,8 @@
  * One node process per data folder. Two processes writing one chain.log would overwrite each
  * other's records, and the second one's start-up repair (cutting what looks like a torn tail)
  * would cut the first one's write in progress. The lock is a file holding the owner's pid: a
- * lock whose process is gone (a crash, `failProcess`) is taken over.
+ * lock whose process is gone (a crash, `failProcess`) or a zombie (exited, not yet reaped) is
+ * taken over.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -37,8 +38,20 @@ export class DirLock {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; // EPERM: exists, owned by someone else
+  }
+  // A zombie (exited, not yet reaped by its parent) still answers kill(pid, 0) but writes nothing.
+  return processState(pid) !== 'Z';
+}
+
+/** The one-letter state of a process from /proc/PID/stat (R, S, D, Z, ...), or null if unknown. */
+export function processState(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": comm may contain spaces and parentheses; the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
+  } catch {
+    return null; // not Linux, or gone: kill() already answered
   }
 }

@@ -17,8 +17,60 @@ import { InvariantError } from '../core/invariant';
 import { Disk } from './disk';
 import { loadRecords, RecordLog } from './record-log';
 
+/**
+ * The first record of a chain.log: whose log it is. A log from another cluster, or another
+ * node's log, is refused at start instead of being served (a copied chain.log once won an
+ * election and made a cluster serve nothing).
+ */
+export interface LogHeader {
+  t: 'header';
+  format: 'chainkv-log';
+  version: 1;
+  /** The cluster's id (see `clusterId` in store/open.ts: derived from the node list of nodes.ini). */
+  cluster: string;
+  /** The node that owns the log, e.g. P3. */
+  node: string;
+}
+
+/**
+ * Written when a damaged log is rewritten without its damaged part: the node must not vote
+ * until its decided prefix reaches `depth` (the vote floor survives the rewrite).
+ */
+export interface FloorRecord {
+  t: 'floor';
+  depth: number;
+}
+
+export interface StoreIdentity {
+  cluster: string;
+  node: string;
+}
+
+export function headerFor(id: StoreIdentity): LogHeader {
+  return { t: 'header', format: 'chainkv-log', version: 1, cluster: id.cluster, node: id.node };
+}
+
+/** A data folder that must not be used as it is: the message is one line naming the file. */
+export class StoreRefused extends Error {}
+
+/** What else in the data folder says about the log (for `loadState`'s identity checks). */
+export interface StoreEvidence {
+  /** The file name to name in messages. */
+  file: string;
+  /** kv.json exists: a node has run here (it writes the header first). Its decided depth if readable. */
+  kvJson: { depth: number | null } | null;
+}
+
 export interface LoadReport {
   state: DurableState;
+  /** The log's header (null: none, a log written before headers existed, or a new log). */
+  header: LogHeader | null;
+  /** The log held records but no header (an older chainkv wrote it). */
+  legacy: boolean;
+  /** No record at all: a new log. */
+  empty: boolean;
+  /** The records replayed into `state` (before any cut for a block failing verification). */
+  kept: DurableRecord[];
   /** Human-readable findings, one per line (empty when the file was clean). */
   warnings: string[];
   /** True when the file was altered (not just torn by a crash). */
@@ -34,6 +86,21 @@ function isRecord(v: unknown): v is DurableRecord {
   return r.t === 'promise' || r.t === 'accept' || r.t === 'decide' || r.t === 'learn';
 }
 
+function isHeader(v: unknown): v is LogHeader {
+  const h = v as Partial<LogHeader> | null;
+  return typeof h === 'object' && h !== null && h.t === 'header' && h.format === 'chainkv-log' && typeof h.cluster === 'string' && typeof h.node === 'string';
+}
+
+function isFloor(v: unknown): v is FloorRecord {
+  const f = v as Partial<FloorRecord> | null;
+  return typeof f === 'object' && f !== null && f.t === 'floor' && Number.isSafeInteger(f.depth) && (f.depth as number) >= 0;
+}
+
+type Stored = DurableRecord | LogHeader | FloorRecord;
+const isStored = (v: unknown): v is Stored => isRecord(v) || isHeader(v) || isFloor(v);
+
+const HEADER_BYTES_MAX = 300;
+
 function maxDepth(r: DurableRecord): number {
   switch (r.t) {
     case 'promise': return r.ballot.depth;
@@ -43,21 +110,39 @@ function maxDepth(r: DurableRecord): number {
   }
 }
 
-export function loadState(disk: Disk, opts: { forgetPromises?: boolean } = {}): LoadReport {
-  const loaded = loadRecords(disk.readAll(), isRecord);
+/**
+ * Loads a log. With `identity` (a node's real data folder), the log must be this node's: a
+ * header naming another cluster or node, a log with data but no readable record, or an empty
+ * log while `evidence` says the folder held data, throw `StoreRefused` (one line) instead of
+ * being cut as a torn write. Without it (the simulator, tools) only the records are checked.
+ */
+export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity?: StoreIdentity; evidence?: StoreEvidence } = {}): LoadReport {
+  const raw = disk.readAll();
+  const loaded = loadRecords(raw, isStored);
+  const file = opts.evidence?.file ?? 'chain.log';
+  const header = loaded.records.length > 0 && isHeader(loaded.records[0]) ? loaded.records[0] : null;
+  const coreRecords = loaded.records.filter(isRecord);
+  if (opts.identity) checkIdentity(opts.identity, header, raw.length, coreRecords.length, loaded, file, opts.evidence);
   const warnings: string[] = [];
   let tampered = false;
   let voteFloor = 0;
+  for (const r of loaded.records) if (isFloor(r)) voteFloor = Math.max(voteFloor, r.depth);
   if (loaded.tornTail) {
-    warnings.push(`discarded a torn last record at byte ${loaded.tornTail.offset} (${loaded.tornTail.bytes} bytes: ${loaded.tornTail.reason}) — a crash interrupted a write`);
+    const failure = disk.lastFailure?.() ?? null;
+    const why = failure ? `the last write failed: ${failure}` : 'a crash interrupted a write';
+    warnings.push(`discarded a torn last record at byte ${loaded.tornTail.offset} (${loaded.tornTail.bytes} bytes: ${loaded.tornTail.reason}) — ${why}`);
     disk.truncate(loaded.goodBytes);
+  } else if (disk.lastFailure?.()) {
+    warnings.push(`the last write failed (${disk.lastFailure!()}) but left no partial record`);
   }
-  let records = loaded.records;
+  disk.clearFailure?.();
+  let records = coreRecords;
   let lost: DurableRecord[] = [];
   if (loaded.corrupt) {
     tampered = true;
-    lost = loaded.corrupt.recordsAfter;
-    warnings.push(`TAMPERED: record ${loaded.corrupt.index} at byte ${loaded.corrupt.offset} is damaged (${loaded.corrupt.reason}); ignoring it and the ${lost.length} record(s) after it`);
+    for (const r of loaded.corrupt.recordsAfter) if (isFloor(r)) voteFloor = Math.max(voteFloor, r.depth);
+    lost = loaded.corrupt.recordsAfter.filter(isRecord);
+    warnings.push(`TAMPERED: record ${loaded.corrupt.index} at byte ${loaded.corrupt.offset} is damaged (${loaded.corrupt.reason}); ignoring it and the ${loaded.corrupt.recordsAfter.length} record(s) after it`);
   }
   let state = new DurableState();
   let applied = 0;
@@ -92,7 +177,39 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean } = {}): 
     }
   }
   if (tampered) warnings.push(`this node will re-learn decided blocks from its peers and will not vote below depth ${voteFloor}; head now ${short(state.headHash(state.commit))} at depth ${state.commit}`);
-  return { state, warnings, tampered, voteFloor, records: records.length };
+  else if (voteFloor > state.commit) warnings.push(`still re-learning after an earlier repair: will not vote below depth ${voteFloor} (decided so far: ${state.commit})`);
+  if (voteFloor <= state.commit && !tampered) voteFloor = 0;
+  return {
+    state, warnings, tampered, voteFloor, records: records.length, header,
+    legacy: header === null && coreRecords.length > 0, empty: loaded.records.length === 0,
+    kept: records,
+  };
+}
+
+function checkIdentity(
+  id: StoreIdentity, header: LogHeader | null, bytes: number, coreCount: number,
+  loaded: { records: unknown[]; tornTail: { offset: number; reason: string } | null; corrupt: { offset: number; reason: string } | null },
+  file: string, evidence: StoreEvidence | undefined,
+): void {
+  const usage = 'refusing to start; use the right --data-dir, or move the folder away to start this node empty (it then re-learns from its peers)';
+  if (header) {
+    if (header.cluster !== id.cluster) {
+      throw new StoreRefused(`${file} belongs to ${header.node} of another cluster (${header.cluster}, not ${id.cluster}: nodes.ini lists other nodes); ${usage}`);
+    }
+    if (header.node !== id.node) throw new StoreRefused(`${file} belongs to ${header.node}, not ${id.node}; ${usage}`);
+    return;
+  }
+  if (coreCount > 0) return; // a log written before headers existed: accepted (and given a header by openChainStore)
+  const held = evidence?.kvJson ? ` while ${evidence.kvJson.depth !== null ? `kv.json (decided to depth ${evidence.kvJson.depth})` : 'kv.json'} shows this node ran here and wrote its log` : '';
+  if (bytes === 0) {
+    if (held) throw new StoreRefused(`${file} is empty${held}: the log was lost or emptied, and its promises with it; ${usage}`);
+    return; // a new folder
+  }
+  const problem = loaded.corrupt ?? loaded.tornTail;
+  const where = problem ? ` (at byte ${problem.offset}: ${problem.reason})` : '';
+  // A crash while the header itself was written at the very first start: nothing else was ever there.
+  if (!held && !loaded.corrupt && loaded.tornTail?.offset === 0 && bytes <= HEADER_BYTES_MAX) return;
+  throw new StoreRefused(`${file} holds ${bytes} bytes but no readable chainkv record${where}${held}: not a chainkv log, or damaged beyond a torn write; ${usage}`);
 }
 
 /** Replays `records` keeping only blocks below `depth` (the first block that failed verification). */

@@ -14,6 +14,10 @@ export interface Disk {
   /** Cut the file to `length` bytes (used to drop a torn tail), durably. */
   truncate(length: number): void;
   close(): void;
+  /** Why the last write or sync failed, if that left a mark (e.g. the disk was full), else null. */
+  lastFailure?(): string | null;
+  /** Forgets that mark (once the log has been repaired on load). */
+  clearFailure?(): void;
 }
 
 /**
@@ -79,9 +83,40 @@ export class FileDisk implements Disk {
   }
   append(data: Buffer): void {
     if (this.end + data.length > this.size) this.grow(this.end + data.length + GROW_BYTES);
-    for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off, data.length - off, this.end + off);
+    try {
+      for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off, data.length - off, this.end + off);
+    } catch (e) {
+      this.markFailure(e);
+      throw e;
+    }
     this.end += data.length;
     this.size = Math.max(this.size, this.end);
+  }
+  /**
+   * The file next to the log that records a write that failed because the disk was full: the
+   * next start then says so instead of blaming a crash. An empty file, so creating it needs no
+   * free block (only an inode); best effort.
+   */
+  get failureMarker(): string {
+    return `${this.path}.DISK-FULL`;
+  }
+  private markFailure(e: unknown): void {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') return;
+    try {
+      fs.closeSync(fs.openSync(this.failureMarker, 'w'));
+    } catch { /* nothing more can be done on a full disk */ }
+  }
+  lastFailure(): string | null {
+    try {
+      const st = fs.statSync(this.failureMarker);
+      return `the disk was full (ENOSPC) at ${st.mtime.toISOString()}`;
+    } catch {
+      return null;
+    }
+  }
+  clearFailure(): void {
+    fs.rmSync(this.failureMarker, { force: true });
   }
   /**
    * Zero-fills the file up to `size` (made durable by the next sync, with the data written into
@@ -95,12 +130,23 @@ export class FileDisk implements Disk {
     }
   }
   sync(): void {
-    fs.fdatasyncSync(this.fd);
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      this.markFailure(e);
+      throw e;
+    }
   }
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
     fs.fsyncSync(this.fd);
     this.end = this.size = length;
+  }
+  /** Closes without touching the file (not even its zero fill): for a log refused at start. */
+  closeUntouched(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
   }
   /** A clean close leaves no zero fill behind. */
   close(): void {

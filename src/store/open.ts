@@ -1,0 +1,117 @@
+/**
+ * Opening a node's data folder: the chain.log must be this node's, of this cluster.
+ *
+ * - A new chain.log starts with a header record naming the cluster and the node (fsynced
+ *   before anything else is written), so every later start can check whose log it is.
+ * - A log from another cluster or another node, a log with data but no readable record, and an
+ *   empty log in a folder whose kv.json shows a node ran there are refused (`StoreRefused`, one
+ *   line naming the file) rather than served or cut as a torn write.
+ * - A log written before headers existed gets one (rewritten once, same records).
+ * - A damaged log is rewritten without its damaged part, with a `floor` record that keeps the
+ *   vote floor: the next start is clean (no TAMPERED again) and still will not vote until the
+ *   lost depths are re-learned. The damaged file is kept next to it as chain.log.damaged-<time>.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DurableRecord, DurableState } from '../core/durable';
+import { ChainStore, FloorRecord, headerFor, LoadReport, loadState, StoreEvidence, StoreIdentity, StoreRefused } from './chain-store';
+import { FileDisk } from './disk';
+import { encodeRecord } from './record-log';
+
+export { StoreRefused };
+
+/**
+ * The cluster's id: a hash of the node list (name, host, port) of nodes.ini, so a data folder
+ * of another cluster (other nodes, other ports) is told apart. Changing a node's address in
+ * nodes.ini therefore changes the id: that cluster's folders are then refused (start fresh or
+ * restore the old nodes.ini).
+ */
+export function clusterId(nodes: readonly { name: string; host: string; port: number }[]): string {
+  const text = nodes.map((n) => `${n.name}=${n.host}:${n.port}`).join(',');
+  return crypto.createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+export interface OpenedStore {
+  report: LoadReport;
+  store: ChainStore;
+  disk: FileDisk;
+}
+
+function readKvEvidence(file: string): StoreEvidence['kvJson'] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const d = (JSON.parse(text) as { depth?: unknown }).depth;
+    return { depth: typeof d === 'number' && Number.isSafeInteger(d) ? d : null };
+  } catch {
+    return { depth: null };
+  }
+}
+
+/** The records that rebuild `s` exactly: decided blocks, the tentative suffix with its term, the promise. */
+function stateRecords(s: DurableState): DurableRecord[] {
+  const out: DurableRecord[] = [];
+  for (let from = 0; from < s.commit; from += 1000) out.push({ t: 'learn', from, blocks: s.log.slice(from, Math.min(s.commit, from + 1000)) });
+  if (s.end > s.commit && s.suffixBallot) out.push({ t: 'accept', ballot: s.suffixBallot, from: s.commit, blocks: s.log.slice(s.commit) });
+  if (s.promised) out.push({ t: 'promise', ballot: s.promised });
+  return out;
+}
+
+/** Replaces `file` by `records` durably: a temp file, fsync, rename, fsync of the folder. */
+function rewrite(file: string, records: readonly unknown[]): void {
+  const tmp = `${file}.rewrite`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    const data = Buffer.concat(records.map(encodeRecord));
+    for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off, off);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dfd = fs.openSync(path.dirname(file), 'r');
+  try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+}
+
+/**
+ * Opens `dir/chain.log` for node `identity.node` of cluster `identity.cluster`: loads and
+ * verifies it (throwing `StoreRefused` with one line if it is not this node's), gives a new or
+ * older log its header, rewrites a damaged one without the damage, and returns the loaded
+ * state and the writer. Call it after taking the folder's LOCK.
+ */
+export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: (line: string) => void }): OpenedStore {
+  const file = path.join(o.dir, 'chain.log');
+  const evidence: StoreEvidence = { file, kvJson: readKvEvidence(path.join(o.dir, 'kv.json')) };
+  let disk = new FileDisk(file);
+  let report: LoadReport;
+  try {
+    report = loadState(disk, { identity: o.identity, evidence });
+  } catch (e) {
+    disk.closeUntouched();
+    throw e;
+  }
+  const header = headerFor(o.identity);
+  if (report.tampered) {
+    const keep = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    disk.close();
+    fs.copyFileSync(file, keep);
+    const floor: FloorRecord[] = report.voteFloor > report.state.commit ? [{ t: 'floor', depth: report.voteFloor }] : [];
+    rewrite(file, [header, ...stateRecords(report.state), ...floor]);
+    report.warnings.push(`rewrote ${file} without the damaged records (the damaged file is kept as ${path.basename(keep)}); the next start will not report it again`);
+    disk = new FileDisk(file);
+  } else if (report.legacy) {
+    disk.close();
+    rewrite(file, [header, ...report.kept]);
+    report.warnings.push(`${file} had no header (written by an older chainkv): added one naming ${o.identity.node} of cluster ${o.identity.cluster}`);
+    disk = new FileDisk(file);
+  } else if (report.empty) {
+    disk.append(encodeRecord(header));
+    disk.sync();
+  }
+  return { report, store: new ChainStore(disk), disk };
+}
