@@ -9,7 +9,7 @@ export function blockchainJson(node: ChainNode): string {
     commit: node.replica.commit,
     blocks: node.blocks().map((b) => ({
       depth: b.depth, op: b.block.operation.op, key: b.block.operation.key, value: b.block.operation.value ?? null,
-      client: b.block.operation.client, req: b.block.operation.req,
+      client: b.block.operation.client, req: b.block.operation.req, session: b.block.operation.session ?? null,
       nonce: b.block.nonce, hashPointer: b.block.hashPointer, hash: b.hash, status: b.status,
     })),
   });

@@ -17,8 +17,8 @@ import { ClusterConfig, endpointUrl } from '../config';
 import { CoreConfig, defaultCoreConfig, Replica, Role } from '../core/replica';
 import { HostLoop } from '../host/host-loop';
 import { DurableRecord } from '../core/durable';
-import { ChainStore, loadState } from '../store/chain-store';
-import { FileDisk } from '../store/disk';
+import { ChainStore } from '../store/chain-store';
+import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
 import { DirLock } from './dir-lock';
 import { KvSnapshot } from './kv-snapshot';
@@ -82,11 +82,10 @@ export class ChainNode {
     const o = this.o;
     fs.mkdirSync(o.dataDir, { recursive: true });
     this.lock = DirLock.take(o.dataDir);
-    const disk = new FileDisk(path.join(o.dataDir, 'chain.log'));
     const t0 = Date.now();
-    const report = loadState(disk);
+    const { report, store } = openChainStore({ dir: o.dataDir, identity: { cluster: clusterId(o.config.nodes), node: this.name } });
     for (const w of report.warnings) o.log(`[store] ${w}`);
-    this.store = new ChainStore(disk);
+    this.store = store;
     const core: CoreConfig = { ...defaultCoreConfig(o.id, o.delayMs, o.config.nodes.length), ...o.core };
     this.replica = new Replica(core, report.state, (() => {
       const buf = new Uint32Array(256);

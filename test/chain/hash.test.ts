@@ -14,6 +14,7 @@ describe('chain: hash pointers and proof of work', () => {
   it('canonical operation text is the JSON array [op,key,value|null,client,req]', () => {
     assert.equal(operationText(op), '["put","alice_netid","{\\"phone_number\\":\\"111-222-3333\\"}","C1",1]');
     assert.equal(operationText(Operation.of('get', 'k', undefined, 'C2', 7)), '["get","k",null,"C2",7]');
+    assert.equal(operationText(Operation.of('get', 'k', undefined, 'C2', 7, 'a1b2')), '["get","k",null,"C2",7,"a1b2"]', 'the client session is hashed too, when present');
   });
 
   it('hash pointer = SHA256(operation || nonce || previous pointer) (equation 1)', () => {

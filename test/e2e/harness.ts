@@ -228,7 +228,7 @@ export interface StatusJson {
   promised: string | null; depth: number; tentative: number; queue: number; failedLinks: string[];
 }
 export interface BlockJson {
-  depth: number; op: 'put' | 'get'; key: string; value: string | null; client: string; req: number;
+  depth: number; op: 'put' | 'get'; key: string; value: string | null; client: string; req: number; session: string | null;
   nonce: string; hashPointer: string; hash: string; status: 'decided' | 'tentative';
 }
 export interface ChainJson { node: string; commit: number; blocks: BlockJson[] }
@@ -506,7 +506,7 @@ export function decided(c: ChainJson): BlockJson[] {
 
 /** Rebuilds Block objects from printBlockchain JSON. */
 export function toBlocks(blocks: BlockJson[]): Block[] {
-  return blocks.map((b) => Block.of(Operation.of(b.op, b.key, b.value ?? undefined, b.client, b.req), b.nonce, b.hashPointer));
+  return blocks.map((b) => Block.of(Operation.of(b.op, b.key, b.value ?? undefined, b.client, b.req, b.session ?? undefined), b.nonce, b.hashPointer));
 }
 
 /** Throws unless the printed chain verifies (pointers, proof of work) and each printed hash is the block's hash. */

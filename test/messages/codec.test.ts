@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, decode, Decide, encode, Forward,
-  LeaderRequest, make, MAX_FRAME_BYTES, MESSAGE_CLASSES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg,
+  LeaderRequest, make, MAX_FRAME_BYTES, MESSAGE_CLASSES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Refused,
   RepairRequest, RepairResponse,
 } from '../../messages';
 
@@ -11,9 +11,10 @@ const b = Ballot.of(4, 2, 17);
 
 const samples: AnyMessage[] = [
   make(ClientRequest, { pending: PendingOp.of(op, 'tcp://127.0.0.1:7101') }),
-  make(ClientReply, { client: 'C1', req: 3, result: 'ack', leader: 'P2', depth: 7 }),
+  make(ClientReply, { client: 'C1', req: 3, result: 'ack', leader: 'P2', depth: 7, digest: '0123456789abcdef' }),
   make(LeaderRequest, {}),
   make(NoLeader, { client: 'C2', req: 9 }),
+  make(Refused, { client: 'C2', req: 9, reason: 'stale', lastReq: 12, digest: '0123456789abcdef' }),
   make(Forward, { ops: [PendingOp.of(op, 'tcp://x:1')] }),
   make(Prepare, { ballot: b }),
   make(PromiseMsg, { ballot: b, commit: 3, suffixBallot: Ballot.of(3, 1, 3), suffix: [block], queue: [] }),
