@@ -26,45 +26,15 @@ import {
 } from '../../messages';
 import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
+import { ClientQueue } from './client-queue';
 import { invariant } from './invariant';
+import { Leadership, PeerProgress, quorumEnd } from './progress';
 import { blockBytes, fitCount, pendingBytes } from './sizes';
 import { StateMachine } from './state-machine';
+import { CoreConfig, Input, MAX_BALLOT_SEQ, Output, pname, requestId, requestKey, Role, SuffixOffer } from './types';
 
-export interface CoreConfig {
-  /** This node's process id, 1..nodes. */
-  id: number;
-  /** Cluster size (5). */
-  nodes: number;
-  /** Resend an unanswered accept, prepare, forward or repair request after this long. */
-  retransmitMs: number;
-  /** An idle leader sends an empty accept this often (it carries the commit index and finds lagging nodes). */
-  heartbeatMs: number;
-  /** A candidate without a majority gives up after this long (a client will ask again). */
-  electionTimeoutMs: number;
-  /**
-   * Peers outside the eager majority get the blocks held back for them (and the commit index)
-   * at most this often: each such accept costs the peer a wake-up and an fsync however few
-   * blocks it carries. Also how far behind such a peer may fall while the leader is healthy.
-   */
-  lazyMs: number;
-  /** Most blocks (or operations) in one accept, repair, refusal or forward. */
-  batchMax: number;
-  /** ... and most bytes (estimated, see sizes.ts), so any legal value size fits in a frame. */
-  batchMaxBytes: number;
-  /** Most tentative (proposed, undecided) blocks a leader keeps in flight. */
-  windowMax: number;
-  /** ... and most bytes: a promise carries the whole tentative suffix, so this bounds it too. */
-  windowMaxBytes: number;
-  /** Most operations a node holds in its queue; beyond it, new requests are refused as `busy`. */
-  queueMax: number;
-  /** ... and most bytes of them. */
-  queueMaxBytes: number;
-}
-
-/** Highest ballot seq taken from any message: beyond it a ballot is refused (a forged seq near 2^53 would end all elections). */
-export const MAX_BALLOT_SEQ = 2 ** 40;
-/** One message's worth of blocks, in bytes (estimated): a quarter of the codec's 16 MiB frame limit. */
-export const BATCH_MAX_BYTES = 4 * 1024 * 1024;
+export * from './types';
+export type { Leadership, PeerProgress } from './progress';
 
 /** Every ballot a message carries (its own, a promise's suffix term, a refusal's promised one). */
 function ballotsOf(msg: AnyMessage): Ballot[] {
@@ -75,92 +45,11 @@ function ballotsOf(msg: AnyMessage): Ballot[] {
   return out;
 }
 
-export function defaultCoreConfig(id: number, delayMs: number, nodes = 5): CoreConfig {
-  const rtt = 2 * delayMs;
-  return {
-    id,
-    nodes,
-    retransmitMs: rtt + 300,
-    heartbeatMs: rtt + 1000,
-    electionTimeoutMs: 3 * rtt + 2000,
-    lazyMs: 50,
-    batchMax: 1000,
-    batchMaxBytes: BATCH_MAX_BYTES,
-    windowMax: 1000,
-    windowMaxBytes: BATCH_MAX_BYTES,
-    queueMax: 100_000,
-    queueMaxBytes: 64 * 1024 * 1024,
-  };
-}
-
-export type Input =
-  | { type: 'message'; from: string; msg: AnyMessage }
-  | { type: 'tick' }
-  /** The records of every output up to `Output.seq === through` are now durable (fsynced). */
-  | { type: 'synced'; through: number };
-
-export interface Outbound {
-  to: string;
-  msg: AnyMessage;
-  /**
-   * Must not leave before this output's records are durable: a promise, an accepted reply, or
-   * a prepare (whose term must never be reused after a crash). Everything else may go at once —
-   * a leader's accepts, for one, travel while its own copy is being fsynced.
-   */
-  afterSync: boolean;
-  /** For replies to clients: the endpoint the client gave (nodes do not all know every client). */
-  address?: string;
-}
-
-export interface Decided {
-  depth: number;
-  block: Block;
-  result: string;
-}
-
-export interface Output {
-  /** Numbers the outputs that persist something, for `{ type: 'synced', through }`. */
-  seq: number;
-  persist: DurableRecord[];
-  /** True when a record in `persist` must be fsynced before any message is sent. */
-  sync: boolean;
-  send: Outbound[];
-  decided: Decided[];
-  /** Human-readable lines for the demo log (elections, nonces, commits, leader changes). */
-  events: string[];
-  /** One line per block mined or decided (nonce, hash): the spec's demo output; hidden by --quiet. */
-  blockEvents: string[];
-}
-
-export type Role = 'follower' | 'candidate' | 'leader';
-
-export interface PeerProgress {
-  /** Next index to send from (optimistic: advanced when sent). */
-  next: number;
-  /** Blocks below `match` are known held under this leader's term. */
-  match: number;
-  /** Peer's first uncommitted index, as last reported. */
-  commit: number;
-  /** When we last sent this peer anything. */
-  sentAt: number;
-  /** Whether it still owes us an answer (then we retransmit; else we only send heartbeats). */
-  outstanding: boolean;
-  /** When we last heard from this peer in this term. */
-  heardAt: number;
-  /**
-   * The commit index moved since this peer was last sent it: a decide is due on the next tick
-   * (for a lazy peer, it rides on the next lazy accept; a leader that steps down sends it at once).
-   */
-  decideOwed: boolean;
-  /** Blocks were proposed that this peer has not been sent: they go in one accept once `lazyMs` has passed since the last. */
-  lazy: boolean;
-}
-
-/** A tentative suffix on offer to a new leader: `blocks` from depth `from`, accepted under `ballot`. */
-export interface SuffixOffer {
-  ballot: Ballot;
-  from: number;
-  blocks: Block[];
+function parsePeer(name: string, nodes: number): number | null {
+  const m = /^P([0-9]+)$/.exec(name);
+  if (!m) return null;
+  const id = Number(m[1]);
+  return id >= 1 && id <= nodes ? id : null;
 }
 
 interface Candidacy {
@@ -168,28 +57,6 @@ interface Candidacy {
   startedAt: number;
   sentAt: number;
   promises: Map<number, PromiseMsg>;
-}
-
-export interface Leadership {
-  ballot: Ballot;
-  peers: Map<number, PeerProgress>;
-  /** My own log is durable below this depth: only that much of my own vote counts toward a quorum. */
-  durableEnd: number;
-  /** [output seq, log end] of my accept records not yet known durable. */
-  unsynced: [number, number][];
-}
-
-export const pname = (id: number): string => `P${id}`;
-/** A request as people read it: client and number. */
-export const requestId = (op: Operation): string => `${op.client}#${op.req}`;
-/** A request as the core keys it: client, number and contents (see `operationDigest`). */
-export const requestKey = (op: Operation): string => `${op.client}#${op.req}#${operationDigest(op)}`;
-
-function parsePeer(name: string, nodes: number): number | null {
-  const m = /^P([0-9]+)$/.exec(name);
-  if (!m) return null;
-  const id = Number(m[1]);
-  return id >= 1 && id <= nodes ? id : null;
 }
 
 export class Replica {
@@ -204,7 +71,7 @@ export class Replica {
   /** Highest seq seen in any ballot, so a new candidacy outbids it. */
   private maxSeq = 0;
   /** Client operations held until decided, in arrival order, by request id. */
-  private readonly queue = new Map<string, PendingOp>();
+  private readonly queue: ClientQueue;
   private lastForwardAt = 0;
   /** Request ids in the tentative suffix -> depth (leader dedupe). */
   private readonly inLog = new Map<string, number>();
@@ -221,8 +88,6 @@ export class Replica {
   /** Rate limit for `refusedInput` lines. */
   private lastRefusalLogAt = -Infinity;
   private refusalsUnlogged = 0;
-  /** Estimated bytes of the operations in `queue` (bounded by queueMaxBytes). */
-  private queueBytes = 0;
   private wantPropose = false;
   /** Accepts built in this batch, by start depth: peers at the same point share one message (encoded once). */
   private readonly acceptsByFrom = new Map<number, Accept>();
@@ -235,6 +100,7 @@ export class Replica {
     this.durable = durable;
     this.random = random;
     this.voteFloor = opts.voteFloor ?? 0;
+    this.queue = new ClientQueue(cfg.queueMax, cfg.queueMaxBytes);
     if (durable.promised) this.maxSeq = durable.promised.seq;
     // Rebuild the dictionary from the decided prefix (never from tentative blocks).
     for (let d = 0; d < durable.commit; d++) this.sm.apply(durable.log[d]);
@@ -433,7 +299,7 @@ export class Replica {
       commit: d.commit,
       suffixBallot: d.suffixBallot ?? undefined,
       suffix,
-      queue: this.queueBatch(),
+      queue: this.queue.head(this.cfg.batchMax, this.cfg.batchMaxBytes), // (the new leader takes them on)
     }));
   }
 
@@ -482,7 +348,7 @@ export class Replica {
     }
     this.leadership = { ballot, peers, durableEnd: d.commit, unsynced: [[this.outputSeq + 1, d.end]] };
     this.event(`elected leader with ballot ${ballot} (${c.promises.size + 1} promises); adopted ${adopted.length} tentative block(s) from depth ${d.commit}`);
-    for (const [rid] of this.queue) if (this.inLog.has(rid)) this.unqueue(rid);
+    for (const rid of [...this.queue.keys()]) if (this.inLog.has(rid)) this.queue.remove(rid);
     this.propose(now);
     for (const p of peers.keys()) this.sendAccept(p);
     this.advanceCommit(now); // a one-node cluster decides alone
@@ -539,7 +405,7 @@ export class Replica {
         const op = d.log[i].operation;
         const rid = requestKey(op);
         const to = this.replyTo.get(rid);
-        if (to !== undefined && !this.queue.has(rid)) this.queueAdd(rid, PendingOp.of(op, to)); // (may pass the bounds: they were in flight)
+        if (to !== undefined && !this.queue.has(rid)) this.queue.add(rid, PendingOp.of(op, to)); // (may pass the bounds: they were in flight)
       }
     }
     this.role = 'follower';
@@ -668,10 +534,7 @@ export class Replica {
     const l = this.leadership;
     if (this.role !== 'leader' || !l) return;
     const d = this.durable;
-    const matches = [this.ownVoteEnd(l)];
-    for (const pp of l.peers.values()) matches.push(pp.match);
-    matches.sort((a, b) => b - a);
-    const quorum = matches[this.majority - 1];
+    const quorum = quorumEnd(this.ownVoteEnd(l), l.peers, this.majority);
     if (quorum > d.commit) {
       this.decideUpTo(quorum);
       this.decideDirty = true; // one decide per batch, or the commit rides on the next accept
@@ -731,7 +594,7 @@ export class Replica {
       const { result, duplicate, stale } = this.sm.apply(block);
       this.out.decided.push({ depth, block, result });
       this.inLog.delete(rid);
-      this.unqueue(rid);
+      this.queue.remove(rid);
       const to = this.replyTo.get(rid);
       this.replyTo.delete(rid);
       const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
@@ -807,21 +670,9 @@ export class Replica {
     const op = p.operation;
     const rid = requestKey(op);
     if (this.queue.has(rid) || this.isKnown(op)) return 'known';
-    if (this.queue.size >= this.cfg.queueMax || this.queueBytes + pendingBytes(p) > this.cfg.queueMaxBytes) return 'full';
-    this.queueAdd(rid, p);
+    if (!this.queue.fits(p)) return 'full';
+    this.queue.add(rid, p);
     return 'queued';
-  }
-
-  private queueAdd(rid: string, p: PendingOp): void {
-    this.queue.set(rid, p);
-    this.queueBytes += pendingBytes(p);
-  }
-
-  private unqueue(rid: string): void {
-    const p = this.queue.get(rid);
-    if (!p) return;
-    this.queue.delete(rid);
-    this.queueBytes -= pendingBytes(p);
   }
 
   /** Whether a request is already in my tentative suffix or took effect (the leader's dedupe). */
@@ -856,11 +707,11 @@ export class Replica {
     const from = d.end;
     let windowBytes = 0;
     for (let i = d.commit; i < d.end; i++) windowBytes += blockBytes(d.log[i]);
-    for (const [rid, p] of this.queue) {
+    for (const [rid, p] of this.queue.entries()) { // (a Map iterator survives the removals)
       if (d.end + fresh.length - d.commit >= this.cfg.windowMax) break;
       if (windowBytes > 0 && windowBytes + pendingBytes(p) > this.cfg.windowMaxBytes) break; // (one block always fits an empty window)
       windowBytes += pendingBytes(p);
-      this.unqueue(rid);
+      this.queue.remove(rid);
       if (this.isKnown(p.operation)) continue;
       const { block, mined } = mineBlock(p.operation, head, this.random);
       head = blockHash(block);
@@ -922,18 +773,6 @@ export class Replica {
   private decidedBatch(from: number): Block[] {
     const d = this.durable;
     return d.log.slice(from, from + fitCount(d.log, from, d.commit, this.cfg.batchMax, this.cfg.batchMaxBytes, blockBytes));
-  }
-
-  /** The head of my queue, as much as one message holds: a promise hands it to the new leader. */
-  private queueBatch(): PendingOp[] {
-    const out: PendingOp[] = [];
-    let bytes = 0;
-    for (const p of this.queue.values()) {
-      if (out.length >= this.cfg.batchMax || bytes + pendingBytes(p) > this.cfg.batchMaxBytes) break;
-      bytes += pendingBytes(p);
-      out.push(p);
-    }
-    return out;
   }
 
   /** Leader -> one peer: decided blocks if it is far behind, else my log from its next index. */
