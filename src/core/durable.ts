@@ -47,29 +47,47 @@ export class DurableState {
     return depth === 0 ? GENESIS_POINTER : this.hashes[depth - 1];
   }
 
+  /**
+   * Why `rec` cannot follow this state (null: it can). The core's own records always fit; a
+   * record read from disk that does not is damage, which `recovery.ts` decides what to do with.
+   */
+  misfit(rec: DurableRecord): string | null {
+    switch (rec.t) {
+      case 'promise': return null;
+      case 'accept': return rec.from >= this.commit && rec.from <= this.end ? null : `accept record at ${rec.from} outside [${this.commit}, ${this.end}]`;
+      case 'decide': return rec.commit <= this.end ? null : `decide ${rec.commit} beyond the log end ${this.end}`;
+      case 'learn': {
+        if (rec.from > this.commit) return `learn record at ${rec.from} leaves a gap after ${this.commit}`;
+        for (let d = rec.from; d < Math.min(this.commit, rec.from + rec.blocks.length); d++) {
+          if (this.hashes[d] !== blockHash(rec.blocks[d - rec.from])) return `learned block ${d} differs from the decided one`;
+        }
+        return null;
+      }
+    }
+  }
+
   apply(rec: DurableRecord): void {
+    const misfit = this.misfit(rec);
+    invariant(misfit === null, () => misfit!);
     switch (rec.t) {
       case 'promise':
         this.promised = Ballot.of(rec.ballot.seq, rec.ballot.pid, rec.ballot.depth);
         break;
       case 'accept': {
-        invariant(rec.from >= this.commit && rec.from <= this.end, () => `accept record at ${rec.from} outside [${this.commit}, ${this.end}]`);
         this.truncate(rec.from);
         for (const b of rec.blocks) this.push(b);
         this.suffixBallot = Ballot.of(rec.ballot.seq, rec.ballot.pid, rec.ballot.depth);
         break;
       }
       case 'decide':
-        invariant(rec.commit <= this.end, () => `decide ${rec.commit} beyond the log end ${this.end}`);
         if (rec.commit > this.commit) this.commit = rec.commit;
         break;
       case 'learn': {
-        invariant(rec.from <= this.commit, () => `learn record at ${rec.from} leaves a gap after ${this.commit}`);
         for (let i = 0; i < rec.blocks.length; i++) {
           const d = rec.from + i;
           const h = blockHash(rec.blocks[i]);
           if (d < this.commit) {
-            invariant(this.hashes[d] === h, () => `learned block ${d} differs from the decided one`);
+            // (checked by misfit: the same decided block)
           } else if (d < this.end && this.hashes[d] === h) {
             // already held as tentative: now decided
           } else {

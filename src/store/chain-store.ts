@@ -2,18 +2,13 @@
  * The durable state of one node on a Disk: the consensus core's records (promises,
  * tentative blocks, decided tags, learned blocks) in a checksummed append-only log.
  *
- * Loading rebuilds the state, verifies the chain (hash pointers and nonces) and reports
- * what it found. A torn tail is cut off. A damaged or tampered record stops the replay
- * there: what follows cannot be trusted as a chain. Two things are then kept safe:
- * - the highest promise found anywhere in the file is still honoured (promises stand alone);
- * - the node must not vote (promise or accept) until it has re-learned decided blocks up to
- *   the highest depth the lost records mentioned (`voteFloor`), since votes it forgot could
- *   otherwise be cast again differently.
+ * Loading reads the records, cuts a torn tail, and reports damage it cannot read past (and a
+ * log that is not this node's). What the node may then believe (which records to keep, the
+ * promise it must still honour, how far it must re-learn before voting) is the core's recovery
+ * policy, `src/core/recovery.ts`.
  */
-import { Ballot } from '../../messages';
-import { short, verifyChain } from '../chain';
 import { DurableRecord, DurableState } from '../core/durable';
-import { InvariantError } from '../core/invariant';
+import { recover } from '../core/recovery';
 import { Disk } from './disk';
 import { loadRecords, RecordLog } from './record-log';
 
@@ -101,15 +96,6 @@ const isStored = (v: unknown): v is Stored => isRecord(v) || isHeader(v) || isFl
 
 const HEADER_BYTES_MAX = 300;
 
-function maxDepth(r: DurableRecord): number {
-  switch (r.t) {
-    case 'promise': return r.ballot.depth;
-    case 'decide': return r.commit;
-    case 'accept':
-    case 'learn': return r.from + r.blocks.length;
-  }
-}
-
 /**
  * Loads a log. With `identity` (a node's real data folder), the log must be this node's: a
  * header naming another cluster or node, a log with data but no readable record, or an empty
@@ -136,7 +122,6 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity
     warnings.push(`the last write failed (${disk.lastFailure!()}) but left no partial record`);
   }
   disk.clearFailure?.();
-  let records = coreRecords;
   let lost: DurableRecord[] = [];
   if (loaded.corrupt) {
     tampered = true;
@@ -144,41 +129,13 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity
     lost = loaded.corrupt.recordsAfter.filter(isRecord);
     warnings.push(`TAMPERED: record ${loaded.corrupt.index} at byte ${loaded.corrupt.offset} is damaged (${loaded.corrupt.reason}); ignoring it and the ${loaded.corrupt.recordsAfter.length} record(s) after it`);
   }
-  let state = new DurableState();
-  let applied = 0;
-  for (const r of records) {
-    if (opts.forgetPromises && r.t === 'promise') { applied++; continue; }
-    try {
-      state.apply(r);
-      applied++;
-    } catch (e) {
-      if (!(e instanceof InvariantError)) throw e;
-      tampered = true;
-      warnings.push(`TAMPERED: record ${applied} does not fit the chain before it (${e.message}); ignoring it and all after it`);
-      lost = [...records.slice(applied + 1), ...lost];
-      break;
-    }
-  }
-  records = records.slice(0, applied);
-  // Verify every block: a value edited together with its checksum still breaks a hash pointer or a nonce.
-  const check = verifyChain(state.log, undefined, 0, state.hashes);
-  if (!check.ok) {
-    tampered = true;
-    // A broken pointer at d may mean block d-1 was edited (its own nonce can still pass): distrust both.
-    const cut = check.kind === 'pointer' ? Math.max(0, check.depth - 1) : check.depth;
-    warnings.push(`TAMPERED: block ${check.depth} fails verification (${check.reason}); dropping the blocks from depth ${cut} on`);
-    voteFloor = Math.max(voteFloor, state.end);
-    state = rebuildBelow(records, cut, opts);
-  }
-  for (const r of lost) {
-    voteFloor = Math.max(voteFloor, maxDepth(r));
-    if (r.t === 'promise' && !opts.forgetPromises && (!state.promised || Ballot.compareTerm(r.ballot, state.promised) > 0)) {
-      state.apply(r); // a promise stands alone: honour it even though records around it are lost
-    }
-  }
-  if (tampered) warnings.push(`this node will re-learn decided blocks from its peers and will not vote below depth ${voteFloor}; head now ${short(state.headHash(state.commit))} at depth ${state.commit}`);
-  else if (voteFloor > state.commit) warnings.push(`still re-learning after an earlier repair: will not vote below depth ${voteFloor} (decided so far: ${state.commit})`);
-  if (voteFloor <= state.commit && !tampered) voteFloor = 0;
+  // What to believe after damage is the core's decision (src/core/recovery.ts), not the store's.
+  const recovery = recover(coreRecords, lost, voteFloor, { forgetPromises: opts.forgetPromises });
+  warnings.push(...recovery.findings);
+  tampered ||= recovery.damaged;
+  voteFloor = recovery.voteFloor;
+  const state = recovery.state;
+  const records = recovery.kept;
   return {
     state, warnings, tampered, voteFloor, records: records.length, header,
     legacy: header === null && coreRecords.length > 0, empty: loaded.records.length === 0,
@@ -210,26 +167,6 @@ function checkIdentity(
   // A crash while the header itself was written at the very first start: nothing else was ever there.
   if (!held && !loaded.corrupt && loaded.tornTail?.offset === 0 && bytes <= HEADER_BYTES_MAX) return;
   throw new StoreRefused(`${file} holds ${bytes} bytes but no readable chainkv record${where}${held}: not a chainkv log, or damaged beyond a torn write; ${usage}`);
-}
-
-/** Replays `records` keeping only blocks below `depth` (the first block that failed verification). */
-function rebuildBelow(records: DurableRecord[], depth: number, opts: { forgetPromises?: boolean }): DurableState {
-  const s = new DurableState();
-  for (const r of records) {
-    if (opts.forgetPromises && r.t === 'promise') continue;
-    if (r.t === 'accept' || r.t === 'learn') {
-      if (r.from >= depth) continue;
-      const blocks = r.blocks.slice(0, depth - r.from);
-      if (r.t === 'learn' && r.from > s.commit) continue;
-      if (r.t === 'accept' && (r.from < s.commit || r.from > s.end)) continue;
-      s.apply({ ...r, blocks });
-    } else if (r.t === 'decide') {
-      s.apply({ t: 'decide', commit: Math.min(r.commit, s.end) });
-    } else {
-      s.apply(r);
-    }
-  }
-  return s;
 }
 
 /** The node's writer: appends the core's records, fsyncing when the core says it must. */
