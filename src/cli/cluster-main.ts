@@ -15,15 +15,15 @@ import { CheckFailed, CommandError, defaultTimeoutMs, Executor } from '../cluste
 import { Output } from '../cluster/output';
 import { runScript } from '../cluster/script';
 import { ClusterConfig, ConfigError, loadConfig } from '../config';
-import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { commandLine, OptionSpec, runCli, UsageError } from './args';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
-  { name: 'delay-ms', type: 'int', help: 'message delay for every process (default: the config\'s delay_ms, or the script\'s "set delay")' },
+  { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
+  { name: 'delay-ms', short: 'd', type: 'int', help: 'message delay for every process (default: the config\'s delay_ms, or the script\'s "set delay")' },
   { name: 'data-dir', type: 'string', arg: 'DIR', help: 'node PN keeps its files in DIR/PN (default: persist/; with --script: a new temp folder)' },
   { name: 'fresh', type: 'flag', help: 'wipe the nodes\' data folders first (else they resume from their chains on disk)' },
   { name: 'script', type: 'string', arg: 'FILE', help: 'replay a scenario file, then stop everything: exit 0 if every check held, 1 if not' },
-  { name: 'quiet', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
+  { name: 'quiet', short: 'q', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
 ];
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -49,12 +49,8 @@ function wipe(cluster: Cluster): void {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText('usage: npm start -- [options]', ABOUT, OPTIONS));
-    return;
-  }
-  const args = parseArgs(argv, OPTIONS);
+  const args = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm start -- [options]', ABOUT);
+  if (!args) return;
   if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   const configPath = path.resolve((args.values.get('config') as string | undefined) ?? path.join(ROOT, 'nodes.ini'));
   let config: ClusterConfig;

@@ -4,16 +4,16 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { ChainNode } from '../node/node';
-import { configFromArgs, helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { commandLine, configFromArgs, OptionSpec, runCli, UsageError } from './args';
 import { NODE_HELP, parseNodeCommand } from './commands';
 import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusText } from './format';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
-  { name: 'delay-ms', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
+  { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
+  { name: 'delay-ms', short: 'd', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
   { name: 'data-dir', type: 'string', arg: 'DIR', help: 'where this node keeps its files (default: persist/PN)' },
-  { name: 'quiet', type: 'flag', help: 'do not print every message sent and received' },
-  { name: 'json', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each' },
+  { name: 'quiet', short: 'q', type: 'flag', help: 'do not print every message sent and received' },
+  { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
@@ -21,12 +21,8 @@ const OPTIONS: OptionSpec[] = [
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText('usage: npm run node -- N [options]', 'Runs node PN of the chainkv cluster (N = 1..5) and reads console commands from stdin.\n\n' + NODE_HELP, OPTIONS));
-    return;
-  }
-  const args = parseArgs(argv, OPTIONS);
+  const args = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm run node -- N [options]', 'Runs node PN of the chainkv cluster (N = 1..5) and reads console commands from stdin.\n\n' + NODE_HELP);
+  if (!args) return;
   if (args.positional.length !== 1) throw new UsageError('give exactly one node number, e.g. npm run node -- 2');
   const id = Number(args.positional[0].replace(/^P/i, ''));
   const config = configFromArgs(args, ROOT);

@@ -38,6 +38,11 @@ export interface ClientCoreOptions {
   replyTo: string;
   /** Time to wait for an answer before asking another node to lead. */
   timeoutMs: number;
+  /**
+   * Time to wait once the request's node was asked to lead (an election needs one round more
+   * than an operation). Default: timeoutMs.
+   */
+  electionTimeoutMs?: number;
   /** Initial leader hint (1..nodes). */
   hint?: number;
   /** Request number to start after (a restarted client continues its numbering). */
@@ -68,6 +73,21 @@ export class ClientCore {
   get leaderHint(): number { return this.hint; }
   get busy(): boolean { return this.inflight !== null; }
   get pending(): { req: number; op: Operation; startedAt: number; attempts: number; target: number } | null { return this.inflight; }
+
+  /** How long the attempt in flight waits before the client asks the next node to lead. */
+  attemptTimeoutMs(f: { askedToLead: boolean } | null = this.inflight): number {
+    return f?.askedToLead ? this.o.electionTimeoutMs ?? this.o.timeoutMs : this.o.timeoutMs;
+  }
+
+  /** When the attempt in flight times out (ms since 1970), or null when idle. */
+  get retryAt(): number | null {
+    return this.inflight ? this.inflight.sentAt + this.attemptTimeoutMs() : null;
+  }
+
+  /** Gives up on the operation in flight (a deadline passed): a late answer to it is ignored. */
+  abandon(): void {
+    this.inflight = null;
+  }
 
   /** Starts an operation; the caller must wait for its completion before the next. */
   submit(op: OpName, key: string, value: string | undefined, now: number): ClientOutbound[] {
@@ -108,7 +128,7 @@ export class ClientCore {
   /** Timer: on timeout, ask the next node to lead and retry there. */
   onTick(now: number, opts: { duel?: boolean } = {}): ClientOutbound[] {
     const f = this.inflight;
-    if (!f || now - f.sentAt < this.o.timeoutMs) return [];
+    if (!f || now - f.sentAt < this.attemptTimeoutMs(f)) return [];
     const next = (f.target % this.o.nodes) + 1;
     f.askedToLead = true;
     f.target = next;
