@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { ChainNode } from '../node/node';
-import { commandLine, configFromArgs, OptionSpec, runCli, UsageError } from './args';
+import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
+import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
 import { NODE_HELP, parseNodeCommand } from './commands';
 import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusText } from './format';
 
@@ -31,14 +32,31 @@ async function main(): Promise<void> {
   if (delayMs < 0) throw new UsageError('--delay-ms must be >= 0');
   const json = !!args.values.get('json');
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  const dataDir = (args.values.get('data-dir') as string | undefined) ?? path.join(ROOT, 'persist', `P${id}`);
+  // Check what can be checked first, so a start that cannot work fails with one line and
+  // leaves nothing behind.
+  const cannot = await checkListen(config.nodes[id - 1], config.source);
+  if (cannot) throw new ExitError(`P${id} cannot start: ${cannot}`, EXIT.FAILED);
+  let created: DataDirState;
+  try {
+    created = prepareDataDir(dataDir);
+  } catch (e) {
+    throw new ExitError(`P${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
+  }
   const node = new ChainNode({
-    id, config, delayMs,
-    dataDir: (args.values.get('data-dir') as string | undefined) ?? path.join(ROOT, 'persist', `P${id}`),
+    id, config, delayMs, dataDir,
     traceMessages: !args.values.get('quiet'),
     fsync: !args.values.get('no-fsync'),
     log,
   });
-  await node.start();
+  try {
+    await node.start();
+  } catch (e) {
+    undoStart(created);
+    // Exit now: sockets the failed start opened would keep the process alive.
+    process.stderr.write(`node: P${id} cannot start: ${(e as Error).message}\n`);
+    process.exit(EXIT.FAILED);
+  }
   log(`type "help" for commands`);
 
   const shutdown = (code: number) => {
@@ -62,7 +80,8 @@ async function main(): Promise<void> {
       case 'fixLink': {
         const other = c.a === node.name ? c.b : c.b === node.name ? c.a : null;
         if (!other) return log(`error: ${c.cmd} must name this node (${node.name}), e.g. ${c.cmd}(${node.name},P3)`);
-        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return log(`error: there is no node ${other}`);
+        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return log(`error: there is no node ${other} (nodes: P1..P${config.nodes.length})`);
+        if (other.startsWith('C') && !config.clients.some((x) => x.name === other)) return log(`error: there is no client ${other} in ${config.source} (clients: ${config.clients.map((x) => x.name).join(', ') || 'none'})`);
         if (c.cmd === 'failLink') log(node.links.fail(other) ? `link ${node.name}<->${other} failed` : `link ${node.name}<->${other} was already failed`);
         else log(node.links.fix(other) ? `link ${node.name}<->${other} fixed` : `link ${node.name}<->${other} was not failed`);
         return;
