@@ -37,7 +37,7 @@ export const CLIENT_HELP = [
 ].join('\n');
 
 const NODE_NAME = /^P[1-9][0-9]*$/i;
-const KEY = /^[^\s,()]{1,256}$/;
+const KEY = /^[^\s,()"]{1,256}$/;
 
 /** Splits `name(args)` or `name args` into the name and its comma- or space-separated args. */
 function splitCall(line: string): { name: string; args: string[] } | null {
@@ -91,6 +91,8 @@ export function parseClientCommand(line: string): Parse<ClientCommand> {
   } else if (/^operation\b/i.test(t)) {
     return { ok: false, error: 'malformed Operation: expected Operation(put, KEY, JSON) or Operation(get, KEY)' };
   } else {
+    if (/^put$/i.test(t)) return { ok: false, error: 'put needs a key and a JSON value: put KEY JSON' };
+    if (/^get$/i.test(t)) return { ok: false, error: 'get needs a key: get KEY' };
     const m = /^(\S+)\s+(\S+)(?:\s+(.*))?$/s.exec(t);
     if (!m) return { ok: false, error: `unknown command "${t}" (try: help)` };
     [, op, key, value] = m;
@@ -98,7 +100,18 @@ export function parseClientCommand(line: string): Parse<ClientCommand> {
   }
   op = op.toLowerCase();
   if (op !== 'put' && op !== 'get') return { ok: false, error: `unknown operation "${op}": use put or get` };
-  if (!KEY.test(key)) return { ok: false, error: `invalid key "${key}": 1-256 characters, no spaces, commas or parentheses` };
+  // A key in double quotes is a JSON string: "" is the empty key (refused), "k" is k.
+  if (/^".*"$/s.test(key)) {
+    try {
+      key = JSON.parse(key) as string;
+    } catch {
+      return { ok: false, error: `invalid key ${key}: not a valid quoted string` };
+    }
+    if (key === '') return { ok: false, error: 'the key is empty: give a key of 1-256 characters' };
+  }
+  if (key === '') return { ok: false, error: `${op} needs a key: ${op === 'put' ? 'put KEY JSON' : 'get KEY'}` };
+  if (/^[{[]/.test(key)) return { ok: false, error: `${op} needs a key before the value: ${op === 'put' ? 'put KEY JSON' : 'get KEY'} (keys do not start with { or [)` };
+  if (!KEY.test(key)) return { ok: false, error: `invalid key "${key}": 1-256 characters, no spaces, commas, quotes or parentheses` };
   if (op === 'get') {
     if (value !== undefined && value !== '') return { ok: false, error: 'get takes only a key' };
     return { ok: true, value: { cmd: 'get', key } };

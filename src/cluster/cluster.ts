@@ -22,6 +22,9 @@ export interface ClusterOptions {
   dataRoot: string;
   /** Pass --quiet to the nodes (no message trace). */
   quiet: boolean;
+  /** Passed to the clients when set: the deadline of an operation, and the wait per attempt. */
+  clientTimeoutMs?: number;
+  clientRetryMs?: number;
   out: Output;
   /** Project folder: where dist/ is; the processes' working directory. */
   root: string;
@@ -43,7 +46,9 @@ export class Cluster {
   readonly procs = new Map<string, Proc>();
   readonly nodes: string[];
   readonly clients: string[];
-  private readonly results = new Map<string, ClientResult[]>();
+  private readonly results = new Map<string, { seq: number; result: ClientResult }[]>();
+  /** How many client answers have arrived so far (each answer's sequence number). */
+  resultSeq = 0;
   private stopping = false;
   /** The first process that exited without being told to (a crash), if any. */
   unexpectedExit: string | null = null;
@@ -64,6 +69,8 @@ export class Cluster {
     for (const name of this.clients) {
       const args = clientCommand(name.slice(1), ['--config', o.configPath]);
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
+      if (o.clientTimeoutMs !== undefined) args.push('--timeout-ms', String(o.clientTimeoutMs));
+      if (o.clientRetryMs !== undefined) args.push('--retry-ms', String(o.clientRetryMs));
       this.add(name, 'client', args);
       this.results.set(name, []);
     }
@@ -118,7 +125,7 @@ export class Cluster {
       const r = parseResultLine(line);
       if (r) {
         const q = this.results.get(p.name)!;
-        q.push(r);
+        q.push({ seq: this.resultSeq++, result: r });
         if (q.length > MAX_RESULTS) q.shift();
         p.unanswered.shift();
       }
@@ -194,9 +201,17 @@ export class Cluster {
     if (p.kind === 'client' && text.trim() && !/^help$/i.test(text.trim())) p.unanswered.push([Date.now(), text.trim()]);
   }
 
-  /** Takes the oldest answer of a client not yet taken by an expect. */
-  takeResult(client: string): ClientResult | undefined {
-    return this.results.get(client)?.shift();
+  /**
+   * Takes the oldest answer of a client not yet taken by an expect, among those that arrived
+   * as answer number `since` or later; older ones are dropped and counted in `dropped`.
+   */
+  takeResult(client: string, since = 0, dropped?: { count: number }): ClientResult | undefined {
+    const q = this.results.get(client);
+    while (q && q.length > 0 && q[0].seq < since) {
+      q.shift();
+      if (dropped) dropped.count++;
+    }
+    return q?.shift()?.result;
   }
 
   /** Asks a node for its status; null if it is down or does not answer in time. The answer is not printed. */

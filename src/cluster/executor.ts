@@ -3,6 +3,7 @@
  * a line of a scenario file. A command that cannot be done throws CommandError; a check that
  * does not hold throws CheckFailed (a script stops there; the console prints it and goes on).
  */
+import { defaultDeadlineMs } from '../client/client';
 import { Cluster } from './cluster';
 import { CONSOLE_HELP, ConsoleCommand, NodeCheck, parseCommand, substitute } from './commands';
 import { ClientResult, compareBallotTerms, NodeStatus, resultMatches } from './lines';
@@ -13,9 +14,9 @@ export class CheckFailed extends Error {}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** How long checks wait by default: a few client timeouts (10 x delay + 2 s each) and some slack. */
-export function defaultTimeoutMs(delayMs: number): number {
-  return 4 * (10 * delayMs + 2000) + 5000;
+/** How long checks wait by default: a client's deadline for one operation and 5 s. */
+export function defaultTimeoutMs(delayMs: number, clientDeadlineMs = defaultDeadlineMs(delayMs)): number {
+  return clientDeadlineMs + 5000;
 }
 
 const POLL_MS = 200;
@@ -31,6 +32,12 @@ export class Executor {
   readonly vars = new Map<string, string>();
   timeoutMs: number;
   private aborted = false;
+  /**
+   * `expect CX` takes only answers that arrived after the previous step began (not counting
+   * other `expect CY` steps, so `C1 put..`, `C2 put..`, `expect C1 ack`, `expect C2 ack` works):
+   * the client answer counter when that step began.
+   */
+  private answersSince = 0;
 
   constructor(private readonly cluster: Cluster, private readonly out: Output, private readonly o: ExecutorOptions) {
     this.timeoutMs = o.timeoutMs;
@@ -51,6 +58,7 @@ export class Executor {
     if (!sub.ok) throw new CommandError(sub.error);
     const p = parseCommand(sub.value, this.names());
     if (!p.ok) throw new CommandError(p.error);
+    if (p.value.kind !== 'expect-client') this.answersSince = this.cluster.resultSeq;
     return this.run(p.value);
   }
 
@@ -185,15 +193,18 @@ export class Executor {
   private async expectClient(client: string, expected: string): Promise<void> {
     const cl = this.cluster;
     const p = cl.proc(client);
+    const dropped = { count: 0 };
     const got = await this.until<ClientResult>(() => {
-      const r = cl.takeResult(client);
+      const r = cl.takeResult(client, this.answersSince, dropped);
       if (r) return r;
       if (p.state === 'down') throw new CheckFailed(`${client} is down and gave no answer`);
       return undefined;
     }, () => {
       const w = p.unanswered[0];
-      return w ? `no answer from ${client}: still waiting for "${clip(w[1], 60)}"` : `no answer from ${client}, and nothing typed into it is waiting for one`;
+      const skipped = dropped.count > 0 ? ` (skipped ${dropped.count} answer(s) that came before the previous step)` : '';
+      return (w ? `no answer from ${client}: still waiting for "${clip(w[1], 60)}"` : `no answer from ${client}, and nothing typed into it is waiting for one`) + skipped;
     }, 50);
+    if (dropped.count > 0) this.out.info(`(${client}: skipped ${dropped.count} answer(s) that came before the previous step)`);
     const detail = got.error ? got.line : `${got.op} ${got.key}: block ${got.depth}, leader ${got.leader}, ${got.ms} ms${got.attempts && got.attempts > 1 ? `, ${got.attempts} attempts` : ''}`;
     if (!resultMatches(expected, got)) throw new CheckFailed(`${client} answered ${JSON.stringify(got.error ? got.line : got.result)} (${detail}), expected ${JSON.stringify(expected)}`);
     this.out.info(`ok: ${client} answered ${got.error ? got.line : got.result}${got.error ? '' : `   (${detail})`}`, 'ok');
