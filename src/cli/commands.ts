@@ -4,9 +4,13 @@
  *   printKVStore, printQueue, status, help — case-insensitive, parentheses or spaces;
  * - client console: Operation(put, key, {json}), Operation(get, key), put KEY JSON, get KEY, help.
  */
-export type NodeCommand =
+export type NodeCommand = (
   | { cmd: 'failLink' | 'fixLink'; a: string; b: string }
-  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' };
+  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' }
+) & {
+  /** `status --json`: answer with one JSON line (as every command does under the node's --json). */
+  json?: boolean;
+};
 
 export type ClientCommand =
   | { cmd: 'put'; key: string; value: string }
@@ -25,6 +29,7 @@ export const NODE_HELP = [
   '  printQueue         operations waiting to be decided',
   '  status             role, leader, ballot, depth, queue length, failed links',
   '  help               this list',
+  'Add --json to any of them for a one-line JSON answer (e.g. status --json).',
 ].join('\n');
 
 export const CLIENT_HELP = [
@@ -50,6 +55,11 @@ function splitCall(line: string): { name: string; args: string[] } | null {
 }
 
 export function parseNodeCommand(line: string): Parse<NodeCommand> {
+  const asJson = /\s--json\s*$/i.exec(line);
+  if (asJson) {
+    const p = parseNodeCommand(line.slice(0, asJson.index));
+    return p.ok ? { ok: true, value: { ...p.value, json: true } } : p;
+  }
   const call = splitCall(line);
   if (!call) return { ok: false, error: 'empty command' };
   const name = call.name.toLowerCase();

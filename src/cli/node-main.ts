@@ -7,14 +7,14 @@ import { ChainNode } from '../node/node';
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
 import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
 import { NODE_HELP, parseNodeCommand } from './commands';
-import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusText } from './format';
+import { blockchainJson, blockchainText, kvJson, kvText, LinkData, queueJson, queueText, statusData, statusText } from './format';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
   { name: 'delay-ms', short: 'd', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
   { name: 'data-dir', type: 'string', arg: 'DIR', help: 'where this node keeps its files (default: persist/PN)' },
   { name: 'quiet', short: 'q', type: 'flag', help: 'do not print every message sent and received' },
-  { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each' },
+  { name: 'json', short: 'j', type: 'flag', help: 'answer every console command with one JSON line (or add --json to one command: status --json)' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
@@ -70,20 +70,29 @@ async function main(): Promise<void> {
   rl.on('line', (line) => {
     if (!line.trim()) return;
     const p = parseNodeCommand(line);
+    const wantsJson = json || /\s--json\s*$/i.test(line);
+    const error = (message: string) => log(wantsJson ? JSON.stringify({ node: node.name, error: message }) : `error: ${message}`);
     if (!p.ok) {
+      if (wantsJson) return error(p.error);
       log(`error: ${p.error}\n${NODE_HELP}`);
       return;
     }
     const c = p.value;
+    const asJson = json || !!c.json;
     switch (c.cmd) {
       case 'failLink':
       case 'fixLink': {
         const other = c.a === node.name ? c.b : c.b === node.name ? c.a : null;
-        if (!other) return log(`error: ${c.cmd} must name this node (${node.name}), e.g. ${c.cmd}(${node.name},P3)`);
-        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return log(`error: there is no node ${other} (nodes: P1..P${config.nodes.length})`);
-        if (other.startsWith('C') && !config.clients.some((x) => x.name === other)) return log(`error: there is no client ${other} in ${config.source} (clients: ${config.clients.map((x) => x.name).join(', ') || 'none'})`);
-        if (c.cmd === 'failLink') log(node.links.fail(other) ? `link ${node.name}<->${other} failed` : `link ${node.name}<->${other} was already failed`);
-        else log(node.links.fix(other) ? `link ${node.name}<->${other} fixed` : `link ${node.name}<->${other} was not failed`);
+        if (!other) return error(`${c.cmd} must name this node (${node.name}), e.g. ${c.cmd}(${node.name},P3)`);
+        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return error(`there is no node ${other} (nodes: P1..P${config.nodes.length})`);
+        if (other.startsWith('C') && !config.clients.some((x) => x.name === other)) return error(`there is no client ${other} in ${config.source} (clients: ${config.clients.map((x) => x.name).join(', ') || 'none'})`);
+        const changed = c.cmd === 'failLink' ? node.links.fail(other) : node.links.fix(other);
+        if (asJson) {
+          const data: LinkData = { link: c.cmd, node: node.name, peer: other, failed: c.cmd === 'failLink', changed };
+          return log(JSON.stringify(data));
+        }
+        if (c.cmd === 'failLink') log(changed ? `link ${node.name}<->${other} failed` : `link ${node.name}<->${other} was already failed`);
+        else log(changed ? `link ${node.name}<->${other} fixed` : `link ${node.name}<->${other} was not failed`);
         return;
       }
       case 'failProcess':
@@ -91,11 +100,11 @@ async function main(): Promise<void> {
         log(`${node.name} failProcess: exiting now`);
         process.exit(1);
         return;
-      case 'printBlockchain': return log(json ? blockchainJson(node) : blockchainText(node));
-      case 'printKVStore': return log(json ? kvJson(node) : kvText(node));
-      case 'printQueue': return log(json ? queueJson(node) : queueText(node));
-      case 'status': return log(json ? JSON.stringify(node.status()) : statusText(node));
-      case 'help': return log(NODE_HELP);
+      case 'printBlockchain': return log(asJson ? blockchainJson(node) : blockchainText(node));
+      case 'printKVStore': return log(asJson ? kvJson(node) : kvText(node));
+      case 'printQueue': return log(asJson ? queueJson(node) : queueText(node));
+      case 'status': return log(asJson ? JSON.stringify(statusData(node)) : statusText(node));
+      case 'help': return log(asJson ? JSON.stringify({ node: node.name, help: NODE_HELP.split('\n') }) : NODE_HELP);
     }
   });
   // By default stdin closing (e.g. a pipe ended) does not stop the node; signals do.

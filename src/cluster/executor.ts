@@ -6,7 +6,8 @@
 import { defaultDeadlineMs } from '../client/client';
 import { Cluster } from './cluster';
 import { CONSOLE_HELP, ConsoleCommand, NodeCheck, parseCommand, substitute } from './commands';
-import { ClientResult, compareBallotTerms, NodeStatus, resultMatches } from './lines';
+import { StatusData } from '../cli/format';
+import { ClientResult, resultMatches } from './lines';
 import { Output } from './output';
 
 export class CommandError extends Error {}
@@ -181,9 +182,9 @@ export class Executor {
     const cl = this.cluster;
     const leader = await this.until(async () => {
       const all = await cl.statusAll();
-      const leaders = [...all.values()].filter((s): s is NodeStatus => s !== null && s.role === 'leader');
-      // In a partition an old leader may still think it leads: the highest ballot is the newest.
-      leaders.sort((a, b) => compareBallotTerms(b.ballot, a.ballot));
+      const leaders = [...all.values()].filter((s): s is StatusData => s !== null && s.role === 'leader');
+      // In a partition an old leader may still think it leads: the highest term is the newest.
+      leaders.sort((a, b) => compareTerms(b.term, a.term));
       return leaders[0];
     }, () => 'no live node reports role leader (no node leads until a client times out and asks one)');
     this.vars.set(variable, leader.node);
@@ -220,7 +221,7 @@ export class Executor {
         () => `${nodes.filter((n) => cl.proc(n).state !== state).join(', ')} not ${state}`, 50);
       return this.out.info(`ok: ${target === 'all' ? 'every node' : target} is ${state}`, 'ok');
     }
-    let last = new Map<string, NodeStatus | null>();
+    let last = new Map<string, StatusData | null>();
     await this.until(async () => {
       const nodes = target === 'all' ? cl.nodes.filter((n) => cl.isUp(n)) : [target];
       if (nodes.length === 0) throw new CheckFailed('no node is up');
@@ -265,7 +266,7 @@ export class Executor {
   }
 }
 
-function holds(check: NodeCheck, s: NodeStatus): boolean {
+function holds(check: NodeCheck, s: StatusData): boolean {
   switch (check.what) {
     case 'depth': return check.atLeast ? s.depth >= check.depth : s.depth === check.depth;
     case 'role': return s.role === check.role;
@@ -283,7 +284,7 @@ function describeCheck(check: NodeCheck): string {
   }
 }
 
-function describeState(check: NodeCheck, s: NodeStatus): string {
+function describeState(check: NodeCheck, s: StatusData): string {
   switch (check.what) {
     case 'depth': return `depth ${s.depth} (+${s.tentative} tentative)`;
     case 'role': return `role ${s.role}`;
@@ -299,4 +300,10 @@ function exitText(e: { code: number | null; signal: string | null } | null): str
 
 function clip(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
+
+/** Orders two leadership terms (seq, then pid); a missing term is lowest. */
+export function compareTerms(a: StatusData['term'], b: StatusData['term']): number {
+  if (!a || !b) return (a ? 1 : 0) - (b ? 1 : 0);
+  return a.seq - b.seq || a.pid - b.pid;
 }
