@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { Client, DeadlineError, defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs } from '../client/client';
+import { Client, DeadlineError, defaultDeadlineMs } from '../client/client';
 import { Completed } from '../client/client-core';
 import { ClusterConfig, Endpoint } from '../config';
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
@@ -145,7 +145,6 @@ async function main(): Promise<void> {
   if (down) note(`warning: ${down}`);
   if (!oneShot && !json) say(`${id} ready (replies on ${client.endpoint}; leader hint ${client.leaderHint}; deadline ${(deadlineMs / 1000).toFixed(1)} s per operation). Type "help" for commands.`);
 
-  const retryEvery = (asked: boolean) => retryMs ?? (asked ? electionTimeoutMs(delay) : defaultClientTimeoutMs(delay));
   const watch = (started: number) => {
     let told = false;
     progress.timer = setInterval(() => {
@@ -157,7 +156,7 @@ async function main(): Promise<void> {
       if (!told && w.ms >= 3000) {
         told = true;
         progress.clear();
-        note(`  ...waiting for request #${w.req}: sent to ${w.target}, no answer yet; the next node is asked to lead in ${nextIn} s (an attempt waits ${(retryEvery(w.attempts > 1) / 1000).toFixed(0)} s at delay ${delay} ms); gives up in ${giveUp} s`);
+        note(`  ...waiting for request #${w.req}: sent to ${w.target}, no answer yet; the next node is asked to lead in ${nextIn} s (delay ${delay} ms per message); gives up in ${giveUp} s`);
       } else if (told && tty) {
         process[oneShot ? 'stderr' : 'stdout'].write(`\r\x1b[K  ...${Math.round(w.ms / 1000)} s, attempt ${w.attempts} at ${w.target}; next node in ${nextIn} s; gives up in ${giveUp} s`);
         progress.live = true;

@@ -43,6 +43,12 @@ export interface ClientCoreOptions {
    * than an operation). Default: timeoutMs.
    */
   electionTimeoutMs?: number;
+  /**
+   * While waiting, send the same request (same number: at most once) to the same node again
+   * this often, so that a node that came back, or that learned of a new leader meanwhile,
+   * answers or forwards it without waiting out the timeout. Default: never.
+   */
+  resendMs?: number;
   /** Initial leader hint (1..nodes). */
   hint?: number;
   /** Request number to start after (a restarted client continues its numbering). */
@@ -54,6 +60,8 @@ interface InFlight {
   op: Operation;
   startedAt: number;
   sentAt: number;
+  /** When the request was last sent (a resend, or the attempt itself). */
+  resentAt: number;
   attempts: number;
   target: number;
   /** Whether this attempt already asked its target to lead. */
@@ -94,7 +102,7 @@ export class ClientCore {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
     const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req);
-    this.inflight = { req, op: operation, startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false };
+    this.inflight = { req, op: operation, startedAt: now, sentAt: now, resentAt: now, attempts: 1, target: this.hint, askedToLead: false };
     return [this.request(this.hint)];
   }
 
@@ -122,13 +130,20 @@ export class ClientCore {
     if (!f || msg.req !== f.req || from !== f.target || f.askedToLead) return [];
     f.askedToLead = true;
     f.sentAt = now;
+    f.resentAt = now;
     return [{ to: from, msg: make(LeaderRequest, {}) }, this.request(from)];
   }
 
   /** Timer: on timeout, ask the next node to lead and retry there. */
   onTick(now: number, opts: { duel?: boolean } = {}): ClientOutbound[] {
     const f = this.inflight;
-    if (!f || now - f.sentAt < this.attemptTimeoutMs(f)) return [];
+    if (!f) return [];
+    if (now - f.sentAt < this.attemptTimeoutMs(f)) {
+      if (this.o.resendMs === undefined || now - f.resentAt < this.o.resendMs) return [];
+      f.resentAt = now;
+      return [this.request(f.target)];
+    }
+    f.resentAt = now;
     const next = (f.target % this.o.nodes) + 1;
     f.askedToLead = true;
     f.target = next;

@@ -23,6 +23,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Initial leader hint, 1..n (default 1). */
   hint?: number;
+  /** Send a waiting request to its node again this often (default resendMs(delay); null: never). */
+  resendMs?: number | null;
   /** Protocol events: timeouts, Leader requests. */
   onEvent?: (line: string) => void;
   /** Message trace lines (sent/received). */
@@ -38,7 +40,7 @@ export const FIRST_OPERATION_HOPS = 2 + ELECTION_HOPS;
 
 /** `hops` message delays plus slack for processing on a loaded machine: 2 s and 10%. */
 export function hopsTimeoutMs(delayMs: number, hops: number): number {
-  return Math.ceil(hops * delayMs * 1.1) + 2000;
+  return Math.ceil((hops * delayMs * 11) / 10) + 2000;
 }
 
 /** How long an attempt waits for an answer before the client asks another node to lead. */
@@ -49,6 +51,11 @@ export function defaultClientTimeoutMs(delayMs: number): number {
 /** How long an attempt waits once its node was asked to lead. */
 export function electionTimeoutMs(delayMs: number): number {
   return hopsTimeoutMs(delayMs, ELECTION_HOPS);
+}
+
+/** How often a waiting request is sent again to its node: a round trip and slack (1 s and 10%). */
+export function resendMs(delayMs: number): number {
+  return Math.ceil((2 * delayMs * 11) / 10) + 1000;
 }
 
 /** The default deadline of one operation: a lost leader and two elections (at least 10 s). */
@@ -106,6 +113,7 @@ export class Client {
       replyTo: this.transport.endpoint,
       timeoutMs: o.timeoutMs ?? defaultClientTimeoutMs(delayMs),
       electionTimeoutMs: o.timeoutMs ?? electionTimeoutMs(delayMs),
+      resendMs: o.resendMs === null ? undefined : o.resendMs ?? resendMs(delayMs),
       hint: o.hint,
       // Request numbers continue across restarts of this client (microseconds since 1970 only grow).
       lastReq: Date.now() * 1000,
@@ -159,7 +167,7 @@ export class Client {
   private tick(): void {
     const before = this.core.pending?.attempts ?? 0;
     const outs = this.core.onTick(Date.now());
-    if (outs.length > 0) {
+    if (outs.length > 0 && (this.core.pending?.attempts ?? 0) > before) {
       const p = this.core.pending!;
       this.o.onEvent?.(`no answer for request #${p.req} after ${before} attempt(s): asking P${p.target} to become leader and retrying there`);
     }
