@@ -193,6 +193,15 @@ describe('cluster console: scenario scripts', function () {
     assert.match(r.output, /no answer from C1, and nothing typed into it is waiting for one \(skipped 1 answer\(s\) that came before the previous step\)/);
   });
 
+  it('the console\'s first-operation hint counts the hops at the spec\'s 5 s delay (no more 52 s)', async () => {
+    // stdin is closed: the console starts everything, prints its hints and stops.
+    const r = await runCluster(['--config', config, '--data-dir', path.join(dir, 'hint'), '--delay-ms', '5000', '--quiet'], 40_000);
+    assert.equal(r.code, 0, tail(r.output));
+    assert.match(r.output, /the first operation takes 8 message delays \(about 40 s at delay 5000 ms\)/);
+    assert.match(r.output, /A client waits 30 s for an answer \(35 s once it asked a node to lead\) before it asks the next node, and gives up after 100 s/);
+    assert.match(r.output, /C1 \| C1 ready \(.*deadline 99\.5 s per operation\)/);
+  });
+
   it('refuses a script with a syntax error before starting anything', async () => {
     const script = path.join(dir, 'broken.txt');
     fs.writeFileSync(script, 'set delay 20\nC1 put k {"a":1}\nexpect C1 sometime soon\nfrobnicate P1\nexpect P2 depth twelve\n');
