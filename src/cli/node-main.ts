@@ -14,7 +14,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'delay-ms', short: 'd', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
   { name: 'data-dir', type: 'string', arg: 'DIR', help: 'where this node keeps its files (default: persist/PN)' },
   { name: 'quiet', short: 'q', type: 'flag', help: 'do not print every message sent and received' },
-  { name: 'json', short: 'j', type: 'flag', help: 'answer every console command with one JSON line (or add --json to one command: status --json)' },
+  { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each (any command followed by --json answers as JSON)' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
@@ -70,7 +70,9 @@ async function main(): Promise<void> {
   rl.on('line', (line) => {
     if (!line.trim()) return;
     const p = parseNodeCommand(line);
-    const wantsJson = json || /\s--json\s*$/i.test(line);
+    // A trailing --json asks for data for this one command; the node's --json flag (kept as it
+    // was for the tools that use it) only turns the print commands and status into JSON.
+    const wantsJson = /\s--json\s*$/i.test(line);
     const error = (message: string) => log(wantsJson ? JSON.stringify({ node: node.name, error: message }) : `error: ${message}`);
     if (!p.ok) {
       if (wantsJson) return error(p.error);
@@ -78,7 +80,8 @@ async function main(): Promise<void> {
       return;
     }
     const c = p.value;
-    const asJson = json || !!c.json;
+    const asJson = !!c.json;
+    const dataJson = json || asJson;
     switch (c.cmd) {
       case 'failLink':
       case 'fixLink': {
@@ -100,10 +103,10 @@ async function main(): Promise<void> {
         log(`${node.name} failProcess: exiting now`);
         process.exit(1);
         return;
-      case 'printBlockchain': return log(asJson ? blockchainJson(node) : blockchainText(node));
-      case 'printKVStore': return log(asJson ? kvJson(node) : kvText(node));
-      case 'printQueue': return log(asJson ? queueJson(node) : queueText(node));
-      case 'status': return log(asJson ? JSON.stringify(statusData(node)) : statusText(node));
+      case 'printBlockchain': return log(dataJson ? blockchainJson(node) : blockchainText(node));
+      case 'printKVStore': return log(dataJson ? kvJson(node) : kvText(node));
+      case 'printQueue': return log(dataJson ? queueJson(node) : queueText(node));
+      case 'status': return log(dataJson ? JSON.stringify(statusData(node)) : statusText(node));
       case 'help': return log(asJson ? JSON.stringify({ node: node.name, help: NODE_HELP.split('\n') }) : NODE_HELP);
     }
   });
