@@ -53,9 +53,14 @@ export function electionTimeoutMs(delayMs: number): number {
   return hopsTimeoutMs(delayMs, ELECTION_HOPS);
 }
 
-/** How often a waiting request is sent again to its node: a round trip and slack (1 s and 10%). */
+/**
+ * How often a waiting request is sent again to its node: a round trip and slack (3 s and 10%).
+ * Not much less than that: a follower that already learned the request was decided answers a
+ * resend itself, naming itself as the leader in the reply (src/core), which sends the client's
+ * next request the long way round through that follower.
+ */
 export function resendMs(delayMs: number): number {
-  return Math.ceil((2 * delayMs * 11) / 10) + 1000;
+  return Math.ceil((2 * delayMs * 11) / 10) + 3000;
 }
 
 /** The default deadline of one operation: a lost leader and two elections (at least 10 s). */

@@ -15,7 +15,8 @@ describe('client: timeouts follow the delay and the hops', () => {
     assert.equal(defaultClientTimeoutMs(5000), 29_500); // 5 x 5 s x 1.1 + 2 s: an operation via a follower
     assert.equal(electionTimeoutMs(5000), 35_000); // 6 x 5 s x 1.1 + 2 s: Leader, prepare, promise, accept, accepted, reply
     assert.equal(FIRST_OPERATION_HOPS, 8); // the spec demo's first put: 8 x 5 s = 40 s
-    assert.equal(resendMs(5000), 12_000);
+    assert.equal(resendMs(5000), 14_000);
+    assert.equal(resendMs(0), 3000);
     assert.equal(defaultDeadlineMs(0), 10_000);
     assert.equal(defaultDeadlineMs(5000), 29_500 + 2 * 35_000);
     assert.equal(defaultClientTimeoutMs(0), 2000);
