@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { ClientCore } from '../../src/client/client-core';
 import { defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs, FIRST_OPERATION_HOPS, resendMs } from '../../src/client/client';
 import { NoLeader, make } from '../../messages';
@@ -99,5 +100,26 @@ describe('client: failover on real processes', function () {
     assert.match(waiting[0], /^  \.\.\.waiting for request #[0-9]+: sent to P[0-9], no answer yet; the next node is asked to lead in [0-9]+ s \(delay 0 ms per message\); gives up in [0-9]+ s$/);
     assert.doesNotMatch(r.stdout, /\r/);
     assert.match(r.stdout, /^error: timeout: no answer within 7000 ms/m);
+  });
+
+  it('on a terminal: after the one ...waiting line, a countdown rewritten in place (one line, not one per second)', async function () {
+    if (!fs.existsSync('/usr/bin/script')) this.skip(); // util-linux script gives the client a terminal
+    const c = await Cluster.start();
+    for (const id of [3, 4, 5]) await c.sigkill(id);
+    const cmd = [process.execPath, CLIENT_MAIN, '1', '-c', c.iniPath, '-d', '0', '--retry-ms', '20000', '-t', '7000', 'put', 'k', '1'].map((a) => `'${a}'`).join(' ');
+    const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const child = spawn('/usr/bin/script', ['-qfec', cmd, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d) => { text += d; });
+      child.on('exit', (code) => resolve({ code, text }));
+    });
+    assert.equal(out.code, 3, out.text);
+    const lines = out.text.split(/\r?\n/);
+    assert.equal(lines.filter((l) => /\.\.\.waiting for request/.test(l)).length, 1, out.text);
+    const updates = out.text.split('\r\x1b[K').filter((x) => /^  \.\.\.[0-9]+ s, attempt 1 at P[0-9]; next node in [0-9]+ s; gives up in [0-9]+ s/.test(x));
+    assert.ok(updates.length >= 2, `expected countdown updates in place:\n${JSON.stringify(out.text)}`);
+    // All of them on one terminal line: no newline between the first update and the timeout line.
+    const countdown = out.text.slice(out.text.indexOf('\r\x1b[K'), out.text.indexOf('client: timeout'));
+    assert.equal((countdown.match(/\n/g) ?? []).length, 0, JSON.stringify(countdown));
   });
 });

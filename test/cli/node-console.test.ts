@@ -22,7 +22,7 @@ describe('cli: node console commands with --json', function () {
 
   it('status, printBlockchain, failLink/fixLink and errors answer as JSON; without --json as text', async () => {
     const { dir, iniPath } = await tempConfig(1, 1);
-    const p = new NodeProc(1, nodeCommand(1, ['--config', iniPath, '--data-dir', path.join(dir, 'P1'), '--delay-ms', '0', '--quiet']));
+    const p = new NodeProc(1, nodeCommand(1, ['--config', iniPath, '--data-dir', path.join(dir, 'P1'), '-d', '0', '-q']));
     await p.waitForLine(/ listening on tcp:\/\//, { timeoutMs: 15_000, what: 'P1 to listen' });
     const ask = async (text: string, re: RegExp) => {
       const since = p.lines.length;
