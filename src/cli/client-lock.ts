@@ -19,11 +19,22 @@ export function clientLockDir(id: string, config: ClusterConfig, root = path.joi
 }
 
 /** Takes the lock, or throws a one-line explanation naming the process that holds it. */
-export function takeClientLock(id: string, config: ClusterConfig, root?: string): DirLock {
+export function takeClientLock(id: string, config: ClusterConfig, root?: string): { release(): void } {
   const dir = clientLockDir(id, config, root);
   fs.mkdirSync(dir, { recursive: true });
   try {
-    return DirLock.take(dir);
+    const lock = DirLock.take(dir);
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        lock.release();
+        try {
+          fs.rmdirSync(dir); // the folder too, unless another process took it meanwhile
+        } catch { /* not empty or gone: fine */ }
+      },
+    };
   } catch (e) {
     const pid = /\(pid ([0-9]+)\)/.exec((e as Error).message)?.[1];
     if (!pid) throw e;

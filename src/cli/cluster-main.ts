@@ -169,7 +169,8 @@ async function main(): Promise<void> {
   const echo = !terminal; // piped commands, or output to a file: show what is run
   out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.`);
   const d = cluster.delayMs;
-  out.info(`no node leads yet: the first operation takes ${FIRST_OPERATION_HOPS} message delays (about ${((FIRST_OPERATION_HOPS * d) / 1000).toFixed(0)} s at delay ${d} ms): the node it reaches answers that it knows no leader, the client asks it to lead, an election and one round follow. A client waits ${((clientRetryMs ?? defaultClientTimeoutMs(d)) / 1000).toFixed(0)} s for an answer (${((clientRetryMs ?? electionTimeoutMs(d)) / 1000).toFixed(0)} s once it asked a node to lead) before it asks the next node, and gives up after ${((clientTimeoutMs ?? defaultDeadlineMs(d)) / 1000).toFixed(0)} s (--retry-ms, --timeout-ms)`);
+  const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  out.info(`no node leads yet: the first operation takes ${FIRST_OPERATION_HOPS} message delays (about ${secs(FIRST_OPERATION_HOPS * d)} at delay ${d} ms): the node it reaches answers that it knows no leader, the client asks it to lead, an election and one round follow. A client waits ${secs(clientRetryMs ?? defaultClientTimeoutMs(d))} for an answer (${secs(clientRetryMs ?? electionTimeoutMs(d))} once it asked a node to lead) before it asks the next node, and gives up after ${secs(clientTimeoutMs ?? defaultDeadlineMs(d))} (--retry-ms, --timeout-ms)`);
   rl = readline.createInterface({ input: process.stdin, output: terminal ? process.stdout : undefined, terminal, prompt: '> ' });
   if (terminal) {
     out.setPrompt(() => rl!.prompt(true));
