@@ -105,13 +105,17 @@ async function main(): Promise<void> {
   if (hint !== undefined && (hint < 1 || hint > config.nodes.length)) throw new UsageError(`--leader must be 1..${config.nodes.length}`);
   const interactive = !oneShot && !!process.stdin.isTTY;
 
-  let lock;
+  let lock: { release(): void };
   try {
     lock = takeClientLock(id, config);
   } catch (e) {
     throw new ExitError((e as Error).message, IN_USE);
   }
   process.on('exit', () => lock.release());
+  // Ctrl-C at any point, even while connecting: 130, after the cleanup there is to do by then.
+  let cleanup = () => lock.release();
+  process.on('SIGINT', () => { cleanup(); process.exit(EXIT.INTERRUPTED); });
+  process.on('SIGTERM', () => { cleanup(); process.exit(143); });
   const down = await unreachable(config);
   if (down && !interactive) throw new ExitError(down, EXIT.UNREACHABLE);
 
@@ -201,8 +205,7 @@ async function main(): Promise<void> {
     lock.release();
     process.exitCode = exitCode;
   };
-  process.on('SIGINT', () => { finish(); process.exit(EXIT.INTERRUPTED); });
-  process.on('SIGTERM', () => { finish(); process.exit(143); });
+  cleanup = finish;
 
   if (oneShot) {
     if (oneShot.cmd !== 'help') exitCode = await runOne(oneShot);

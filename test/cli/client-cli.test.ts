@@ -147,4 +147,23 @@ describe('cli: the client command line (real processes)', function () {
     const r2 = await client(['2', '-c', c.iniPath, '-d', '0', '--retry-ms', '1500', 'get', 'k']);
     assert.equal(r2.code, 0, r2.stderr);
   });
+
+  it('Ctrl-C (SIGINT) while waiting: exit 130, not 0; --json errors carry the exit code', async () => {
+    const c = await Cluster.start();
+    for (const id of [3, 4, 5]) await c.sigkill(id);
+    const child = spawn(process.execPath, [CLIENT_MAIN, '1', '-c', c.iniPath, '-d', '0'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    for (let i = 0; i < 150 && !out.includes('C1 ready ('); i++) await sleep(100);
+    child.stdin.write('put k {"a":1}\n');
+    await sleep(500);
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    const r = await client(['1', '-c', c.iniPath, '-d', '0', '--json', '-t', '1500', 'get', 'k'], '', 20_000);
+    assert.equal(r.code, 3, r.stderr);
+    const j = JSON.parse(r.stdout) as { error: string; code: number };
+    assert.equal(j.code, 3);
+    assert.match(j.error, /^timeout: no answer within 1500 ms/);
+  });
 });
