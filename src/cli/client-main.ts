@@ -48,6 +48,8 @@ With stdin, the exit code is the highest of the failures.
 ${CLIENT_HELP}`;
 
 const IN_USE = 5;
+/** Three reconnect intervals of the nodes' sockets to a client. */
+const FIRST_SEND_PAUSE_MS = 300;
 
 function resultLine(c: Completed, json: boolean): string {
   const ms = c.endedAt - c.startedAt;
@@ -147,6 +149,10 @@ async function main(): Promise<void> {
     throw new ExitError((e as Error).message, EXIT.FAILED);
   }
   if (down) note(`warning: ${down}`);
+  // The nodes' sockets to a configured client (immediate, reconnecting every 100 ms) drop what
+  // they send before they have reconnected to this freshly bound process: without this pause
+  // a one-shot client loses its first answer and waits out a whole attempt (src/net/transport.ts).
+  await new Promise((r) => setTimeout(r, FIRST_SEND_PAUSE_MS));
   if (!oneShot && !json) say(`${id} ready (replies on ${client.endpoint}; leader hint ${client.leaderHint}; deadline ${(deadlineMs / 1000).toFixed(1)} s per operation). Type "help" for commands.`);
 
   const watch = (started: number) => {

@@ -102,10 +102,13 @@ describe('cli: the client command line (real processes)', function () {
     assert.equal(get.stdout, '{"phone": "111"}\n');
     const op = await client(['3', ...base, 'Operation(get, alice)']);
     assert.equal(op.stdout, '{"phone": "111"}\n');
-    const missing = await client(['1', ...base, '--json', 'get', 'nobody']);
+    // A leader exists: a fresh one-shot client's first answer is not lost (one attempt, no retry).
+    const missing = await client(['1', '-c', c.iniPath, '-d', '0', '--retry-ms', '8000', '--json', 'get', 'nobody']);
     assert.equal(missing.code, 0, missing.stderr);
-    const j = JSON.parse(missing.stdout) as { op: string; key: string; result: string };
-    assert.deepEqual([j.op, j.key, j.result], ['get', 'nobody', 'NO_KEY']);
+    const j = JSON.parse(missing.stdout) as { op: string; key: string; result: string; attempts: number; ms: number };
+    assert.deepEqual([j.op, j.key, j.result, j.attempts], ['get', 'nobody', 'NO_KEY', 1], missing.stderr);
+    assert.ok(j.ms < 8000, `took ${j.ms} ms`);
+    assert.doesNotMatch(missing.stderr, /no answer for request/);
   });
 
   it('piped stdin: every line answered, then exit; 1 if a line was not an operation', async () => {
