@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { clientLockDir } from '../../src/cli/client-lock';
-import { CLIENT_MAIN, Cluster, NODE_MAIN, ROOT, sleep, stopAll, tempConfig } from '../e2e/harness';
+import { nodeCommand } from '../../src/cli/entry-points';
+import { CLIENT_MAIN, Cluster, NODE_MAIN, NodeProc, ROOT, sleep, stopAll, tempConfig } from '../e2e/harness';
 
 interface Run { code: number | null; stdout: string; stderr: string; ms: number }
 
@@ -168,5 +169,20 @@ describe('cli: the client command line (real processes)', function () {
     const j = JSON.parse(r.stdout) as { error: string; code: number };
     assert.equal(j.code, 3);
     assert.match(j.error, /^timeout: no answer within 1500 ms/);
+  });
+
+  it('a fresh one-shot client\'s first answer is not lost (one attempt, no retry)', async () => {
+    const { dir, iniPath } = await tempConfig(1, 1);
+    const p = new NodeProc(1, nodeCommand(1, ['--config', iniPath, '--data-dir', path.join(dir, 'P1'), '-d', '0', '-q']));
+    await p.waitForLine(/ listening on tcp:\/\//, { timeoutMs: 15_000, what: 'P1 to listen' });
+    for (let i = 0; i < 3; i++) {
+      const r = await client(['1', '-c', iniPath, '-d', '0', '--retry-ms', '8000', '--json', 'put', `k${i}`, String(i)]);
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as { result: string; attempts: number; ms: number };
+      assert.deepEqual([j.result, j.attempts], ['ack', 1], r.stderr);
+      // A lost first answer shows as about 3 s: the request's resend (resendMs(0)) gets the answer again.
+      assert.ok(j.ms < 2500, `put k${i} took ${j.ms} ms: its first answer was lost`);
+      assert.doesNotMatch(r.stderr, /no answer for request/);
+    }
   });
 });
