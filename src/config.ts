@@ -13,6 +13,7 @@
  *     port = 7101
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 
 export interface Endpoint {
   name: string;
@@ -34,25 +35,50 @@ export function endpointUrl(e: Endpoint): string {
   return `tcp://${e.host}:${e.port}`;
 }
 
-export function parseIni(text: string, source = 'nodes.ini'): Map<string, Map<string, string>> {
-  const sections = new Map<string, Map<string, string>>();
-  let current: Map<string, string> | null = null;
+/** One `key = value` line of an ini file, with where it is. */
+export interface IniEntry {
+  value: string;
+  line: number;
+}
+
+/** One `[section]` of an ini file: its line and its keys. */
+export interface IniSection {
+  line: number;
+  keys: Map<string, IniEntry>;
+}
+
+/** Parses an ini file, keeping line numbers for messages; throws ConfigError on bad syntax. */
+export function parseIniLines(text: string, source = 'nodes.ini'): Map<string, IniSection> {
+  const sections = new Map<string, IniSection>();
+  let current: IniSection | null = null;
+  let currentName = '';
   text.split(/\r?\n/).forEach((raw, i) => {
+    const at = `${source}:${i + 1}`;
     const line = raw.replace(/[;#].*$/, '').trim();
     if (!line) return;
     const sec = /^\[([A-Za-z0-9_-]+)\]$/.exec(line);
     if (sec) {
-      if (sections.has(sec[1])) throw new ConfigError(`${source}:${i + 1}: section [${sec[1]}] appears twice`);
-      current = new Map();
+      const prev = sections.get(sec[1]);
+      if (prev) throw new ConfigError(`${at}: section [${sec[1]}] appears twice (first at line ${prev.line}); merge them into one`);
+      current = { line: i + 1, keys: new Map() };
+      currentName = sec[1];
       sections.set(sec[1], current);
       return;
     }
     const kv = /^([A-Za-z0-9_]+)\s*=\s*(.*)$/.exec(line);
-    if (!kv) throw new ConfigError(`${source}:${i + 1}: expected "key = value" or "[section]", got "${raw.trim()}"`);
-    if (!current) throw new ConfigError(`${source}:${i + 1}: "${kv[1]}" is outside any [section]`);
-    current.set(kv[1], kv[2]);
+    if (!kv) throw new ConfigError(`${at}: expected "key = value" or "[section]", got "${raw.trim()}"`);
+    if (!current) throw new ConfigError(`${at}: "${kv[1]}" is outside any [section]; put it under one, e.g. [network]`);
+    const sect: IniSection = current;
+    const dup = sect.keys.get(kv[1]);
+    if (dup) throw new ConfigError(`${at}: ${kv[1]} appears twice in [${currentName}] (first at line ${dup.line}); keep one`);
+    sect.keys.set(kv[1], { value: kv[2], line: i + 1 });
   });
   return sections;
+}
+
+/** The sections and keys of an ini file, without line numbers. */
+export function parseIni(text: string, source = 'nodes.ini'): Map<string, Map<string, string>> {
+  return new Map([...parseIniLines(text, source)].map(([name, s]) => [name, new Map([...s.keys].map(([k, e]) => [k, e.value]))]));
 }
 
 export function loadConfig(path: string): ClusterConfig {
@@ -65,25 +91,72 @@ export function loadConfig(path: string): ClusterConfig {
   return configFromIni(text, path);
 }
 
+/** Limits checked at load. */
+export const MAX_NODES = 15;
+export const MAX_CLIENTS = 100;
+export const MAX_DELAY_MS = 600_000;
+
+const KEYS: Record<'network' | 'process', string[]> = { network: ['delay_ms'], process: ['host', 'port'] };
+
+/**
+ * Hosts are IP addresses (or localhost): a node binds its socket to its host, and ZeroMQ takes a
+ * bind address that is not an IP as a network interface name.
+ */
+function checkHost(host: string): string | null {
+  if (host === 'localhost' || net.isIP(host) !== 0) return null;
+  if (host === '') return 'is empty';
+  return 'is not an IP address (ZeroMQ binds to an address or interface, not a host name)';
+}
+
+/**
+ * Reads and checks a cluster file: known sections ([network], [P1]..[Pn], [C1]..[Cm]) and
+ * keys only, ports 1..65535, IP hosts, every host:port used once, nodes numbered without gaps,
+ * at most MAX_NODES nodes and MAX_CLIENTS clients, delay_ms 0..MAX_DELAY_MS. Every error names
+ * the file, the line and what to do.
+ */
 export function configFromIni(text: string, source: string): ClusterConfig {
-  const ini = parseIni(text, source);
+  const ini = parseIniLines(text, source);
+  const at = (line: number) => `${source}:${line}`;
+  for (const [name, s] of ini) {
+    const kind = name === 'network' ? 'network' : /^[PC][1-9][0-9]*$/.test(name) ? 'process' : null;
+    if (!kind) throw new ConfigError(`${at(s.line)}: unknown section [${name}]; expected [network], [P1]..[P${MAX_NODES}] (nodes) or [C1].. (clients)`);
+    for (const [key, e] of s.keys) {
+      if (!KEYS[kind].includes(key)) throw new ConfigError(`${at(e.line)}: unknown key "${key}" in [${name}]; expected ${KEYS[kind].join(' and ')}`);
+    }
+  }
+  const used = new Map<string, string>();
   const endpoint = (name: string): Endpoint => {
     const s = ini.get(name)!;
-    const host = s.get('host') ?? '127.0.0.1';
-    const port = Number(s.get('port'));
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`${source}: [${name}] needs port = 1..65535`);
+    const h = s.keys.get('host');
+    const host = h?.value ?? '127.0.0.1';
+    const hostProblem = checkHost(host);
+    if (hostProblem) throw new ConfigError(`${at(h?.line ?? s.line)}: [${name}] host "${host}" ${hostProblem}; use e.g. host = 127.0.0.1`);
+    const p = s.keys.get('port');
+    if (!p) throw new ConfigError(`${at(s.line)}: [${name}] has no port; add e.g. port = ${name.startsWith('P') ? 7000 : 7100}${name.slice(1)}`);
+    const port = /^[0-9]+$/.test(p.value) ? Number(p.value) : NaN;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`${at(p.line)}: [${name}] port "${p.value}" must be a whole number 1..65535 (an unused one)`);
+    const key = `${host === 'localhost' ? '127.0.0.1' : host}:${port}`;
+    const other = used.get(key);
+    if (other) throw new ConfigError(`${at(p.line)}: [${name}] uses ${host}:${port}, already used by [${other}]; give every process its own port`);
+    used.set(key, name);
     return { name, host, port };
   };
-  const named = (re: RegExp) => [...ini.keys()].filter((k) => re.test(k)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
-  const nodes = named(/^P[0-9]+$/).map(endpoint);
-  const clients = named(/^C[0-9]+$/).map(endpoint);
-  nodes.forEach((n, i) => {
-    if (n.name !== `P${i + 1}`) throw new ConfigError(`${source}: nodes must be numbered P1..P${nodes.length} without gaps (found ${n.name})`);
+  const named = (prefix: string) => [...ini.keys()].filter((k) => k.startsWith(prefix) && k !== 'network').sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const nodeNames = named('P');
+  const clientNames = named('C');
+  if (nodeNames.length === 0) throw new ConfigError(`${source}: no nodes; add sections [P1]..[P5] with host and port`);
+  nodeNames.forEach((n, i) => {
+    if (n !== `P${i + 1}`) throw new ConfigError(`${at(ini.get(n)!.line)}: nodes must be numbered P1..P${nodeNames.length} without gaps (found [${n}] where [P${i + 1}] belongs); renumber them`);
   });
-  if (nodes.length === 0) throw new ConfigError(`${source}: no [P1].. sections`);
-  const delay = ini.get('network')?.get('delay_ms') ?? '0';
-  const delayMs = Number(delay);
-  if (!Number.isInteger(delayMs) || delayMs < 0) throw new ConfigError(`${source}: [network] delay_ms must be a whole number of milliseconds >= 0`);
+  if (nodeNames.length > MAX_NODES) throw new ConfigError(`${at(ini.get(nodeNames[MAX_NODES])!.line)}: at most ${MAX_NODES} nodes (found ${nodeNames.length}); remove [P${MAX_NODES + 1}] and after`);
+  if (clientNames.length > MAX_CLIENTS) throw new ConfigError(`${at(ini.get(clientNames[MAX_CLIENTS])!.line)}: at most ${MAX_CLIENTS} clients (found ${clientNames.length})`);
+  const nodes = nodeNames.map(endpoint);
+  const clients = clientNames.map(endpoint);
+  const d = ini.get('network')?.keys.get('delay_ms');
+  const delayMs = d === undefined ? 0 : /^[0-9]+$/.test(d.value) ? Number(d.value) : NaN;
+  if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS) {
+    throw new ConfigError(`${at(d!.line)}: [network] delay_ms "${d!.value}" must be a whole number of milliseconds 0..${MAX_DELAY_MS} (the spec's demos use 5000)`);
+  }
   return { delayMs, nodes, clients, source };
 }
 

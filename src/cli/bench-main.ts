@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { BenchOptions, etcdNote, Part, PARTS, runBench, summaryText } from '../bench/bench';
 import { cleanupAll, installSignalCleanup } from '../bench/procs';
-import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { commandLine, OptionSpec, runCli, UsageError } from './args';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'clients', type: 'string', arg: 'LIST', help: 'closed-loop client counts, one run each (default 3,64)' },
@@ -55,12 +55,8 @@ function parts(only: string[] | undefined, skip: string[] | undefined): Set<Part
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText('usage: npm run bench -- [options]', ABOUT, OPTIONS));
-    return;
-  }
-  const a = parseArgs(argv, OPTIONS);
+  const a = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm run bench -- [options]', ABOUT);
+  if (!a) return;
   if (a.positional.length > 0) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
   const quick = !!a.values.get('quick');
   const json = !!a.values.get('json');

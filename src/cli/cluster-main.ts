@@ -9,21 +9,24 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs, FIRST_OPERATION_HOPS } from '../client/client';
 import { Cluster } from '../cluster/cluster';
 import { CONSOLE_HELP, parseScript, Script } from '../cluster/commands';
 import { CheckFailed, CommandError, defaultTimeoutMs, Executor } from '../cluster/executor';
 import { Output } from '../cluster/output';
 import { runScript } from '../cluster/script';
 import { ClusterConfig, ConfigError, loadConfig } from '../config';
-import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { commandLine, OptionSpec, runCli, UsageError } from './args';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
-  { name: 'delay-ms', type: 'int', help: 'message delay for every process (default: the config\'s delay_ms, or the script\'s "set delay")' },
+  { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
+  { name: 'delay-ms', short: 'd', type: 'int', help: 'message delay for every process (default: the config\'s delay_ms, or the script\'s "set delay")' },
   { name: 'data-dir', type: 'string', arg: 'DIR', help: 'node PN keeps its files in DIR/PN (default: persist/; with --script: a new temp folder)' },
   { name: 'fresh', type: 'flag', help: 'wipe the nodes\' data folders first (else they resume from their chains on disk)' },
   { name: 'script', type: 'string', arg: 'FILE', help: 'replay a scenario file, then stop everything: exit 0 if every check held, 1 if not' },
-  { name: 'quiet', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
+  { name: 'timeout-ms', short: 't', type: 'int', help: 'passed to the clients: give up on an operation after this long (default: from the delay)' },
+  { name: 'retry-ms', type: 'int', help: 'passed to the clients: wait this long for an answer before asking another node to lead (default: from the delay)' },
+  { name: 'quiet', short: 'q', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
 ];
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -49,12 +52,8 @@ function wipe(cluster: Cluster): void {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText('usage: npm start -- [options]', ABOUT, OPTIONS));
-    return;
-  }
-  const args = parseArgs(argv, OPTIONS);
+  const args = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm start -- [options]', ABOUT);
+  if (!args) return;
   if (args.positional.length > 0) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   const configPath = path.resolve((args.values.get('config') as string | undefined) ?? path.join(ROOT, 'nodes.ini'));
   let config: ClusterConfig;
@@ -66,6 +65,10 @@ async function main(): Promise<void> {
   }
   const flagDelay = args.values.get('delay-ms') as number | undefined;
   if (flagDelay !== undefined && flagDelay < 0) throw new UsageError('--delay-ms must be >= 0');
+  const clientTimeoutMs = args.values.get('timeout-ms') as number | undefined;
+  if (clientTimeoutMs !== undefined && clientTimeoutMs < 1) throw new UsageError('--timeout-ms must be >= 1');
+  const clientRetryMs = args.values.get('retry-ms') as number | undefined;
+  if (clientRetryMs !== undefined && clientRetryMs < 1) throw new UsageError('--retry-ms must be >= 1');
   const names = { nodes: config.nodes.map((n) => n.name), clients: config.clients.map((c) => c.name) };
 
   // A script is checked whole before anything starts.
@@ -95,8 +98,8 @@ async function main(): Promise<void> {
 
   const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const out = new Output((s) => process.stdout.write(s), colour);
-  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT });
-  const ex = new Executor(cluster, out, { timeoutMs: defaultTimeoutMs(cluster.delayMs), failOnCrash: script !== null });
+  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs });
+  const ex = new Executor(cluster, out, { timeoutMs: defaultTimeoutMs(cluster.delayMs, clientTimeoutMs), failOnCrash: script !== null });
 
   // Never leave a process behind: on any exit of this one, SIGKILL what is still running.
   process.on('exit', () => cluster.killAll());
@@ -165,7 +168,9 @@ async function main(): Promise<void> {
   const terminal = !!(process.stdin.isTTY && process.stdout.isTTY);
   const echo = !terminal; // piped commands, or output to a file: show what is run
   out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.`);
-  out.info(`no node leads yet: the first operation waits for a client timeout (about ${((10 * cluster.delayMs + 2000) / 1000).toFixed(0)} s at delay ${cluster.delayMs} ms), then that client asks a node to lead`);
+  const d = cluster.delayMs;
+  const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  out.info(`no node leads yet: the first operation takes ${FIRST_OPERATION_HOPS} message delays (about ${secs(FIRST_OPERATION_HOPS * d)} at delay ${d} ms): the node it reaches answers that it knows no leader, the client asks it to lead, an election and one round follow. A client waits ${secs(clientRetryMs ?? defaultClientTimeoutMs(d))} for an answer (${secs(clientRetryMs ?? electionTimeoutMs(d))} once it asked a node to lead) before it asks the next node, and gives up after ${secs(clientTimeoutMs ?? defaultDeadlineMs(d))} (--retry-ms, --timeout-ms)`);
   rl = readline.createInterface({ input: process.stdin, output: terminal ? process.stdout : undefined, terminal, prompt: '> ' });
   if (terminal) {
     out.setPrompt(() => rl!.prompt(true));

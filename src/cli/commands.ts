@@ -6,9 +6,13 @@
  */
 import { hasControlChars, MAX_KEY_CHARS, printable, valueProblem } from '../limits';
 
-export type NodeCommand =
+export type NodeCommand = (
   | { cmd: 'failLink' | 'fixLink'; a: string; b: string }
-  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' };
+  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' }
+) & {
+  /** `status --json`: answer with one JSON line (as every command does under the node's --json). */
+  json?: boolean;
+};
 
 export type ClientCommand =
   | { cmd: 'put'; key: string; value: string }
@@ -27,6 +31,7 @@ export const NODE_HELP = [
   '  printQueue         operations waiting to be decided',
   '  status             role, leader, ballot, depth, queue length, failed links',
   '  help               this list',
+  'Add --json to any of them for a one-line JSON answer (e.g. status --json).',
 ].join('\n');
 
 export const CLIENT_HELP = [
@@ -39,7 +44,7 @@ export const CLIENT_HELP = [
 ].join('\n');
 
 const NODE_NAME = /^P[1-9][0-9]*$/i;
-const KEY = /^[^\s,()]{1,256}$/;
+const KEY = /^[^\s,()"]{1,256}$/;
 
 /** Splits `name(args)` or `name args` into the name and its comma- or space-separated args. */
 function splitCall(line: string): { name: string; args: string[] } | null {
@@ -52,6 +57,11 @@ function splitCall(line: string): { name: string; args: string[] } | null {
 }
 
 export function parseNodeCommand(line: string): Parse<NodeCommand> {
+  const asJson = /\s--json\s*$/i.exec(line);
+  if (asJson) {
+    const p = parseNodeCommand(line.slice(0, asJson.index));
+    return p.ok ? { ok: true, value: { ...p.value, json: true } } : p;
+  }
   const call = splitCall(line);
   if (!call) return { ok: false, error: 'empty command' };
   const name = call.name.toLowerCase();
@@ -93,6 +103,8 @@ export function parseClientCommand(line: string): Parse<ClientCommand> {
   } else if (/^operation\b/i.test(t)) {
     return { ok: false, error: 'malformed Operation: expected Operation(put, KEY, JSON) or Operation(get, KEY)' };
   } else {
+    if (/^put$/i.test(t)) return { ok: false, error: 'put needs a key and a JSON value: put KEY JSON' };
+    if (/^get$/i.test(t)) return { ok: false, error: 'get needs a key: get KEY' };
     const m = /^(\S+)\s+(\S+)(?:\s+(.*))?$/s.exec(t);
     if (!m) return { ok: false, error: `unknown command "${t}" (try: help)` };
     [, op, key, value] = m;
@@ -100,8 +112,19 @@ export function parseClientCommand(line: string): Parse<ClientCommand> {
   }
   op = op.toLowerCase();
   if (op !== 'put' && op !== 'get') return { ok: false, error: `unknown operation "${op}": use put or get` };
+  // A key in double quotes is a JSON string: "" is the empty key (refused), "k" is k.
+  if (/^".*"$/s.test(key)) {
+    try {
+      key = JSON.parse(key) as string;
+    } catch {
+      return { ok: false, error: `invalid key ${key}: not a valid quoted string` };
+    }
+    if (key === '') return { ok: false, error: 'the key is empty: give a key of 1-256 characters' };
+  }
+  if (key === '') return { ok: false, error: `${op} needs a key: ${op === 'put' ? 'put KEY JSON' : 'get KEY'}` };
+  if (/^[{[]/.test(key)) return { ok: false, error: `${op} needs a key before the value: ${op === 'put' ? 'put KEY JSON' : 'get KEY'} (keys do not start with { or [)` };
   if (hasControlChars(key)) return { ok: false, error: `invalid key "${printable(key)}": control characters (such as ESC or NUL) are not allowed` };
-  if (!KEY.test(key)) return { ok: false, error: `invalid key "${printable(key)}": 1-${MAX_KEY_CHARS} characters, no spaces, commas or parentheses` };
+  if (!KEY.test(key)) return { ok: false, error: `invalid key "${printable(key)}": 1-${MAX_KEY_CHARS} characters, no spaces, commas, quotes or parentheses` };
   if (op === 'get') {
     if (value !== undefined && value !== '') return { ok: false, error: 'get takes only a key' };
     return { ok: true, value: { cmd: 'get', key } };

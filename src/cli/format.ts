@@ -1,7 +1,7 @@
 /** Human (tables) and --json (one line) renderings of a node's chain, dictionary, queue and status. */
 import { PendingOp } from '../../messages';
 import { printable } from '../limits';
-import { ChainNode } from '../node/node';
+import { ChainNode, NodeStatus } from '../node/node';
 
 export function blockchainJson(node: ChainNode): string {
   return JSON.stringify({
@@ -58,6 +58,27 @@ export function queueText(node: ChainNode): string {
   const q = node.replica.pendingOps();
   if (q.length === 0) return `${node.name} queue: empty`;
   return `${node.name} queue (${q.length}):\n` + table(['request', 'op', 'key', 'value'], q.map((p) => [printable(`${p.operation.client}#${p.operation.req}`), p.operation.op, clip(p.operation.key, 40), clip(p.operation.value ?? '', 40)]));
+}
+
+/** The node's status as data: `ballot`/`promised` as printed, plus the leadership term as numbers. */
+export interface StatusData extends NodeStatus {
+  /** The (seq, pid) of `ballot`: what orders leaders (null when it has none). */
+  term: { seq: number; pid: number } | null;
+}
+
+export function statusData(node: ChainNode): StatusData {
+  const b = node.replica.ballot;
+  return { ...node.status(), term: b ? { seq: b.seq, pid: b.pid } : null };
+}
+
+/** The answer to failLink/fixLink as data. */
+export interface LinkData {
+  link: 'failLink' | 'fixLink';
+  node: string;
+  peer: string;
+  /** Whether the link is failed now, and whether this command changed it. */
+  failed: boolean;
+  changed: boolean;
 }
 
 export function statusText(node: ChainNode): string {

@@ -5,16 +5,17 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { printableLines } from '../limits';
 import { ChainNode } from '../node/node';
-import { configFromArgs, helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
+import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
 import { NODE_HELP, parseNodeCommand } from './commands';
-import { blockchainJson, blockchainText, kvJson, kvText, queueJson, queueText, statusText } from './format';
+import { blockchainJson, blockchainText, kvJson, kvText, LinkData, queueJson, queueText, statusData, statusText } from './format';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'config', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
-  { name: 'delay-ms', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
+  { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
+  { name: 'delay-ms', short: 'd', type: 'int', help: 'constant delay added to every message (default: [network] delay_ms)' },
   { name: 'data-dir', type: 'string', arg: 'DIR', help: 'where this node keeps its files (default: persist/PN)' },
-  { name: 'quiet', type: 'flag', help: 'do not print every message sent and received' },
-  { name: 'json', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each' },
+  { name: 'quiet', short: 'q', type: 'flag', help: 'do not print every message sent and received' },
+  { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each (any command followed by --json answers as JSON)' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
@@ -22,12 +23,8 @@ const OPTIONS: OptionSpec[] = [
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText('usage: npm run node -- N [options]', 'Runs node PN of the chainkv cluster (N = 1..5) and reads console commands from stdin.\n\n' + NODE_HELP, OPTIONS));
-    return;
-  }
-  const args = parseArgs(argv, OPTIONS);
+  const args = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm run node -- N [options]', 'Runs node PN of the chainkv cluster (N = 1..5) and reads console commands from stdin.\n\n' + NODE_HELP);
+  if (!args) return;
   if (args.positional.length !== 1) throw new UsageError('give exactly one node number, e.g. npm run node -- 2');
   const id = Number(args.positional[0].replace(/^P/i, ''));
   const config = configFromArgs(args, ROOT);
@@ -36,14 +33,31 @@ async function main(): Promise<void> {
   if (delayMs < 0) throw new UsageError('--delay-ms must be >= 0');
   const json = !!args.values.get('json');
   const log = (line: string) => process.stdout.write(`${printableLines(line)}\n`); // no terminal escapes from keys, values or names
+  const dataDir = (args.values.get('data-dir') as string | undefined) ?? path.join(ROOT, 'persist', `P${id}`);
+  // Check what can be checked first, so a start that cannot work fails with one line and
+  // leaves nothing behind.
+  const cannot = await checkListen(config.nodes[id - 1], config.source);
+  if (cannot) throw new ExitError(`P${id} cannot start: ${cannot}`, EXIT.FAILED);
+  let created: DataDirState;
+  try {
+    created = prepareDataDir(dataDir);
+  } catch (e) {
+    throw new ExitError(`P${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
+  }
   const node = new ChainNode({
-    id, config, delayMs,
-    dataDir: (args.values.get('data-dir') as string | undefined) ?? path.join(ROOT, 'persist', `P${id}`),
+    id, config, delayMs, dataDir,
     traceMessages: !args.values.get('quiet'),
     fsync: !args.values.get('no-fsync'),
     log,
   });
-  await node.start();
+  try {
+    await node.start();
+  } catch (e) {
+    undoStart(created);
+    // Exit now: sockets the failed start opened would keep the process alive.
+    process.stderr.write(`node: P${id} cannot start: ${(e as Error).message}\n`);
+    process.exit(EXIT.FAILED);
+  }
   log(`type "help" for commands`);
 
   const shutdown = (code: number) => {
@@ -57,19 +71,32 @@ async function main(): Promise<void> {
   rl.on('line', (line) => {
     if (!line.trim()) return;
     const p = parseNodeCommand(line);
+    // A trailing --json asks for data for this one command; the node's --json flag (kept as it
+    // was for the tools that use it) only turns the print commands and status into JSON.
+    const wantsJson = /\s--json\s*$/i.test(line);
+    const error = (message: string) => log(wantsJson ? JSON.stringify({ node: node.name, error: message }) : `error: ${message}`);
     if (!p.ok) {
+      if (wantsJson) return error(p.error);
       log(`error: ${p.error}\n${NODE_HELP}`);
       return;
     }
     const c = p.value;
+    const asJson = !!c.json;
+    const dataJson = json || asJson;
     switch (c.cmd) {
       case 'failLink':
       case 'fixLink': {
         const other = c.a === node.name ? c.b : c.b === node.name ? c.a : null;
-        if (!other) return log(`error: ${c.cmd} must name this node (${node.name}), e.g. ${c.cmd}(${node.name},P3)`);
-        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return log(`error: there is no node ${other}`);
-        if (c.cmd === 'failLink') log(node.links.fail(other) ? `link ${node.name}<->${other} failed` : `link ${node.name}<->${other} was already failed`);
-        else log(node.links.fix(other) ? `link ${node.name}<->${other} fixed` : `link ${node.name}<->${other} was not failed`);
+        if (!other) return error(`${c.cmd} must name this node (${node.name}), e.g. ${c.cmd}(${node.name},P3)`);
+        if (other.startsWith('P') && Number(other.slice(1)) > config.nodes.length) return error(`there is no node ${other} (nodes: P1..P${config.nodes.length})`);
+        if (other.startsWith('C') && !config.clients.some((x) => x.name === other)) return error(`there is no client ${other} in ${config.source} (clients: ${config.clients.map((x) => x.name).join(', ') || 'none'})`);
+        const changed = c.cmd === 'failLink' ? node.links.fail(other) : node.links.fix(other);
+        if (asJson) {
+          const data: LinkData = { link: c.cmd, node: node.name, peer: other, failed: c.cmd === 'failLink', changed };
+          return log(JSON.stringify(data));
+        }
+        if (c.cmd === 'failLink') log(changed ? `link ${node.name}<->${other} failed` : `link ${node.name}<->${other} was already failed`);
+        else log(changed ? `link ${node.name}<->${other} fixed` : `link ${node.name}<->${other} was not failed`);
         return;
       }
       case 'failProcess':
@@ -77,11 +104,11 @@ async function main(): Promise<void> {
         log(`${node.name} failProcess: exiting now`);
         process.exit(1);
         return;
-      case 'printBlockchain': return log(json ? blockchainJson(node) : blockchainText(node));
-      case 'printKVStore': return log(json ? kvJson(node) : kvText(node));
-      case 'printQueue': return log(json ? queueJson(node) : queueText(node));
-      case 'status': return log(json ? JSON.stringify(node.status()) : statusText(node));
-      case 'help': return log(NODE_HELP);
+      case 'printBlockchain': return log(dataJson ? blockchainJson(node) : blockchainText(node));
+      case 'printKVStore': return log(dataJson ? kvJson(node) : kvText(node));
+      case 'printQueue': return log(dataJson ? queueJson(node) : queueText(node));
+      case 'status': return log(dataJson ? JSON.stringify(statusData(node)) : statusText(node));
+      case 'help': return log(asJson ? JSON.stringify({ node: node.name, help: NODE_HELP.split('\n') }) : NODE_HELP);
     }
   });
   // By default stdin closing (e.g. a pipe ended) does not stop the node; signals do.

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { Mutation, MUTATION_HELP, MUTATIONS } from '../sim/mutants';
 import { runSim, SimOptions, SimResult } from '../sim/simulator';
 import { SwarmProfile } from '../sim/swarm';
-import { helpText, OptionSpec, parseArgs, runCli, UsageError } from './args';
+import { commandLine, OptionSpec, runCli, UsageError } from './args';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'seeds', type: 'int', help: 'number of seeds to run (default 200)' },
@@ -96,11 +96,8 @@ export function formatFailure(r: SimResult, tail: number): string {
 }
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(helpText('usage: npm run sim -- [--seeds N] [--start S] [--seed S]', 'Deterministic fault simulation of the five-node cluster with three clients; checks agreement, validity, linearizability, durability, at-most-once and liveness.', OPTIONS));
-    return;
-  }
-  const args = parseArgs(process.argv.slice(2), OPTIONS);
+  const args = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm run sim -- [--seeds N] [--start S] [--seed S] [--profile mixed|churn] [--mutation NAME]', 'Deterministic fault simulation of the five-node cluster and its clients (the real host loop and core over a simulated network, disks and clocks); checks agreement, durability, linearizability, at-most-once and liveness. Mutants: ' + MUTATIONS.map((m) => `${m} (${MUTATION_HELP[m]})`).join('; ') + '.');
+  if (!args) return;
   if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   const mutation = args.values.get('mutation') as Mutation | undefined;
   if (mutation !== undefined && !(MUTATIONS as readonly string[]).includes(mutation)) throw new UsageError(`--mutation must be one of ${MUTATIONS.join(', ')}`);

@@ -43,6 +43,17 @@ export interface ClientCoreOptions {
   replyTo: string;
   /** Time to wait for an answer before asking another node to lead. */
   timeoutMs: number;
+  /**
+   * Time to wait once the request's node was asked to lead (an election needs one round more
+   * than an operation). Default: timeoutMs.
+   */
+  electionTimeoutMs?: number;
+  /**
+   * While waiting, send the same request (same number: at most once) to the same node again
+   * this often, so that a node that came back, or that learned of a new leader meanwhile,
+   * answers or forwards it without waiting out the timeout. Default: never.
+   */
+  resendMs?: number;
   /** Initial leader hint (1..nodes). */
   hint?: number;
   /** Request number to start after (a restarted client continues its numbering). */
@@ -58,6 +69,8 @@ interface InFlight {
   digest: string;
   startedAt: number;
   sentAt: number;
+  /** When the request was last sent (a resend, or the attempt itself). */
+  resentAt: number;
   attempts: number;
   target: number;
   /** Whether this attempt already asked its target to lead. */
@@ -80,12 +93,27 @@ export class ClientCore {
   get busy(): boolean { return this.inflight !== null; }
   get pending(): { req: number; op: Operation; startedAt: number; attempts: number; target: number } | null { return this.inflight; }
 
+  /** How long the attempt in flight waits before the client asks the next node to lead. */
+  attemptTimeoutMs(f: { askedToLead: boolean } | null = this.inflight): number {
+    return f?.askedToLead ? this.o.electionTimeoutMs ?? this.o.timeoutMs : this.o.timeoutMs;
+  }
+
+  /** When the attempt in flight times out (ms since 1970), or null when idle. */
+  get retryAt(): number | null {
+    return this.inflight ? this.inflight.sentAt + this.attemptTimeoutMs() : null;
+  }
+
+  /** Gives up on the operation in flight (a deadline passed): a late answer to it is ignored. */
+  abandon(): void {
+    this.inflight = null;
+  }
+
   /** Starts an operation; the caller must wait for its completion before the next. */
   submit(op: OpName, key: string, value: string | undefined, now: number): ClientOutbound[] {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
     const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req, this.o.session);
-    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
+    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, resentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
     return [this.request(this.hint)];
   }
 
@@ -113,6 +141,7 @@ export class ClientCore {
     if (!f || msg.req !== f.req || from !== f.target || f.askedToLead) return [];
     f.askedToLead = true;
     f.sentAt = now;
+    f.resentAt = now;
     return [{ to: from, msg: make(LeaderRequest, {}) }, this.request(from)];
   }
 
@@ -140,13 +169,21 @@ export class ClientCore {
   /** Timer: on timeout, ask the next node to lead and retry there. */
   onTick(now: number, opts: { duel?: boolean } = {}): ClientOutbound[] {
     const f = this.inflight;
-    if (!f || now - f.sentAt < this.o.timeoutMs) return [];
+    if (!f) return [];
     if (f.busy) {
+      if (now - f.sentAt < this.attemptTimeoutMs(f)) return [];
       f.busy = false;
       f.sentAt = now;
+      f.resentAt = now;
       f.attempts++;
       return [this.request(f.target)];
     }
+    if (now - f.sentAt < this.attemptTimeoutMs(f)) {
+      if (this.o.resendMs === undefined || now - f.resentAt < this.o.resendMs) return [];
+      f.resentAt = now;
+      return [this.request(f.target)];
+    }
+    f.resentAt = now;
     const next = (f.target % this.o.nodes) + 1;
     f.askedToLead = true;
     f.target = next;

@@ -17,26 +17,71 @@ export interface ClientOptions {
   delayMs?: number;
   /** ROUTER endpoint for replies (default: the config's entry for `id`, else a free loopback port). */
   bind?: string;
-  /** Wait this long for an answer before asking another node to lead (default: derived from the delay). */
+  /**
+   * Wait this long for an answer before asking another node to lead (default: derived from the
+   * delay and the hops, defaultClientTimeoutMs / electionTimeoutMs). When set, it is used for
+   * every attempt.
+   */
   timeoutMs?: number;
   /** Initial leader hint, 1..n (default 1). */
   hint?: number;
+  /** Send a waiting request to its node again this often (default resendMs(delay); null: never). */
+  resendMs?: number | null;
   /** Protocol events: timeouts, Leader requests. */
   onEvent?: (line: string) => void;
   /** Message trace lines (sent/received). */
   trace?: (line: string) => void;
 }
 
-/** A request path has 5 one-way hops (client, forward, accept, accepted, reply) and an election 3 more. */
+/** One-way hops of an operation sent to a follower: the request, the forward, accept, accepted, the reply. */
+export const OPERATION_HOPS = 5;
+/** ... once its node was asked to lead: Leader (with the request), prepare, promise, accept, accepted, the reply. */
+export const ELECTION_HOPS = 6;
+/** On a fresh cluster the first node answers no-leader first: 2 hops more than an election. */
+export const FIRST_OPERATION_HOPS = 2 + ELECTION_HOPS;
+
+/** `hops` message delays plus slack for processing on a loaded machine: 2 s and 10%. */
+export function hopsTimeoutMs(delayMs: number, hops: number): number {
+  return Math.ceil((hops * delayMs * 11) / 10) + 2000;
+}
+
+/** How long an attempt waits for an answer before the client asks another node to lead. */
 export function defaultClientTimeoutMs(delayMs: number): number {
-  return 10 * delayMs + 2000;
+  return hopsTimeoutMs(delayMs, OPERATION_HOPS);
+}
+
+/** How long an attempt waits once its node was asked to lead. */
+export function electionTimeoutMs(delayMs: number): number {
+  return hopsTimeoutMs(delayMs, ELECTION_HOPS);
+}
+
+/**
+ * How often a waiting request is sent again to its node: a round trip and slack (3 s and 10%).
+ * Not much less than that: a follower that already learned the request was decided answers a
+ * resend itself, naming itself as the leader in the reply (src/core), which sends the client's
+ * next request the long way round through that follower.
+ */
+export function resendMs(delayMs: number): number {
+  return Math.ceil((2 * delayMs * 11) / 10) + 3000;
+}
+
+/** The default deadline of one operation: a lost leader and two elections (at least 10 s). */
+export function defaultDeadlineMs(delayMs: number): number {
+  return Math.max(10_000, defaultClientTimeoutMs(delayMs) + 2 * electionTimeoutMs(delayMs));
+}
+
+/** The operation's deadline passed without an answer: it may or may not take effect later. */
+export class DeadlineError extends Error {
+  constructor(readonly req: number, readonly attempts: number, readonly ms: number, readonly target: string) {
+    super(`no answer within ${ms} ms for request #${req} (${attempts} attempt(s), last sent to ${target}); it may still take effect`);
+  }
 }
 
 export class Client {
   private core!: ClientCore;
   private transport!: Transport;
   private timer: NodeJS.Timeout | null = null;
-  private waiter: { resolve: (c: Completed) => void; reject: (e: Error) => void } | null = null;
+  private waiter: { resolve: (c: Completed) => void; reject: (e: Error) => void; deadline: NodeJS.Timeout | null } | null = null;
   private closed = false;
 
   private constructor(readonly o: ClientOptions) {}
@@ -79,6 +124,8 @@ export class Client {
       nodes: o.config.nodes.length,
       replyTo,
       timeoutMs: o.timeoutMs ?? defaultClientTimeoutMs(delayMs),
+      electionTimeoutMs: o.timeoutMs ?? electionTimeoutMs(delayMs),
+      resendMs: o.resendMs === null ? undefined : o.resendMs ?? resendMs(delayMs),
       hint: o.hint,
       // Request numbers continue across restarts of this client (microseconds since 1970 only grow).
       lastReq: Date.now() * 1000,
@@ -106,15 +153,27 @@ export class Client {
     return this.run('get', key, undefined);
   }
 
-  run(op: OpName, key: string, value: string | undefined): Promise<Completed> {
+  /** Runs one operation; with `deadlineMs`, rejects with a DeadlineError if no answer came by then. */
+  run(op: OpName, key: string, value: string | undefined, deadlineMs?: number): Promise<Completed> {
     if (this.closed) return Promise.reject(new Error('client is closed'));
     if (this.waiter) return Promise.reject(new Error('one operation at a time: the previous one has not been answered'));
     const problem = operationProblem(op, key, value);
     if (problem) return Promise.reject(new Error(`not sent: ${problem}`));
     return new Promise<Completed>((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      const deadline = deadlineMs === undefined ? null : setTimeout(() => {
+        const w = this.waiting();
+        this.waiter = null;
+        this.core.abandon();
+        reject(new DeadlineError(w?.req ?? 0, w?.attempts ?? 0, deadlineMs, w?.target ?? '?'));
+      }, deadlineMs);
+      this.waiter = { resolve, reject, deadline };
       for (const out of this.core.submit(op, key, value, Date.now())) this.transport.send(`P${out.to}`, out.msg);
     });
+  }
+
+  /** When the operation in flight asks the next node to lead if no answer comes (ms since 1970). */
+  get retryAt(): number | null {
+    return this.core.retryAt;
   }
 
   /** The operation in flight: how long it has waited and where it was last sent. */
@@ -126,7 +185,7 @@ export class Client {
   private tick(): void {
     const before = this.core.pending?.attempts ?? 0;
     const outs = this.core.onTick(Date.now());
-    if (outs.length > 0) {
+    if (outs.length > 0 && (this.core.pending?.attempts ?? 0) > before) {
       const p = this.core.pending!;
       this.o.onEvent?.(`no answer for request #${p.req} after ${before} attempt(s): asking P${p.target} to become leader and retrying there`);
     }
@@ -139,6 +198,7 @@ export class Client {
     if (done && this.waiter) {
       const w = this.waiter;
       this.waiter = null;
+      if (w.deadline) clearTimeout(w.deadline);
       w.resolve(done);
     }
   }
@@ -149,6 +209,7 @@ export class Client {
     if (this.timer) clearInterval(this.timer);
     this.transport?.close();
     if (this.waiter) {
+      if (this.waiter.deadline) clearTimeout(this.waiter.deadline);
       this.waiter.reject(new Error('client closed while waiting for an answer'));
       this.waiter = null;
     }

@@ -7,7 +7,8 @@
  */
 import * as path from 'node:path';
 import { ClusterConfig } from '../config';
-import { ClientResult, NodeStatus, parseBlockchainHeader, parseBlockchainRow, parseResultLine, parseStatusLine } from './lines';
+import { ClientResult, parseResultLine } from './lines';
+import { LinkData, StatusData } from '../cli/format';
 import { Output } from './output';
 import { clientCommand, nodeCommand } from '../cli/entry-points';
 import { Proc } from './proc';
@@ -22,6 +23,9 @@ export interface ClusterOptions {
   dataRoot: string;
   /** Pass --quiet to the nodes (no message trace). */
   quiet: boolean;
+  /** Passed to the clients when set: the deadline of an operation, and the wait per attempt. */
+  clientTimeoutMs?: number;
+  clientRetryMs?: number;
   out: Output;
   /** Project folder: where dist/ is; the processes' working directory. */
   root: string;
@@ -43,7 +47,9 @@ export class Cluster {
   readonly procs = new Map<string, Proc>();
   readonly nodes: string[];
   readonly clients: string[];
-  private readonly results = new Map<string, ClientResult[]>();
+  private readonly results = new Map<string, { seq: number; result: ClientResult }[]>();
+  /** How many client answers have arrived so far (each answer's sequence number). */
+  resultSeq = 0;
   private stopping = false;
   /** The first process that exited without being told to (a crash), if any. */
   unexpectedExit: string | null = null;
@@ -64,6 +70,8 @@ export class Cluster {
     for (const name of this.clients) {
       const args = clientCommand(name.slice(1), ['--config', o.configPath]);
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
+      if (o.clientTimeoutMs !== undefined) args.push('--timeout-ms', String(o.clientTimeoutMs));
+      if (o.clientRetryMs !== undefined) args.push('--retry-ms', String(o.clientRetryMs));
       this.add(name, 'client', args);
       this.results.set(name, []);
     }
@@ -118,7 +126,7 @@ export class Cluster {
       const r = parseResultLine(line);
       if (r) {
         const q = this.results.get(p.name)!;
-        q.push(r);
+        q.push({ seq: this.resultSeq++, result: r });
         if (q.length > MAX_RESULTS) q.shift();
         p.unanswered.shift();
       }
@@ -168,7 +176,7 @@ export class Cluster {
    */
   async reapplyCuts(name: string): Promise<string[]> {
     const mine = this.cuts.filter(([at]) => at === name);
-    await Promise.all(mine.map(([at, other]) => this.command(at, `failLink(${at},${other})`, new RegExp(`^link ${at}<->${other} (failed|was already failed)$|^error: `))));
+    await Promise.all(mine.map(([at, other]) => this.link(at, 'failLink', other)));
     return mine.map(([at, other]) => `${at}-${other}`);
   }
 
@@ -194,102 +202,82 @@ export class Cluster {
     if (p.kind === 'client' && text.trim() && !/^help$/i.test(text.trim())) p.unanswered.push([Date.now(), text.trim()]);
   }
 
-  /** Takes the oldest answer of a client not yet taken by an expect. */
-  takeResult(client: string): ClientResult | undefined {
-    return this.results.get(client)?.shift();
+  /**
+   * Takes the oldest answer of a client not yet taken by an expect, among those that arrived
+   * as answer number `since` or later; older ones are dropped and counted in `dropped`.
+   */
+  takeResult(client: string, since = 0, dropped?: { count: number }): ClientResult | undefined {
+    const q = this.results.get(client);
+    while (q && q.length > 0 && q[0].seq < since) {
+      q.shift();
+      if (dropped) dropped.count++;
+    }
+    return q?.shift()?.result;
   }
 
-  /** Asks a node for its status; null if it is down or does not answer in time. The answer is not printed. */
-  status(name: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<NodeStatus | null> {
+  /**
+   * Types `text --json` into a node and resolves with the first JSON line that `accept` takes
+   * (null if the node is down, gives no such answer within timeoutMs, or answers with an error).
+   * The answer is hidden from the console; other lines pass through.
+   */
+  private query<T>(name: string, text: string, accept: (data: Record<string, unknown>) => T | undefined, timeoutMs = QUERY_TIMEOUT_MS): Promise<T | null> {
     const p = this.proc(name);
     if (p.state !== 'up') return Promise.resolve(null);
     return new Promise((resolve) => {
       let settled = false;
-      const settle = (s: NodeStatus | null) => {
+      const asked = Date.now();
+      const settle = (v: T | null) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve(s);
+        resolve(v);
       };
-      const asked = Date.now();
       const remove = p.intercept((line) => {
-        const s = parseStatusLine(line);
-        // A late answer is still hidden, up to a point.
-        if (!s || s.node !== name) return { consume: false, done: Date.now() - asked > 30_000 };
-        settle(s);
+        const data = jsonObject(line);
+        const late = Date.now() - asked > 30_000;
+        if (!data || data.node !== name) return { consume: false, done: late };
+        if (typeof data.error === 'string') {
+          settle(null);
+          return { consume: false, done: true }; // shown: the node refused what we typed
+        }
+        const v = accept(data);
+        if (v === undefined) return { consume: false, done: late };
+        settle(v); // a late answer is still hidden, up to a point
         return { consume: true, done: true };
       });
       const timer = setTimeout(() => settle(null), timeoutMs);
-      if (!p.write('status')) {
+      if (!p.write(`${text} --json`)) {
         remove();
         settle(null);
       }
     });
   }
 
+  /** Asks a node for its status (`status --json`); null if it is down or does not answer in time. Not printed. */
+  status(name: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<StatusData | null> {
+    return this.query(name, 'status', (d) => (typeof d.role === 'string' && typeof d.depth === 'number' ? (d as unknown as StatusData) : undefined), timeoutMs);
+  }
+
   /** Every live node's status, in node order (null: down or no answer). */
-  async statusAll(): Promise<Map<string, NodeStatus | null>> {
+  async statusAll(): Promise<Map<string, StatusData | null>> {
     const all = await Promise.all(this.nodes.map((n) => this.status(n)));
     return new Map(this.nodes.map((n, i) => [n, all[i]]));
   }
 
-  /** A node's chain as printBlockchain shows it (not printed here); null if down or silent. */
-  blockchain(name: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<ChainView | null> {
-    const p = this.proc(name);
-    if (p.state !== 'up') return Promise.resolve(null);
-    return new Promise((resolve) => {
-      let view: ChainView | null = null;
-      let remaining = -1;
-      const timer = setTimeout(() => {
-        remove();
-        resolve(null);
-      }, timeoutMs);
-      const remove = p.intercept((line) => {
-        if (remaining < 0) {
-          const h = parseBlockchainHeader(name, line);
-          if (!h) return { consume: false, done: false };
-          view = { ...h, rows: [] };
-          remaining = h.decided + h.tentative === 0 ? 0 : 2 + h.decided + h.tentative; // header, dashes, rows
-        } else {
-          remaining--;
-          const row = parseBlockchainRow(line);
-          if (row) view!.rows.push(row);
-        }
-        if (remaining === 0) {
-          clearTimeout(timer);
-          resolve(view);
-          return { consume: true, done: true };
-        }
-        return { consume: true, done: false };
-      });
-      if (!p.write('printBlockchain')) {
-        clearTimeout(timer);
-        remove();
-        resolve(null);
-      }
-    });
+  /** A node's chain (`printBlockchain --json`, not printed here); null if down or silent. */
+  async blockchain(name: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<ChainView | null> {
+    const data = await this.query(name, 'printBlockchain', (d) => (Array.isArray(d.blocks) && typeof d.commit === 'number' ? (d as unknown as ChainJson) : undefined), timeoutMs);
+    if (!data) return null;
+    return {
+      decided: data.commit,
+      tentative: data.blocks.length - data.commit,
+      rows: data.blocks.map((b) => ({ depth: b.depth, status: b.status, hash: b.hash })),
+    };
   }
 
-  /** Types a command into a node and waits for a line that answers it (shown as usual). */
-  private command(node: string, text: string, answer: RegExp, timeoutMs = QUERY_TIMEOUT_MS): Promise<string | null> {
-    const p = this.proc(node);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        remove();
-        resolve(null);
-      }, timeoutMs);
-      const remove = p.intercept((line) => {
-        if (!answer.test(line)) return { consume: false, done: false };
-        clearTimeout(timer);
-        resolve(line);
-        return { consume: false, done: true };
-      });
-      if (!p.write(text)) {
-        clearTimeout(timer);
-        remove();
-        resolve(null);
-      }
-    });
+  /** Types failLink/fixLink (with --json) into a node; resolves with its answer, or null. */
+  private link(node: string, cmd: 'failLink' | 'fixLink', other: string): Promise<LinkData | null> {
+    return this.query(node, `${cmd}(${node},${other})`, (d) => (d.link === cmd && d.peer === other ? (d as unknown as LinkData) : undefined));
   }
 
   /**
@@ -303,7 +291,7 @@ export class Cluster {
     if (resolved.some((g) => g.length === 0)) throw new Error('"*" stands for no node here: every node is already in a group');
     const cut: string[] = [];
     const skipped: string[] = [];
-    const pending: Promise<string | null>[] = [];
+    const pending: Promise<LinkData | null>[] = [];
     for (let i = 0; i < resolved.length; i++) {
       for (let j = i + 1; j < resolved.length; j++) {
         for (const x of resolved[i]) {
@@ -316,14 +304,14 @@ export class Cluster {
             const other = at === x ? y : x;
             cut.push(`${x}-${y}`);
             if (!this.cuts.some(([a, b]) => a === at && b === other)) this.cuts.push([at, other]);
-            pending.push(this.command(at, `failLink(${at},${other})`, new RegExp(`^link ${at}<->${other} (failed|was already failed)$|^error: `)));
+            pending.push(this.link(at, 'failLink', other));
           }
         }
       }
     }
     const answers = await Promise.all(pending);
     const lines = [`partition ${resolved.map((g) => g.join(',')).join(' | ')}: cut ${cut.length} link(s)`];
-    const silent = cut.filter((_, i) => answers[i] === null || answers[i]!.startsWith('error: '));
+    const silent = cut.filter((_, i) => answers[i] === null);
     if (silent.length) lines.push(`not confirmed: ${silent.join(' ')}`);
     if (skipped.length) lines.push(`not cut (both ends down or clients): ${skipped.join(' ')}`);
     return lines;
@@ -332,7 +320,7 @@ export class Cluster {
   /** Fixes every failed link that any live node reports (whoever cut it). Returns lines to report. */
   async heal(): Promise<string[]> {
     const statuses = await this.statusAll();
-    const pending: Promise<string | null>[] = [];
+    const pending: Promise<LinkData | null>[] = [];
     const fixed: string[] = [];
     const silent: string[] = [];
     for (const [node, s] of statuses) {
@@ -342,7 +330,7 @@ export class Cluster {
       }
       for (const peer of s.failedLinks) {
         fixed.push(`${node}-${peer}`);
-        pending.push(this.command(node, `fixLink(${node},${peer})`, new RegExp(`^link ${node}<->${peer} (fixed|was not failed)$|^error: `)));
+        pending.push(this.link(node, 'fixLink', peer));
       }
     }
     await Promise.all(pending);
@@ -350,5 +338,23 @@ export class Cluster {
     const lines = [fixed.length ? `heal: fixed ${fixed.length} link(s): ${fixed.join(' ')}` : 'heal: no failed links'];
     if (silent.length) lines.push(`no status from ${silent.join(', ')}: its links were not checked`);
     return lines;
+  }
+}
+
+/** What printBlockchain --json answers (src/cli/format.ts blockchainJson). */
+interface ChainJson {
+  node: string;
+  commit: number;
+  blocks: { depth: number; hash: string; status: 'decided' | 'tentative' }[];
+}
+
+/** The line as a JSON object, or null if it is not one. */
+function jsonObject(line: string): Record<string, unknown> | null {
+  if (!line.startsWith('{')) return null;
+  try {
+    const v: unknown = JSON.parse(line);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
   }
 }

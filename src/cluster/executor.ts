@@ -3,9 +3,11 @@
  * a line of a scenario file. A command that cannot be done throws CommandError; a check that
  * does not hold throws CheckFailed (a script stops there; the console prints it and goes on).
  */
+import { defaultDeadlineMs } from '../client/client';
 import { Cluster } from './cluster';
 import { CONSOLE_HELP, ConsoleCommand, NodeCheck, parseCommand, substitute } from './commands';
-import { ClientResult, compareBallotTerms, NodeStatus, resultMatches } from './lines';
+import { StatusData } from '../cli/format';
+import { ClientResult, resultMatches } from './lines';
 import { Output } from './output';
 
 export class CommandError extends Error {}
@@ -13,9 +15,9 @@ export class CheckFailed extends Error {}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** How long checks wait by default: a few client timeouts (10 x delay + 2 s each) and some slack. */
-export function defaultTimeoutMs(delayMs: number): number {
-  return 4 * (10 * delayMs + 2000) + 5000;
+/** How long checks wait by default: a client's deadline for one operation and 5 s. */
+export function defaultTimeoutMs(delayMs: number, clientDeadlineMs = defaultDeadlineMs(delayMs)): number {
+  return clientDeadlineMs + 5000;
 }
 
 const POLL_MS = 200;
@@ -31,6 +33,12 @@ export class Executor {
   readonly vars = new Map<string, string>();
   timeoutMs: number;
   private aborted = false;
+  /**
+   * `expect CX` takes only answers that arrived after the previous step began (not counting
+   * other `expect CY` steps, so `C1 put..`, `C2 put..`, `expect C1 ack`, `expect C2 ack` works):
+   * the client answer counter when that step began.
+   */
+  private answersSince = 0;
 
   constructor(private readonly cluster: Cluster, private readonly out: Output, private readonly o: ExecutorOptions) {
     this.timeoutMs = o.timeoutMs;
@@ -51,6 +59,7 @@ export class Executor {
     if (!sub.ok) throw new CommandError(sub.error);
     const p = parseCommand(sub.value, this.names());
     if (!p.ok) throw new CommandError(p.error);
+    if (p.value.kind !== 'expect-client') this.answersSince = this.cluster.resultSeq;
     return this.run(p.value);
   }
 
@@ -173,9 +182,9 @@ export class Executor {
     const cl = this.cluster;
     const leader = await this.until(async () => {
       const all = await cl.statusAll();
-      const leaders = [...all.values()].filter((s): s is NodeStatus => s !== null && s.role === 'leader');
-      // In a partition an old leader may still think it leads: the highest ballot is the newest.
-      leaders.sort((a, b) => compareBallotTerms(b.ballot, a.ballot));
+      const leaders = [...all.values()].filter((s): s is StatusData => s !== null && s.role === 'leader');
+      // In a partition an old leader may still think it leads: the highest term is the newest.
+      leaders.sort((a, b) => compareTerms(b.term, a.term));
       return leaders[0];
     }, () => 'no live node reports role leader (no node leads until a client times out and asks one)');
     this.vars.set(variable, leader.node);
@@ -185,15 +194,18 @@ export class Executor {
   private async expectClient(client: string, expected: string): Promise<void> {
     const cl = this.cluster;
     const p = cl.proc(client);
+    const dropped = { count: 0 };
     const got = await this.until<ClientResult>(() => {
-      const r = cl.takeResult(client);
+      const r = cl.takeResult(client, this.answersSince, dropped);
       if (r) return r;
       if (p.state === 'down') throw new CheckFailed(`${client} is down and gave no answer`);
       return undefined;
     }, () => {
       const w = p.unanswered[0];
-      return w ? `no answer from ${client}: still waiting for "${clip(w[1], 60)}"` : `no answer from ${client}, and nothing typed into it is waiting for one`;
+      const skipped = dropped.count > 0 ? ` (skipped ${dropped.count} answer(s) that came before the previous step)` : '';
+      return (w ? `no answer from ${client}: still waiting for "${clip(w[1], 60)}"` : `no answer from ${client}, and nothing typed into it is waiting for one`) + skipped;
     }, 50);
+    if (dropped.count > 0) this.out.info(`(${client}: skipped ${dropped.count} answer(s) that came before the previous step)`);
     const detail = got.error ? got.line : `${got.op} ${got.key}: block ${got.depth}, leader ${got.leader}, ${got.ms} ms${got.attempts && got.attempts > 1 ? `, ${got.attempts} attempts` : ''}`;
     if (!resultMatches(expected, got)) throw new CheckFailed(`${client} answered ${JSON.stringify(got.error ? got.line : got.result)} (${detail}), expected ${JSON.stringify(expected)}`);
     this.out.info(`ok: ${client} answered ${got.error ? got.line : got.result}${got.error ? '' : `   (${detail})`}`, 'ok');
@@ -209,7 +221,7 @@ export class Executor {
         () => `${nodes.filter((n) => cl.proc(n).state !== state).join(', ')} not ${state}`, 50);
       return this.out.info(`ok: ${target === 'all' ? 'every node' : target} is ${state}`, 'ok');
     }
-    let last = new Map<string, NodeStatus | null>();
+    let last = new Map<string, StatusData | null>();
     await this.until(async () => {
       const nodes = target === 'all' ? cl.nodes.filter((n) => cl.isUp(n)) : [target];
       if (nodes.length === 0) throw new CheckFailed('no node is up');
@@ -254,7 +266,7 @@ export class Executor {
   }
 }
 
-function holds(check: NodeCheck, s: NodeStatus): boolean {
+function holds(check: NodeCheck, s: StatusData): boolean {
   switch (check.what) {
     case 'depth': return check.atLeast ? s.depth >= check.depth : s.depth === check.depth;
     case 'role': return s.role === check.role;
@@ -272,7 +284,7 @@ function describeCheck(check: NodeCheck): string {
   }
 }
 
-function describeState(check: NodeCheck, s: NodeStatus): string {
+function describeState(check: NodeCheck, s: StatusData): string {
   switch (check.what) {
     case 'depth': return `depth ${s.depth} (+${s.tentative} tentative)`;
     case 'role': return `role ${s.role}`;
@@ -288,4 +300,10 @@ function exitText(e: { code: number | null; signal: string | null } | null): str
 
 function clip(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
+
+/** Orders two leadership terms (seq, then pid); a missing term is lowest. */
+export function compareTerms(a: StatusData['term'], b: StatusData['term']): number {
+  if (!a || !b) return (a ? 1 : 0) - (b ? 1 : 0);
+  return a.seq - b.seq || a.pid - b.pid;
 }

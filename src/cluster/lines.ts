@@ -1,49 +1,15 @@
 /**
- * Reading what the node and client consoles print, without side effects (so it can be tested).
+ * Reading what the client consoles print, without side effects (so it can be tested). Node
+ * answers are not read here: the cluster console asks nodes for `status --json` and
+ * `printBlockchain --json` and reads data (src/cluster/cluster.ts).
  *
- * These regexes mirror the human formats of src/cli/format.ts (`statusText`, `blockchainText`)
- * and src/cli/client-main.ts (`resultLine`, the ready and waiting lines). If those formats change,
- * test/cluster/lines.test.ts fails first.
+ * These patterns mirror src/cli/client-main.ts (`resultLine`, the ready and waiting lines) and
+ * the nodes' ready and trace lines. If those formats change, test/cluster/parse.test.ts fails first.
  */
 
 import { Role } from '../core/replica';
-import { NodeStatus } from '../node/node';
 
-export type { NodeStatus, Role };
-
-const STATUS_RE = /^(P[0-9]+): (leader|follower|candidate), leader (P[0-9]+|unknown), ballot (<[0-9]+,[0-9]+,[0-9]+>|-), promised (<[0-9]+,[0-9]+,[0-9]+>|-), depth ([0-9]+) \(\+([0-9]+) tentative\), queue ([0-9]+), failed links: (.*)$/;
-
-/** `P1: leader, leader P1, ballot <1,1,0>, promised <1,1,0>, depth 3 (+0 tentative), queue 0, failed links: none` */
-export function parseStatusLine(line: string): NodeStatus | null {
-  const m = STATUS_RE.exec(line.trim());
-  if (!m) return null;
-  const links = m[9].trim();
-  return {
-    node: m[1],
-    role: m[2] as Role,
-    leader: m[3] === 'unknown' ? null : m[3],
-    ballot: m[4] === '-' ? null : m[4],
-    promised: m[5] === '-' ? null : m[5],
-    depth: Number(m[6]),
-    tentative: Number(m[7]),
-    queue: Number(m[8]),
-    failedLinks: links === 'none' || links === '' ? [] : links.split(',').map((s) => s.trim()).filter(Boolean),
-  };
-}
-
-/** `<seq,pid,depth>` -> [seq, pid] (the term), or null. */
-export function ballotTerm(b: string | null): [number, number] | null {
-  const m = b ? /^<([0-9]+),([0-9]+),[0-9]+>$/.exec(b) : null;
-  return m ? [Number(m[1]), Number(m[2])] : null;
-}
-
-/** Orders two ballots by term (seq, then pid); a missing ballot is lowest. */
-export function compareBallotTerms(a: string | null, b: string | null): number {
-  const x = ballotTerm(a);
-  const y = ballotTerm(b);
-  if (!x || !y) return (x ? 1 : 0) - (y ? 1 : 0);
-  return x[0] - y[0] || x[1] - y[1];
-}
+export type { Role };
 
 /** One answer a client printed: a result line or an error line. */
 export interface ClientResult {
@@ -90,19 +56,6 @@ export function isReadyLine(name: string, line: string): boolean {
 /** A message trace line of a node: `P1 <- P2 PREPARE ...` or `P1 -> P2 ...`. */
 export function isTraceLine(line: string): boolean {
   return /^[PC][0-9]+ (<-|->) /.test(line);
-}
-
-/** `P1 blockchain: empty` or `P1 blockchain: 3 decided, 0 tentative` (then a table of that many rows). */
-export function parseBlockchainHeader(node: string, line: string): { decided: number; tentative: number } | null {
-  if (line === `${node} blockchain: empty`) return { decided: 0, tentative: 0 };
-  const m = new RegExp(`^${node} blockchain: ([0-9]+) decided, ([0-9]+) tentative$`).exec(line);
-  return m ? { decided: Number(m[1]), tentative: Number(m[2]) } : null;
-}
-
-/** One row of the printBlockchain table: depth, status and the (shortened) block hash. */
-export function parseBlockchainRow(line: string): { depth: number; status: 'decided' | 'tentative'; hash: string } | null {
-  const m = /^([0-9]+)\s+(decided|tentative)\s.*\s([0-9a-f]{16})…$/.exec(line.trimEnd());
-  return m ? { depth: Number(m[1]), status: m[2] as 'decided' | 'tentative', hash: m[3] } : null;
 }
 
 /**

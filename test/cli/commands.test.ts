@@ -46,6 +46,24 @@ describe('cli: console commands', () => {
   });
 });
 
+describe('cli: console mistakes from issue #16', () => {
+  it('put/get without a key, JSON where the key belongs, quoted and empty keys', () => {
+    const bad: [string, RegExp][] = [
+      ['put', /^put needs a key and a JSON value: put KEY JSON$/], ['GET', /^get needs a key: get KEY$/],
+      ['put  {"a":1}', /^put needs a key before the value: put KEY JSON/], ['get {"a":1}', /needs a key before the value/],
+      ['get ""', /^the key is empty/], ['Operation(get, "")', /^the key is empty/], ['Operation(put, , {"a":1})', /^put needs a key/],
+      ['get "a b"', /invalid key/], ['get a"b', /invalid key/],
+    ];
+    for (const [line, re] of bad) {
+      const p = parseClientCommand(line);
+      assert.equal(p.ok, false, line);
+      if (!p.ok) assert.match(p.error, re, line);
+    }
+    assert.deepEqual(parseClientCommand('get "alice"'), { ok: true, value: { cmd: 'get', key: 'alice' } });
+    assert.deepEqual(parseClientCommand('Operation(put, "k", {"a":1})'), { ok: true, value: { cmd: 'put', key: 'k', value: '{"a":1}' } });
+  });
+});
+
 describe('cli: config and arguments', () => {
   it('reads nodes.ini sections, and rejects malformed files with the line number', () => {
     const c = configFromIni('[network]\ndelay_ms = 50\n[P1]\nhost = 127.0.0.1\nport = 7001\n[P2]\nport=7002\n[C1]\nport = 7101\n', 'x.ini');

@@ -2,9 +2,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCommand, parseScript, substitute } from '../../src/cluster/commands';
-import {
-  compareBallotTerms, parseBlockchainHeader, parseBlockchainRow, parseResultLine, parseStatusLine, resultMatches,
-} from '../../src/cluster/lines';
+import { compareTerms } from '../../src/cluster/executor';
+import { parseResultLine, resultMatches } from '../../src/cluster/lines';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const NAMES = { nodes: ['P1', 'P2', 'P3', 'P4', 'P5'], clients: ['C1', 'C2', 'C3'] };
@@ -21,17 +20,7 @@ function err(line: string, re: RegExp) {
   if (!p.ok) assert.match(p.error, re);
 }
 
-describe('cluster console: reading node and client output', () => {
-  it('parses a node status line (the human format of src/cli/format.ts)', () => {
-    const s = parseStatusLine('P1: leader, leader P1, ballot <1,1,0>, promised <1,1,0>, depth 3 (+0 tentative), queue 0, failed links: none');
-    assert.deepEqual(s, { node: 'P1', role: 'leader', leader: 'P1', ballot: '<1,1,0>', promised: '<1,1,0>', depth: 3, tentative: 0, queue: 0, failedLinks: [] });
-    const f = parseStatusLine('P3: follower, leader unknown, ballot -, promised -, depth 0 (+2 tentative), queue 5, failed links: C1,P2');
-    assert.equal(f?.leader, null);
-    assert.equal(f?.ballot, null);
-    assert.deepEqual(f?.failedLinks, ['C1', 'P2']);
-    assert.equal(parseStatusLine('P1 <- P2 ACCEPT ballot=<1,2,3> depth=3 blocks=0 commit=3'), null);
-  });
-
+describe('cluster console: reading client output and node data', () => {
   it('parses client result and error lines, including values with spaces and parentheses', () => {
     const r = parseResultLine('ack   (put alice_netid: block 0, leader P4, 2361 ms, 2 attempts)');
     assert.deepEqual({ ...r, line: undefined }, { line: undefined, error: false, result: 'ack', op: 'put', key: 'alice_netid', depth: 0, leader: 'P4', ms: 2361, attempts: 2 });
@@ -55,15 +44,11 @@ describe('cluster console: reading node and client output', () => {
     assert.ok(!resultMatches('error', res('ack   (put k: block 0, leader P1, 1 ms)')));
   });
 
-  it('reads printBlockchain headers and rows, and orders ballots by term', () => {
-    assert.deepEqual(parseBlockchainHeader('P1', 'P1 blockchain: 6 decided, 1 tentative'), { decided: 6, tentative: 1 });
-    assert.deepEqual(parseBlockchainHeader('P1', 'P1 blockchain: empty'), { decided: 0, tentative: 0 });
-    assert.equal(parseBlockchainHeader('P2', 'P1 blockchain: empty'), null);
-    const row = parseBlockchainRow('3      decided  put  bob_netid    {"phone_number":"444"}  C3#17  d7e62c24  af365a28403336d0…    2732ff012c6d0099…');
-    assert.deepEqual(row, { depth: 3, status: 'decided', hash: '2732ff012c6d0099' });
-    assert.ok(compareBallotTerms('<2,1,0>', '<1,5,9>') > 0);
-    assert.ok(compareBallotTerms('<1,2,0>', '<1,5,0>') < 0);
-    assert.ok(compareBallotTerms(null, '<1,1,0>') < 0);
+  it('orders leadership terms as numbers (seq, then pid), not as strings', () => {
+    assert.ok(compareTerms({ seq: 10, pid: 1 }, { seq: 9, pid: 5 }) > 0); // "<10,..." < "<9,..." as strings
+    assert.ok(compareTerms({ seq: 1, pid: 2 }, { seq: 1, pid: 5 }) < 0);
+    assert.ok(compareTerms(null, { seq: 1, pid: 1 }) < 0);
+    assert.equal(compareTerms({ seq: 3, pid: 3 }, { seq: 3, pid: 3 }), 0);
   });
 });
 

@@ -150,6 +150,58 @@ describe('cluster console: scenario scripts', function () {
     assert.doesNotMatch(r.output, /PASSED/);
   });
 
+  it('console fixes: short-form mistakes explained, unknown clients refused; --timeout-ms/--retry-ms reach the clients', async () => {
+    const script = path.join(dir, 'console.txt');
+    fs.writeFileSync(script, [
+      'set delay 20',
+      'C1 put',
+      'expect C1 error: put needs a key and a JSON value',
+      'C1 put  {"a":1}',
+      'expect C1 error: put needs a key before the value',
+      'C1 get ""',
+      'expect C1 error: the key is empty',
+      'C1 get "k"',
+      'expect C1 NO_KEY',
+      'P1 failLink(P1,C9)',
+      'P1 failLink(P1,P9)',
+      'sleep 300',
+    ].join('\n'));
+    const r = await runCluster(['--script', script, '--config', config, '--data-dir', path.join(dir, 'console'), '--quiet', '--timeout-ms', '7000', '--retry-ms', '900'], 40_000);
+    assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; output:\n${tail(r.output)}`);
+    assert.match(r.output, /P1 \| error: there is no client C9 in .*nodes\.ini \(clients: C1, C2, C3\)/);
+    assert.match(r.output, /P1 \| error: there is no node P9 \(nodes: P1\.\.P5\)/);
+    assert.match(r.output, /C1 \| C1 ready \(.*deadline 7\.0 s per operation\)/);
+  });
+
+  it('expect takes only answers that came after the previous step began', async () => {
+    const script = path.join(dir, 'stale.txt');
+    fs.writeFileSync(script, [
+      'set delay 20',
+      'set timeout 3000',
+      'C1 put k {"a":1}',
+      'C2 put j {"b":2}',
+      'expect C1 ack',
+      'expect C2 ack',
+      'C1 get k',
+      'sleep 2500',
+      'wait-leader',
+      'expect C1 {"a":1}',
+    ].join('\n'));
+    const r = await runCluster(['--script', script, '--config', config, '--data-dir', path.join(dir, 'stale'), '--quiet'], 40_000);
+    assert.equal(r.code, 1, `exit ${r.code ?? r.signal}; output:\n${tail(r.output)}`);
+    assert.match(r.output, /FAILED .*stale\.txt:10: expect C1 \{"a":1\}/);
+    assert.match(r.output, /no answer from C1, and nothing typed into it is waiting for one \(skipped 1 answer\(s\) that came before the previous step\)/);
+  });
+
+  it('the console\'s first-operation hint counts the hops at the spec\'s 5 s delay (no more 52 s)', async () => {
+    // stdin is closed: the console starts everything, prints its hints and stops.
+    const r = await runCluster(['--config', config, '--data-dir', path.join(dir, 'hint'), '--delay-ms', '5000', '--quiet'], 40_000);
+    assert.equal(r.code, 0, tail(r.output));
+    assert.match(r.output, /the first operation takes 8 message delays \(about 40 s at delay 5000 ms\)/);
+    assert.match(r.output, /A client waits 30 s for an answer \(35 s once it asked a node to lead\) before it asks the next node, and gives up after 100 s/);
+    assert.match(r.output, /C1 \| C1 ready \(.*deadline 99\.5 s per operation\)/);
+  });
+
   it('refuses a script with a syntax error before starting anything', async () => {
     const script = path.join(dir, 'broken.txt');
     fs.writeFileSync(script, 'set delay 20\nC1 put k {"a":1}\nexpect C1 sometime soon\nfrobnicate P1\nexpect P2 depth twelve\n');

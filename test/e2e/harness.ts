@@ -437,9 +437,9 @@ export class Cluster {
     return this.node(id).kill('SIGKILL');
   }
 
-  /** Starts client CN's console (`--json --timeout-ms`), with an initial leader hint. */
+  /** Starts client CN's console (`--json --retry-ms`, a 2-minute deadline), with an initial leader hint. */
   startClient(n: number, o: { leader?: number; timeoutMs?: number } = {}): ClientProc {
-    const args = [CLIENT_MAIN, String(n), '--config', this.iniPath, '--json', '--timeout-ms', String(o.timeoutMs ?? 1500)];
+    const args = [CLIENT_MAIN, String(n), '--config', this.iniPath, '--json', '--retry-ms', String(o.timeoutMs ?? 1500), '--timeout-ms', '120000'];
     if (o.leader !== undefined) args.push('--leader', String(o.leader));
     const c = new ClientProc(`C${n}`, args);
     this.clients.push(c);
