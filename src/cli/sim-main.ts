@@ -32,7 +32,6 @@ export interface BatchSummary {
   freezes: number;
   lateMessages: number;
   clientRestarts: number;
-  renumbered: number;
   busy: number;
   livenessWindows: number;
 }
@@ -45,7 +44,7 @@ export async function runSeeds(start: number, count: number, workers: number, ba
   const t0 = Date.now();
   const summary: BatchSummary = {
     seeds: count, failed: [], seconds: 0, opsCompleted: 0, opsDuringFaults: 0, crashes: 0, elections: 0,
-    freezes: 0, lateMessages: 0, clientRestarts: 0, renumbered: 0, busy: 0, livenessWindows: 0,
+    freezes: 0, lateMessages: 0, clientRestarts: 0, busy: 0, livenessWindows: 0,
   };
   const take = (r: SimResult) => {
     if (!r.ok) summary.failed.push(r);
@@ -57,7 +56,6 @@ export async function runSeeds(start: number, count: number, workers: number, ba
     summary.freezes += r.stats.freezes;
     summary.lateMessages += r.stats.lateMessages;
     summary.clientRestarts += r.stats.clientRestarts;
-    summary.renumbered += r.stats.renumbered;
     summary.busy += r.stats.busy;
     summary.livenessWindows += r.stats.livenessWindows;
     onResult(r);
@@ -134,7 +132,7 @@ async function main(): Promise<void> {
       // Replay with the full trace so the prefix shown is complete.
       process.stdout.write(formatFailure(runSim({ seed: r.seed, trace: true, ...batch }), tail) + '\n\n');
     }
-    process.stdout.write(`${count} seeds from ${start} in ${summary.seconds.toFixed(1)} s (${(count / summary.seconds).toFixed(0)} seeds/s, ${workers} workers): ${summary.failed.length} failed${summary.failed.length ? ' (' + summary.failed.map((r) => r.seed).slice(0, 20).join(', ') + ')' : ''}; ${summary.opsCompleted} client ops completed (${summary.opsDuringFaults} during faults), ${summary.crashes} crashes, ${summary.elections} elections, ${summary.freezes} freezes, ${summary.lateMessages} late messages, ${summary.clientRestarts} client restarts (${summary.renumbered} renumbered), ${summary.busy} busy refusals, ${summary.livenessWindows} healthy-majority windows watched\n`);
+    process.stdout.write(`${count} seeds from ${start} in ${summary.seconds.toFixed(1)} s (${(count / summary.seconds).toFixed(0)} seeds/s, ${workers} workers): ${summary.failed.length} failed${summary.failed.length ? ' (' + summary.failed.map((r) => r.seed).slice(0, 20).join(', ') + ')' : ''}; ${summary.opsCompleted} client ops completed (${summary.opsDuringFaults} during faults), ${summary.crashes} crashes, ${summary.elections} elections, ${summary.freezes} freezes, ${summary.lateMessages} late messages, ${summary.clientRestarts} client restarts, ${summary.busy} busy refusals, ${summary.livenessWindows} healthy-majority windows watched\n`);
   }
   if (summary.failed.length) process.exitCode = 1;
 }

@@ -7,10 +7,10 @@
  *   that lost the same leader tend to pick the same successor and a dead node is not picked
  *   twice in a row) and retry the *same* request there (same number: at most once);
  * - when the node says it knows no leader (`no-leader`), ask that node to lead at once;
- * - when a node refuses the request as `stale` (a restarted client whose clock went back
- *   numbered it below a request of ours that already took effect), renumber it above that
- *   one and send it again: the old number can never take effect, so this is still at most once;
- * - when a node is `busy` (its queue is full), send the request again after the timeout.
+ * - each client process has its own random session (requests are numbered from the clock,
+ *   which can step back across a restart: the session keeps a new process's requests apart);
+ * - when a node is `busy` (its queue is full), send the request again after the timeout;
+ *   a `stale` refusal (which a correct client never causes) fails the operation.
  */
 import { operationDigest } from '../chain';
 import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp, Refused } from '../../messages';
@@ -146,24 +146,20 @@ export class ClientCore {
   }
 
   /**
-   * A node refused the request in flight. Returns what to send, and for `stale` the new request
-   * number (the same operation, renumbered above the one that took effect).
+   * A node refused the request in flight. `busy`: retry after the timeout. `stale`: a later
+   * request of this session already took effect, which a correct client never causes (numbers
+   * only grow within one client process): the operation fails, with the reason.
    */
-  onRefused(msg: Refused, now: number): { out: ClientOutbound[]; renumbered?: { from: number; to: number } } {
+  onRefused(msg: Refused, now: number): { failed?: string } {
     const f = this.inflight;
-    if (!f || msg.req !== f.req || msg.digest !== f.digest) return { out: [] };
+    if (!f || msg.req !== f.req || msg.digest !== f.digest) return {};
     if (msg.reason === 'busy') {
       f.busy = true;
       f.sentAt = now;
-      return { out: [] };
+      return {};
     }
-    const from = f.req;
-    this.req = Math.max(this.req, msg.lastReq);
-    f.req = ++this.req;
-    const o = f.op;
-    f.op = Operation.of(o.op, o.key, o.value, this.o.id, f.req, this.o.session);
-    f.sentAt = now;
-    return { out: [this.request(f.target)], renumbered: { from, to: f.req } };
+    this.inflight = null;
+    return { failed: `request #${f.req} refused as stale: request #${msg.lastReq} of this client session already took effect` };
   }
 
   /** Timer: on timeout, ask the next node to lead and retry there. */

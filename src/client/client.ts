@@ -108,9 +108,8 @@ export class Client {
           for (const out of outs) this.transport.send(`P${out.to}`, out.msg);
         } else if (msg.kind === 'refused' && (msg as Refused).client === this.o.id) {
           const r = this.core.onRefused(msg as Refused, Date.now());
-          if (r.renumbered) this.o.onEvent?.(`${from}: request #${r.renumbered.from} is numbered below #${(msg as Refused).lastReq}, which already took effect (did this client's clock go back?): sending it again as #${r.renumbered.to}`);
+          if (r.failed) this.fail(new Error(`${from}: ${r.failed}`));
           else if ((msg as Refused).reason === 'busy') this.o.onEvent?.(`${from} is busy (its queue is full): retrying after the timeout`);
-          for (const out of r.out) this.transport.send(`P${out.to}`, out.msg);
         }
       },
       trace: o.trace,
@@ -201,6 +200,15 @@ export class Client {
       if (w.deadline) clearTimeout(w.deadline);
       w.resolve(done);
     }
+  }
+
+  /** The operation in flight failed for good (a node refused it): its caller is told why. */
+  private fail(e: Error): void {
+    const w = this.waiter;
+    if (!w) return;
+    this.waiter = null;
+    if (w.deadline) clearTimeout(w.deadline);
+    w.reject(e);
   }
 
   close(): void {

@@ -611,7 +611,8 @@ export class Replica {
       afterSync: false,
       to: op.client,
       address,
-      msg: make(ClientReply, { client: op.client, req: op.req, result, leader: this.name, depth, digest: operationDigest(op) }),
+      // (a follower answering a retry names the leader it knows, not itself: the client takes it as its hint)
+      msg: make(ClientReply, { client: op.client, req: op.req, result, leader: pname(this.leader ?? this.cfg.id), depth, digest: operationDigest(op) }),
     });
   }
 
@@ -621,7 +622,7 @@ export class Replica {
       afterSync: false,
       to: op.client,
       address,
-      msg: make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op.client), digest: operationDigest(op) }),
+      msg: make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op), digest: operationDigest(op) }),
     });
   }
 
@@ -637,7 +638,7 @@ export class Replica {
     const open: PendingOp[] = [];
     for (const p of ops) {
       const op = p.operation;
-      const done = this.sm.answered(op.client, op.req, operationDigest(op));
+      const done = this.sm.answered(op);
       if (done === 'stale') {
         if (direct) this.refuse(op, p.replyTo, 'stale'); // silence would have it retry forever
         continue;
@@ -677,7 +678,7 @@ export class Replica {
 
   /** Whether a request is already in my tentative suffix or took effect (the leader's dedupe). */
   protected isKnown(op: Operation): boolean {
-    return this.inLog.has(requestKey(op)) || this.sm.answered(op.client, op.req, operationDigest(op)) !== undefined;
+    return this.inLog.has(requestKey(op)) || this.sm.answered(op) !== undefined;
   }
 
   private forwardOps(ops: PendingOp[], now: number): void {
@@ -694,6 +695,10 @@ export class Replica {
   private forwardQueue(now: number, force: boolean): void {
     if (this.role === 'leader' || this.queue.size === 0) return;
     if (!force && now - this.lastForwardAt < this.cfg.retransmitMs) return;
+    // Operations that took effect (or never can) meanwhile leave the queue: the leader drops them
+    // silently, and they would be forwarded forever.
+    for (const [rid, p] of this.queue.entries()) if (this.sm.answered(p.operation) !== undefined) this.queue.remove(rid);
+    if (this.queue.size === 0) return;
     this.forwardOps([...this.queue.values()], now);
   }
 

@@ -2,7 +2,7 @@
  * The key-value dictionary and the per-client session table, both derived only from
  * decided blocks in depth order. Gets are blocks too; only puts change the dictionary.
  */
-import { Block } from '../../messages';
+import { Block, Operation } from '../../messages';
 import { operationDigest } from '../chain';
 
 export const NO_KEY = 'NO_KEY';
@@ -29,16 +29,28 @@ export interface ApplyResult {
   stale: boolean;
 }
 
+/**
+ * Most client sessions remembered (one per client process start). Beyond it the least recently
+ * used is forgotten, the same way on every node (it follows the decided chain): a retry that
+ * arrives after its session was forgotten, 10,000 client starts later, could take effect twice.
+ */
+export const MAX_SESSIONS = 10_000;
+
+/** One session per client process: numbers grow within it (a new process may number lower). */
+const sessionKey = (op: Operation): string => `${op.client}\u0000${op.session ?? ''}`;
+
 export class StateMachine {
   readonly dict = new Map<string, string>();
+  /** By client and session, least recently used first. */
   readonly sessions = new Map<string, Session>();
   /** Number of blocks applied, i.e. the depth of the next one. */
   applied = 0;
 
   apply(block: Block): ApplyResult {
     const depth = this.applied++;
-    const { op, key, value, client, req } = block.operation;
-    const s = this.sessions.get(client);
+    const { op, key, value, req } = block.operation;
+    const k = sessionKey(block.operation);
+    const s = this.sessions.get(k);
     const digest = operationDigest(block.operation);
     if (s && req <= s.req) {
       const same = s.req === req && s.digest === digest;
@@ -51,22 +63,25 @@ export class StateMachine {
     } else {
       result = this.dict.get(key) ?? NO_KEY;
     }
-    this.sessions.set(client, { req, result, depth, digest });
+    this.sessions.delete(k); // (re-inserted last: the Map's order is least recently used first)
+    this.sessions.set(k, { req, result, depth, digest });
+    if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     return { result, duplicate: false, stale: false };
   }
 
-  /** The highest request number of `client` that took effect (0: none). */
-  lastReq(client: string): number {
-    return this.sessions.get(client)?.req ?? 0;
+  /** The highest request number of this operation's client session that took effect (0: none). */
+  lastReq(op: Operation): number {
+    return this.sessions.get(sessionKey(op))?.req ?? 0;
   }
 
   /**
-   * The cached answer if this very request (client, number and contents) already took effect;
-   * 'stale' if it never can (a later number, or this number with other contents, took effect).
+   * The cached answer if this very request (client session, number and contents) already took
+   * effect; 'stale' if it never can (a later number of its session, or this number with other
+   * contents, took effect).
    */
-  answered(client: string, req: number, digest: string): Session | 'stale' | undefined {
-    const s = this.sessions.get(client);
-    if (!s || req > s.req) return undefined;
-    return req === s.req && digest === s.digest ? s : 'stale';
+  answered(op: Operation): Session | 'stale' | undefined {
+    const s = this.sessions.get(sessionKey(op));
+    if (!s || op.req > s.req) return undefined;
+    return op.req === s.req && operationDigest(op) === s.digest ? s : 'stale';
   }
 }

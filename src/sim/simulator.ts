@@ -60,9 +60,8 @@ export interface SimStats {
   decided: number;
   opsCompleted: number;
   opsDuringFaults: number;
-  /** Client restarts, and requests renumbered after a `stale` refusal. */
+  /** Client restarts (new sessions, numbered from a clock that may have stepped back). */
   clientRestarts: number;
-  renumbered: number;
   /** Requests refused as `busy` (a full queue). */
   busy: number;
   freezes: number;
@@ -139,7 +138,7 @@ class Simulation {
   private violation: Violation | undefined;
   private readonly stats: SimStats = {
     simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0,
-    clientRestarts: 0, renumbered: 0, busy: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
+    clientRestarts: 0, busy: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
   };
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
@@ -614,15 +613,9 @@ class Simulation {
       for (const o of core.onNoLeader(msg as NoLeader, from, this.now)) this.send(c.name, pname(o.to), o.msg);
     } else if (msg.kind === 'refused') {
       const r = core.onRefused(msg as Refused, this.now);
-      if ((msg as Refused).reason === 'busy' && r.out.length === 0 && core.pending?.req === (msg as Refused).req) this.stats.busy++;
-      if (r.renumbered && c.current) {
-        const rid = requestKey(core.pending!.op);
-        this.issued.set(rid, this.issued.get(c.current.rid!)!);
-        this.log(`${c.name} renumbers ${c.current.rid} as ${rid} (refused as stale: #${(msg as Refused).lastReq} already took effect)`);
-        c.current.rid = rid;
-        this.stats.renumbered++;
-      }
-      for (const o of r.out) this.send(c.name, pname(o.to), o.msg);
+      if ((msg as Refused).reason === 'busy' && core.pending?.req === (msg as Refused).req) this.stats.busy++;
+      // Numbers only grow within a client session: a correct client is never stale.
+      if (r.failed) this.fail('validity', `${c.name}: ${r.failed}`);
     } else if (msg.kind === 'reply') {
       this.clientReply(c, msg as ClientReply);
     }
