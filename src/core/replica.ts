@@ -415,7 +415,6 @@ export class Replica {
   }
 
   private onNack(peer: number, m: Nack, now: number): void {
-    const d = this.durable;
     if (m.reason === 'ballot') {
       const mine = this.leadership?.ballot ?? this.candidacy?.ballot;
       if (mine && Ballot.compareTerm(m.promised, mine) > 0) {

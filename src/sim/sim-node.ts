@@ -11,7 +11,7 @@ import { Accepted, Ballot } from '../../messages';
 import { DurableRecord, DurableState } from '../core/durable';
 import { Outbound, Output, pname, Replica } from '../core/replica';
 import { HostLoop } from '../host/host-loop';
-import { ChainStore, LoadReport, loadState } from '../store/chain-store';
+import { ChainStore, LoadReport } from '../store/chain-store';
 import { MemDisk } from '../store/disk';
 import { Prng } from './prng';
 

@@ -9,7 +9,7 @@
  * took effect, renumber it"). The client renumbers #n as #m+1 and the same put is applied twice.
  */
 import { strict as assert } from 'node:assert';
-import { ClientReply, ClientRequest, Refused } from '../../messages';
+import { ClientReply } from '../../messages';
 import { checkLinearizable, HistoryOp } from '../../src/check/linearizability';
 import { ClientCore } from '../../src/client/client-core';
 import { StateMachine } from '../../src/core/state-machine';
