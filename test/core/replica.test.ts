@@ -263,6 +263,23 @@ describe('core: leader', () => {
   });
 });
 
+/** A tiny hand-driven network over given durable states: deliver or drop messages one kind at a time. */
+const handNet = (states: DurableState[], over: Partial<CoreConfig> = {}) => {
+  const R = states.map((st, i) => new Replica(cfg(i + 1, over), st, random));
+  let net: { from: string; to: string; msg: AnyMessage }[] = [];
+  const step = (i: number, input: Parameters<Replica['step']>[0]) => {
+    for (const o of R[i - 1].step(input, 0).send) net.push({ from: `P${i}`, to: o.to, msg: o.msg });
+  };
+  const deliver = (from: string, to: string, kind: string) => {
+    const go = net.filter((m) => m.from === from && m.to === to && m.msg.kind === kind);
+    net = net.filter((m) => !go.includes(m));
+    for (const m of go) step(Number(to.slice(1)), { type: 'message', from, msg: m.msg });
+    return go.length;
+  };
+  const drop = (pred: (m: { from: string; to: string; msg: AnyMessage }) => boolean) => { net = net.filter((m) => !pred(m)); };
+  return { R, step, deliver, drop, pending: () => net };
+};
+
 describe('core: interleavings found by review', () => {
   it('a candidate that learns a later term\'s decided block starts its election over instead of adopting a stale suffix', () => {
     // P2 holds X, accepted under <1,1> (P1 lost it before its fsync). P3 prepares and gets P2's
@@ -274,16 +291,7 @@ describe('core: interleavings found by review', () => {
     states[0].apply({ t: 'promise', ballot: T0 });
     states[1].apply({ t: 'promise', ballot: T0 });
     states[1].apply({ t: 'accept', ballot: T0, from: 0, blocks: [X] });
-    const R = states.map((st, i) => new Replica(cfg(i + 1), st, random));
-    let net: { from: string; to: string; msg: AnyMessage }[] = [];
-    const step = (i: number, input: Parameters<Replica['step']>[0]) => {
-      for (const o of R[i - 1].step(input, 0).send) net.push({ from: `P${i}`, to: o.to, msg: o.msg });
-    };
-    const deliver = (from: string, to: string, kind: string) => {
-      const go = net.filter((m) => m.from === from && m.to === to && m.msg.kind === kind);
-      net = net.filter((m) => !go.includes(m));
-      for (const m of go) step(Number(to.slice(1)), { type: 'message', from, msg: m.msg });
-    };
+    const { R, step, deliver, drop } = handNet(states);
     step(3, { type: 'message', from: 'C9', msg: make(LeaderRequest, {}) });
     deliver('P3', 'P2', 'prepare');
     deliver('P3', 'P1', 'prepare');
@@ -297,7 +305,7 @@ describe('core: interleavings found by review', () => {
     step(4, { type: 'message', from: 'C2', msg: make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', '"y"', 'C2', 1), 'C2') }) });
     step(4, { type: 'synced', through: 100 });
     step(4, { type: 'tick' }); // the peers beyond a majority get the block on the next tick
-    net = net.filter((m) => !(m.from === 'P4' && m.to === 'P3' && m.msg.kind === 'accept'));
+    drop((m) => m.from === 'P4' && m.to === 'P3' && m.msg.kind === 'accept');
     for (const to of ['P1', 'P5']) deliver('P4', to, 'accept');
     for (const from of ['P1', 'P5']) deliver(from, 'P4', 'accepted');
     assert.equal(R[3].commit, 1, 'P4 decided Y');
@@ -316,23 +324,6 @@ describe('core: interleavings found by review', () => {
 
 describe('core: bugs found by the review of issue 12', () => {
   const mk = (value: string, client: string) => mineBlock(Operation.of('put', 'k', value, client, 1), '0'.repeat(64), random).block;
-  /** A tiny hand-driven network over given durable states: deliver or drop messages one kind at a time. */
-  const handNet = (states: DurableState[], over: Partial<CoreConfig> = {}) => {
-    const R = states.map((st, i) => new Replica(cfg(i + 1, over), st, random));
-    let net: { from: string; to: string; msg: AnyMessage }[] = [];
-    const step = (i: number, input: Parameters<Replica['step']>[0]) => {
-      for (const o of R[i - 1].step(input, 0).send) net.push({ from: `P${i}`, to: o.to, msg: o.msg });
-    };
-    const deliver = (from: string, to: string, kind: string) => {
-      const go = net.filter((m) => m.from === from && m.to === to && m.msg.kind === kind);
-      net = net.filter((m) => !go.includes(m));
-      for (const m of go) step(Number(to.slice(1)), { type: 'message', from, msg: m.msg });
-      return go.length;
-    };
-    const drop = (pred: (m: { from: string; to: string; msg: AnyMessage }) => boolean) => { net = net.filter((m) => !pred(m)); };
-    return { R, step, deliver, drop, pending: () => net };
-  };
-
   it('bug 1: a candidate that learns a decided block from a decide neither crashes nor adopts a late promise\'s losing fork', () => {
     // <1,1>: P1 and P3 accept β at 0. <2,2>: P2 accepts β′ at 0 (P1 promised <2,2> but missed its accept).
     const T1 = Ballot.of(1, 1, 0), T2 = Ballot.of(2, 2, 0);
