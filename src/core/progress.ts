@@ -46,3 +46,14 @@ export function quorumEnd(ownEnd: number, peers: ReadonlyMap<number, PeerProgres
   matches.sort((a, b) => b - a);
   return matches[majority - 1];
 }
+
+/**
+ * Whether a majority (me included) has answered within `withinMs` (CheckQuorum, as in etcd's
+ * raft): a leader that cannot reach a majority stops claiming to lead, so a client that asks it
+ * to lead gets an election instead of "I already lead".
+ */
+export function hearsMajority(peers: ReadonlyMap<number, PeerProgress>, now: number, withinMs: number, majority: number): boolean {
+  let heard = 1;
+  for (const pp of peers.values()) if (now - pp.heardAt <= withinMs) heard++;
+  return heard >= majority;
+}

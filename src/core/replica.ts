@@ -28,7 +28,7 @@ import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } fro
 import { DurableRecord, DurableState, needsSync } from './durable';
 import { ClientQueue } from './client-queue';
 import { invariant } from './invariant';
-import { Leadership, PeerProgress, quorumEnd } from './progress';
+import { hearsMajority, Leadership, PeerProgress, quorumEnd } from './progress';
 import { blockBytes, fitCount, pendingBytes } from './sizes';
 import { StateMachine } from './state-machine';
 import { CoreConfig, Input, MAX_BALLOT_SEQ, Output, pname, requestId, requestKey, Role, SuffixOffer } from './types';
@@ -244,8 +244,12 @@ export class Replica {
 
   private onLeaderRequest(from: string, now: number): void {
     if (this.role === 'leader') {
-      this.event(`${from} asked me to lead; I already lead with ${this.leadership!.ballot}`);
-      return;
+      if (hearsMajority(this.leadership!.peers, now, this.cfg.electionTimeoutMs, this.majority)) {
+        this.event(`${from} asked me to lead; I already lead with ${this.leadership!.ballot} (a majority answers me)`);
+        return;
+      }
+      this.event(`${from} asked me to lead; I lead ${this.leadership!.ballot} but no majority has answered me for ${this.cfg.electionTimeoutMs} ms: running a fresh election`);
+      this.stepDown();
     }
     if (this.role === 'candidate' && now - this.candidacy!.startedAt < this.cfg.retransmitMs) return; // already trying
     if (this.durable.commit < this.voteFloor) {
@@ -898,6 +902,11 @@ export class Replica {
         c.sentAt = now;
         for (let p = 1; p <= this.cfg.nodes; p++) if (p !== this.cfg.id && !c.promises.has(p)) this.send(p, make(Prepare, { ballot: c.ballot }));
       }
+    } else if (this.role === 'leader' && !hearsMajority(this.leadership!.peers, now, 2 * this.cfg.electionTimeoutMs, this.majority)) {
+      // CheckQuorum: cut off from a majority for two election timeouts, stop claiming to lead
+      // (clients then get `no-leader` answers and ask another node at once).
+      this.event(`stepping down: no majority has answered me for ${2 * this.cfg.electionTimeoutMs} ms`);
+      this.stepDown();
     } else if (this.role === 'leader') {
       const l = this.leadership!;
       const d = this.durable;

@@ -406,10 +406,10 @@ describe('core: bounds and hostile input', () => {
     const over = { batchMaxBytes: 50_000 };
     const net = Net.withP5Behind(24, (i) => [`k${i}`, big(i)], over);
     const before = net.log.length;
-    net.nodes[0].step({ type: 'tick' }, (net.now += 1000));
+    net.queue('P1', net.nodes[0].step({ type: 'tick' }, (net.now += 1000)));
     net.run();
     for (let round = 0; round < 20 && net.nodes[4].commit < 24; round++) { net.now += 1000; net.tickAll(); net.run(); }
-    assert.equal(net.nodes[4].commit, 24, 'P5 caught up');
+    assert.equal(net.nodes[4].commit, 24, `P5 caught up (P5 at ${net.nodes[4].commit}; P1 ${net.nodes[0].currentRole} at ${net.nodes[0].commit})`);
     const sent = net.log.slice(before).filter((m) => m.to === 'P5' && (m.msg.kind === 'accept' || m.msg.kind === 'repair'));
     assert.ok(sent.length >= 5, `${sent.length} messages carried the 24 blocks`);
     for (const m of sent) {
@@ -462,6 +462,26 @@ describe('core: bounds and hostile input', () => {
     assert.equal(out.persist.length, 0, 'no state change');
     assert.match(out.events.join('\n'), /different block at 0 within its term .* refused/);
     assert.equal(blockHash(a.durable.log[0]), blockHash(mine));
+  });
+});
+
+describe('core: a leader cut off from the majority (CheckQuorum)', () => {
+  it('answers a Leader request with a fresh election instead of "I already lead", and steps down after two election timeouts', () => {
+    const net = new Net();
+    net.elect(1);
+    const first = net.nodes[0].ballot!;
+    const fresh = net.nodes[0].step({ type: 'message', from: 'C1', msg: make(LeaderRequest, {}) }, net.now + 100);
+    assert.match(fresh.events.join('\n'), /I already lead .* \(a majority answers me\)/, 'heard from everyone just now');
+    net.down.add(2); net.down.add(3); net.down.add(4);
+    const late = net.nodes[0].step({ type: 'message', from: 'C1', msg: make(LeaderRequest, {}) }, net.now + 700);
+    assert.match(late.events.join('\n'), /no majority has answered me .* fresh election/);
+    assert.equal(net.nodes[0].currentRole, 'candidate');
+    assert.ok(net.nodes[0].ballot!.seq > first.seq);
+    const other = new Net();
+    other.elect(2);
+    const quiet = other.nodes[1].step({ type: 'tick' }, other.now + 1300);
+    assert.match(quiet.events.join('\n'), /stepping down: no majority has answered me for 1200 ms/);
+    assert.equal(other.nodes[1].currentRole, 'follower');
   });
 });
 
