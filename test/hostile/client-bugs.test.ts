@@ -41,6 +41,7 @@ describe('hostile: client bugs (real processes)', function () {
     const errors: unknown[] = [];
     const onError = (e: unknown) => errors.push(e);
     process.on('uncaughtException', onError);
+    process.on('unhandledRejection', onError); // (the transport's receive loop rethrows what a handler threw)
     try {
       const client = await Client.connect({ id: 'C1', config, delayMs: 0, timeoutMs: 60_000 });
       await sleep(500); // answers keep arriving after it is ready too
@@ -48,6 +49,7 @@ describe('hostile: client bugs (real processes)', function () {
       assert.deepEqual(errors.map(String), [], 'no exception while early answers arrived');
     } finally {
       process.off('uncaughtException', onError);
+      process.off('unhandledRejection', onError);
       stop = true;
       await spam;
       forger.close();
