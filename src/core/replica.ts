@@ -77,6 +77,8 @@ export class Replica {
   private readonly inLog = new Map<string, number>();
   /** Where replies go, for operations this node proposed. */
   private readonly replyTo = new Map<string, string>();
+  /** The furthest decided prefix a peer has reported (repair goes on until I have it). */
+  private aheadOfMe = { peer: 0, commit: 0 };
   /** Pending pull-repair: which peer, from where, when asked. */
   private repair: { peer: number; from: number; at: number } | null = null;
   private readonly random: Random;
@@ -816,6 +818,7 @@ export class Replica {
   private noteRemoteCommit(peer: number, commit: number, hash: string, now: number): void {
     const d = this.durable;
     if (commit <= d.commit) return;
+    if (commit > this.aheadOfMe.commit) this.aheadOfMe = { peer, commit };
     if (this.learnCommit(commit, hash, now)) return;
     if (this.repair && this.repair.from === d.commit && now - this.repair.at < this.cfg.retransmitMs) return;
     this.repair = { peer, from: d.commit, at: now };
@@ -836,6 +839,12 @@ export class Replica {
     const d = this.durable;
     if (m.commit <= d.commit) {
       this.repair = null;
+      // Another peer said it had decided more: go on there (with no leader left to send
+      // accepts, nothing else would tell me again).
+      if (this.aheadOfMe.commit > d.commit) {
+        this.repair = { peer: this.aheadOfMe.peer, from: d.commit, at: now };
+        this.send(this.aheadOfMe.peer, make(RepairRequest, { from: d.commit }));
+      }
       return;
     }
     // Ask for the next batch only on progress (or once the last ask is stale): a duplicated or

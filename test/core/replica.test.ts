@@ -465,6 +465,25 @@ describe('core: bounds and hostile input', () => {
   });
 });
 
+describe('core: repair goes on to the furthest decided prefix reported', () => {
+  it('after a repair from a peer that had less, asks the peer that reported more (no leader left to tell it again)', () => {
+    const net = Net.withP5Behind(9, (i) => [`k${i}`, `${i}`]);
+    const p5 = net.nodes[4];
+    const d1 = net.nodes[0].durable;
+    const decide = make(Decide, { ballot: net.nodes[0].ballot!, commit: 9, commitHash: d1.hashes[8] });
+    const asked = p5.step({ type: 'message', from: 'P3', msg: decide }, 0);
+    assert.deepEqual(asked.send.map((o) => [o.to, o.msg.kind]), [['P3', 'repair-request']]);
+    // A repair arrives from P4, which had decided only 8 (it answers an older request).
+    const fromP4 = make(RepairResponse, { from: 0, blocks: d1.log.slice(0, 8), commit: 8 });
+    const after = p5.step({ type: 'message', from: 'P4', msg: fromP4 }, 1);
+    assert.equal(p5.commit, 8);
+    const next = after.send.find((o) => o.msg.kind === 'repair-request');
+    assert.ok(next, 'P5 asks again for what P3 reported');
+    assert.equal(next!.to, 'P3');
+    assert.equal((next!.msg as RepairRequest).from, 8);
+  });
+});
+
 describe('core: a leader cut off from the majority (CheckQuorum)', () => {
   it('answers a Leader request with a fresh election instead of "I already lead", and steps down after two election timeouts', () => {
     const net = new Net();
