@@ -252,9 +252,11 @@ class Simulation {
     return this.healedAt + RECOVERY_ROUNDS * (this.electionMs + this.swarm.clientTimeoutMs);
   }
 
-  /** Every chain must match by then: the recovery bound plus catch-up of what the furthest-behind node lacked at the heal. */
+  /** Every chain must match by then: the recovery bound plus catch-up of what the furthest-behind node lacked at the heal, plus the time the last decision takes to travel. */
   private convergenceDeadline(): number {
-    return this.recoveryDeadline() + this.lagAtHeal * CATCHUP_MS_PER_BLOCK;
+    // (+ a heartbeat and a lazy period: the last decision reaches followers on the next accept)
+    const cfg = this.coreCfg(1);
+    return this.recoveryDeadline() + this.lagAtHeal * CATCHUP_MS_PER_BLOCK + cfg.heartbeatMs + cfg.lazyMs;
   }
 
   // ---- nodes ----
