@@ -26,6 +26,22 @@ function decidedAt(net: HandNet, depth: number): Set<string> {
   return hashes;
 }
 
+/** A client asks node `leader` to lead; only `voters` hear its prepare, fsync and promise. */
+function electWith(net: HandNet, leader: number, voters: number[]): void {
+  net.step(leader, { type: 'message', from: 'C2', msg: make(LeaderRequest, {}) });
+  net.sync(leader);
+  for (const v of voters) net.deliver(`P${leader}`, `P${v}`, 'prepare');
+  for (const v of voters) net.sync(v);
+  for (const v of voters) net.deliver(`P${v}`, `P${leader}`, 'promise');
+}
+
+/** The leader's accepts reach `voters`, who fsync and answer. */
+function replicateTo(net: HandNet, leader: number, voters: number[]): void {
+  for (const v of voters) net.deliver(`P${leader}`, `P${v}`, 'accept');
+  for (const v of voters) net.sync(v);
+  for (const v of voters) net.deliver(`P${v}`, `P${leader}`, 'accepted');
+}
+
 /**
  * P1 led <1,1> alone in a minority and holds three blocks of its own there. P2 led <2,2> with
  * P3 and P4 and decided β at depth 0 (P3 and P4 hold β but have not heard it is decided).
@@ -50,17 +66,11 @@ function adoptionSchedule(m?: Mutation): HandNet {
     [],
   ];
   const net = new HandNet(initial, cfg, random, maker(m));
-  net.step(3, { type: 'message', from: 'C2', msg: make(LeaderRequest, {}) });
-  net.sync(3);
-  for (const p of ['P1', 'P5']) net.deliver('P3', p, 'prepare');
-  for (const p of [1, 5]) net.sync(p);
-  for (const p of ['P1', 'P5']) net.deliver(p, 'P3', 'promise');
+  electWith(net, 3, [1, 5]);
   assert.ok(net.R[2].isLeader, 'P3 won <3,3> with P1 and P5');
   net.sync(3);
   net.step(3, { type: 'tick' });
-  for (const p of ['P1', 'P5']) net.deliver('P3', p, 'accept');
-  for (const p of [1, 5]) net.sync(p);
-  for (const p of ['P1', 'P5']) net.deliver(p, 'P3', 'accepted');
+  replicateTo(net, 3, [1, 5]);
   assert.ok(net.R[2].commit >= 1, 'P3 decided depth 0');
   return net;
 }
@@ -72,37 +82,25 @@ function adoptionSchedule(m?: Mutation): HandNet {
  */
 function ownVoteSchedule(m?: Mutation): HandNet {
   const net = new HandNet([[], [], [], [], []], cfg, random, maker(m));
-  net.step(1, { type: 'message', from: 'C2', msg: make(LeaderRequest, {}) });
-  net.sync(1);
-  for (const p of ['P2', 'P3']) net.deliver('P1', p, 'prepare');
-  for (const p of [2, 3]) net.sync(p);
-  for (const p of ['P2', 'P3']) net.deliver(p, 'P1', 'promise');
+  electWith(net, 1, [2, 3]);
   assert.ok(net.R[0].isLeader);
   net.sync(1);
   net.drop(() => true);
   net.step(1, { type: 'message', from: 'C1', msg: request('C1', '"beta"') }); // written, not yet fsynced
   net.step(1, { type: 'tick' });
-  for (const p of ['P2', 'P3']) net.deliver('P1', p, 'accept');
-  for (const p of [2, 3]) net.sync(p);
-  for (const p of ['P2', 'P3']) net.deliver(p, 'P1', 'accepted');
+  replicateTo(net, 1, [2, 3]);
   net.step(1, { type: 'tick' });
   net.deliver('P1', 'P2', 'decide');
   net.deliver('P1', 'P2', 'accept'); // (a decide may ride on an accept)
   net.crash(1); // before P1's fsync of β completed
   net.drop(() => true);
-  net.step(4, { type: 'message', from: 'C2', msg: make(LeaderRequest, {}) });
-  net.sync(4);
-  for (const p of ['P1', 'P5']) net.deliver('P4', p, 'prepare');
-  for (const p of [1, 5]) net.sync(p);
-  for (const p of ['P1', 'P5']) net.deliver(p, 'P4', 'promise');
+  electWith(net, 4, [1, 5]);
   assert.ok(net.R[3].isLeader, 'P4 won with P1 and P5');
   net.sync(4);
   net.step(4, { type: 'message', from: 'C2', msg: request('C2', '"beta-prime"') });
   net.sync(4);
   net.step(4, { type: 'tick' });
-  for (const p of ['P1', 'P5']) net.deliver('P4', p, 'accept');
-  for (const p of [1, 5]) net.sync(p);
-  for (const p of ['P1', 'P5']) net.deliver(p, 'P4', 'accepted');
+  replicateTo(net, 4, [1, 5]);
   net.sync(4);
   assert.ok(net.R[3].commit >= 1, 'P4 decided depth 0');
   return net;
