@@ -10,6 +10,7 @@ export function describe(msg: AnyMessage): string {
     case 'reply': return `REPLY #${msg.req} ${clip(msg.result)} leader=${msg.leader} depth=${msg.depth}`;
     case 'leader': return 'LEADER';
     case 'no-leader': return `NO-LEADER #${msg.req}`;
+    case 'redirect': return `REDIRECT #${msg.req} to ${msg.leader}`;
     case 'refused': return `REFUSED #${msg.req} ${msg.reason} (last #${msg.lastReq})`;
     case 'forward': return `FORWARD ${msg.ops.map((p) => `${p.operation.client}#${p.operation.req}`).join(',')}`;
     case 'prepare': return `PREPARE ballot=${msg.ballot}`;

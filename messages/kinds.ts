@@ -73,6 +73,17 @@ export class Refused extends Message {
   @field.string({ maxLength: 64 }) digest = '';
 }
 
+/**
+ * Node -> client: I forwarded your request to `leader`, the node I believe leads. The client
+ * sends its retries there (and takes it as its hint), rather than waiting on me.
+ */
+export class Redirect extends Message {
+  readonly kind = 'redirect';
+  @field.string({ maxLength: 64 }) client = '';
+  @field.int() req = 0;
+  @field.string({ maxLength: 16 }) leader = '';
+}
+
 /** Client -> node: the spec's special `Leader` message: try to become leader. */
 export class LeaderRequest extends Message {
   readonly kind = 'leader';
@@ -164,7 +175,7 @@ export class RepairResponse extends Message {
 }
 
 export const MESSAGE_CLASSES = [
-  ClientRequest, ClientReply, NoLeader, Refused, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
+  ClientRequest, ClientReply, NoLeader, Refused, Redirect, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
   Accept, Accepted, Decide, RepairRequest, RepairResponse,
 ] as const;
 

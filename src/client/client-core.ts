@@ -7,13 +7,15 @@
  *   that lost the same leader tend to pick the same successor and a dead node is not picked
  *   twice in a row) and retry the *same* request there (same number: at most once);
  * - when the node says it knows no leader (`no-leader`), ask that node to lead at once;
+ * - when the node says it forwarded the request to a leader (`redirect`), that node becomes the
+ *   hint and the target of the request's resends;
  * - each client process has its own random session (requests are numbered from the clock,
  *   which can step back across a restart: the session keeps a new process's requests apart);
  * - when a node is `busy` (its queue is full), send the request again after the timeout;
  *   a `stale` refusal (which a correct client never causes) fails the operation.
  */
 import { operationDigest } from '../chain';
-import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp, Refused } from '../../messages';
+import { AnyMessage, ClientReply, ClientRequest, LeaderRequest, make, NoLeader, Operation, OpName, PendingOp, Redirect, Refused } from '../../messages';
 
 export interface ClientOutbound {
   /** Node index 1..nodes. */
@@ -143,6 +145,23 @@ export class ClientCore {
     f.sentAt = now;
     f.resentAt = now;
     return [{ to: from, msg: make(LeaderRequest, {}) }, this.request(from)];
+  }
+
+  /**
+   * The node holding our request forwarded it to the node it believes leads: that node is our
+   * hint and the target of the request's resends and of the next attempt's count. Returns
+   * whether the target changed.
+   */
+  onRedirect(msg: Redirect): boolean {
+    const f = this.inflight;
+    const m = /^P([0-9]+)$/.exec(msg.leader);
+    if (!m) return false;
+    const n = Number(m[1]);
+    if (n < 1 || n > this.o.nodes) return false;
+    this.hint = n;
+    if (!f || msg.req !== f.req || f.target === n) return false;
+    f.target = n;
+    return true;
   }
 
   /**

@@ -4,7 +4,7 @@
  * end-to-end tests and the benchmark all use it.
  */
 import { randomBytes } from 'node:crypto';
-import { ClientReply, NoLeader, OpName, Refused } from '../../messages';
+import { ClientReply, NoLeader, OpName, Redirect, Refused } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { operationProblem } from '../limits';
 import { Transport } from '../net/transport';
@@ -106,6 +106,8 @@ export class Client {
           const outs = this.core.onNoLeader(msg as NoLeader, Number(from.slice(1)), Date.now());
           if (outs.length > 0) this.o.onEvent?.(`${from} knows no leader: asking it to become leader`);
           for (const out of outs) this.transport.send(`P${out.to}`, out.msg);
+        } else if (msg.kind === 'redirect' && (msg as Redirect).client === this.o.id) {
+          if (this.core.onRedirect(msg as Redirect)) this.o.onEvent?.(`${from} forwarded request #${(msg as Redirect).req} to ${(msg as Redirect).leader}: waiting on it there`);
         } else if (msg.kind === 'refused' && (msg as Refused).client === this.o.id) {
           const r = this.core.onRefused(msg as Refused, Date.now());
           if (r.failed) this.fail(new Error(`${from}: ${r.failed}`));

@@ -22,7 +22,7 @@
  */
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
-  LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Refused, RefusalReason, RepairRequest, RepairResponse,
+  LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused, RefusalReason, RepairRequest, RepairResponse,
 } from '../../messages';
 import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
@@ -175,6 +175,8 @@ export class Replica {
       case 'request': return this.onClientOps([(msg as ClientRequest).pending], now, true);
       case 'leader': return void (msg as LeaderRequest, this.onLeaderRequest(from, now));
       case 'reply':
+      case 'redirect':
+      case 'refused':
       case 'no-leader': return; // nodes do not take replies
     }
     if (peer === null || peer === this.cfg.id) return; // node-to-node kinds only from other nodes
@@ -667,6 +669,10 @@ export class Replica {
         for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(NoLeader, { client: p.operation.client, req: p.operation.req }) });
       } else {
         this.forwardOps(open, now); // a retry may mean the last forward was lost
+        // Tell the client where its request went, so its retries go there (it need not wait
+        // out a timeout to learn of a new leader).
+        const leader = pname(this.leaderHint);
+        for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(Redirect, { client: p.operation.client, req: p.operation.req, leader }) });
       }
     }
   }

@@ -15,7 +15,7 @@
  * crash taken for tampering; progress whenever a majority has been connected and running for
  * `LIVENESS_ELECTIONS` election timeouts. At the end: `check/run-checks.ts`.
  */
-import { Accept, AnyMessage, ClientReply, decode, describe, encode, NoLeader, OpName, Refused } from '../../messages';
+import { Accept, AnyMessage, ClientReply, decode, describe, encode, NoLeader, OpName, Redirect, Refused } from '../../messages';
 import { blockHash } from '../chain';
 import { checkRun, ClientOp, Property } from '../check/run-checks';
 import { ClientCore } from '../client/client-core';
@@ -613,6 +613,8 @@ class Simulation {
     if (!core) return; // a crashed client receives nothing
     if (msg.kind === 'no-leader') {
       for (const o of core.onNoLeader(msg as NoLeader, from, this.now)) this.send(c.name, pname(o.to), o.msg);
+    } else if (msg.kind === 'redirect') {
+      core.onRedirect(msg as Redirect);
     } else if (msg.kind === 'refused') {
       const r = core.onRefused(msg as Refused, this.now);
       if ((msg as Refused).reason === 'busy' && core.pending?.req === (msg as Refused).req) this.stats.busy++;

@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import {
   Accept, AnyMessage, Ballot, ClientReply, ClientRequest, Decide, LeaderRequest, make, Nack, Operation, PendingOp, Prepare, PromiseMsg,
-  Refused, RepairRequest, RepairResponse,
+  Redirect, Refused, RepairRequest, RepairResponse,
 } from '../../messages';
+import { ClientCore } from '../../src/client/client-core';
 import { blockHash, mineBlock } from '../../src/chain';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
@@ -49,7 +50,7 @@ class Net {
     while (this.pending.length > 0 && limit-- > 0) {
       const m = this.pending.shift()!;
       this.log.push(m);
-      if (m.to.startsWith('C')) { this.replies.push(m.msg as ClientReply); continue; }
+      if (m.to.startsWith('C')) { if (m.msg.kind === 'reply') this.replies.push(m.msg as ClientReply); continue; }
       const id = Number(m.to.slice(1));
       if (this.down.has(id) || this.down.has(Number(m.from.slice(1)))) continue;
       this.step(id, m.from, m.msg);
@@ -481,6 +482,22 @@ describe('core: repair goes on to the furthest decided prefix reported', () => {
     assert.ok(next, 'P5 asks again for what P3 reported');
     assert.equal(next!.to, 'P3');
     assert.equal((next!.msg as RepairRequest).from, 8);
+  });
+});
+
+describe('core: a follower tells the client where its request went', () => {
+  it('forwards a direct request to the leader it knows and answers the client with a redirect to it', () => {
+    const net = new Net();
+    net.elect(1);
+    const out = net.nodes[2].step({ type: 'message', from: 'C2', msg: make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', '1', 'C2', 7), 'C2') }) }, 0);
+    assert.deepEqual(out.send.map((o) => [o.to, o.msg.kind]), [['P1', 'forward'], ['C2', 'redirect']]);
+    const r = out.send[1].msg as Redirect;
+    assert.deepEqual([r.client, r.req, r.leader], ['C2', 7, 'P1']);
+    const c = new ClientCore({ id: 'C2', nodes: 5, replyTo: 'C2', timeoutMs: 1000, hint: 3, lastReq: 6 });
+    c.submit('put', 'k', '1', 0);
+    assert.equal(c.onRedirect(r), true);
+    assert.equal(c.pending!.target, 1, 'resends and the next attempt now start from P1');
+    assert.equal(c.leaderHint, 1);
   });
 });
 

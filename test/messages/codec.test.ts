@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, decode, Decide, encode, Forward,
-  LeaderRequest, make, MAX_FRAME_BYTES, MESSAGE_CLASSES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Refused,
+  LeaderRequest, make, MAX_FRAME_BYTES, MESSAGE_CLASSES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused,
   RepairRequest, RepairResponse,
 } from '../../messages';
 
@@ -14,6 +14,7 @@ const samples: AnyMessage[] = [
   make(ClientReply, { client: 'C1', req: 3, result: 'ack', leader: 'P2', depth: 7, digest: '0123456789abcdef' }),
   make(LeaderRequest, {}),
   make(NoLeader, { client: 'C2', req: 9 }),
+  make(Redirect, { client: 'C2', req: 9, leader: 'P3' }),
   make(Refused, { client: 'C2', req: 9, reason: 'stale', lastReq: 12, digest: '0123456789abcdef' }),
   make(Forward, { ops: [PendingOp.of(op, 'tcp://x:1')] }),
   make(Prepare, { ballot: b }),
