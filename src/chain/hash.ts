@@ -37,8 +37,19 @@ export function operationText(op: Operation): string {
  * whose clock went back can reuse a number), and a reply names the one it answers.
  */
 export function operationDigest(op: Operation): string {
-  return sha256Hex(JSON.stringify([op.op, op.key, op.value ?? null, op.session ?? null])).slice(0, 16);
+  let d = digests.get(op);
+  if (d === undefined) {
+    d = sha256Hex(JSON.stringify([op.op, op.key, op.value ?? null, op.session ?? null])).slice(0, 16);
+    digests.set(op, d);
+  }
+  return d;
 }
+
+/**
+ * Digests by operation object: the core keys its maps by request (`requestKey`) many times per
+ * operation (queue, suffix index, dedupe). Operations are not changed once built.
+ */
+const digests = new WeakMap<Operation, string>();
 
 /** Equation (2): the proof-of-work hash of an operation and a nonce. */
 export function powHash(op: Operation, nonce: string): string {
