@@ -76,7 +76,7 @@ describe('simulation: deliberately broken cores are caught (the checks are not b
     ['skip-adoption', 'mixed', 200],       // a new leader ignores the promised suffixes
     ['no-dedupe', 'mixed', 50],            // a leader proposes a retried request again
     ['forget-promise', 'mixed', 50],       // an acceptor forgets its promises on restart
-    ['adopt-longest', 'churn', 400],       // the longest promised suffix, not the highest-term one
+    ['adopt-longest', 'churn', 1200],      // the longest promised suffix, not the highest-term one (rare: 8 in 2,000)
     ['leader-vote-early', 'mixed', 200],   // the leader counts its own vote before its fsync
     ['accept-nosync', 'mixed', 50],        // `accepted` leaves before the accept record is fsynced
     ['commit-by-index', 'churn', 300],     // "decided" learned by index alone, without the hash
