@@ -151,8 +151,8 @@ class Simulation {
   private readonly coreCfg: (id: number) => CoreConfig;
   private readonly keys: string[];
   private readonly churn: boolean;
-  private healthySince: number | null = null;
-  private windowCounted = false;
+  /** The majority watched by the liveness-during-faults check, the lives of its members, since when. */
+  private healthy: { nodes: SimNode[]; lives: number[]; since: number; counted: boolean } | null = null;
   private lastCompletionAt = 0;
 
   constructor(private readonly o: SimOptions) {
@@ -518,36 +518,42 @@ class Simulation {
    * timeouts while a client waited, an operation must have completed in that time.
    */
   private watchLiveness(): void {
-    const healthy = this.healthyMajority();
-    if (!healthy) {
-      this.healthySince = null;
-      return;
+    // The same majority must stay healthy the whole window (no member crashed and restarted in
+    // between): with nodes crashing in turn, some majority is healthy at every instant while
+    // the leader, whichever it is, keeps dying.
+    const kept = this.healthy && this.isHealthy(this.healthy.nodes) && this.healthy.nodes.every((n, i) => n.incarnation === this.healthy!.lives[i]);
+    if (!kept) {
+      const set = this.healthyMajority();
+      this.healthy = set ? { nodes: set, lives: set.map((n) => n.incarnation), since: this.now, counted: false } : null;
+      if (!set) return;
     }
-    if (this.healthySince === null) {
-      this.healthySince = this.now;
-      this.windowCounted = false;
-    }
+    const h = this.healthy!;
     const windowMs = LIVENESS_ELECTIONS * this.electionMs;
-    if (!this.windowCounted && this.now - this.healthySince >= windowMs) {
-      this.windowCounted = true;
+    if (!h.counted && this.now - h.since >= windowMs) {
+      h.counted = true;
       this.stats.livenessWindows++;
     }
-    const since = Math.max(this.healthySince, this.lastCompletionAt);
+    const since = Math.max(h.since, this.lastCompletionAt);
     if (this.now - since < windowMs) return;
     const waiting = this.clients.filter((c) => c.core?.busy);
     if (waiting.length === 0) return;
-    this.fail('liveness', `no operation completed in ${this.now - since}ms (${LIVENESS_ELECTIONS} election timeouts) while {${healthy.join(',')}} was connected and running; ${this.livenessReport()}`);
+    this.fail('liveness', `no operation completed in ${this.now - since}ms (${LIVENESS_ELECTIONS} election timeouts) while {${h.nodes.map((n) => n.name).join(',')}} was connected and running throughout; ${this.livenessReport()}`);
   }
 
-  private healthyMajority(): string[] | null {
-    if (!this.net.delaysBelow(this.coreCfg(1).retransmitMs)) return null;
+  /** Up, not frozen, not about to crash, every link among them flowing both ways, timely delays. */
+  private isHealthy(set: readonly SimNode[]): boolean {
+    if (!this.net.delaysBelow(this.coreCfg(1).retransmitMs)) return false;
+    if (!set.every((n) => n.up && !n.frozen && !n.armed)) return false;
+    return set.every((a) => set.every((b) => a === b || this.net.isFlowing(a.name, b.name, this.now)));
+  }
+
+  private healthyMajority(): SimNode[] | null {
     const ok = this.nodes.filter((n) => n.up && !n.frozen && !n.armed);
     if (ok.length < MAJORITY) return null;
-    // The largest set of healthy nodes all of whose links flow both ways (5 nodes: try all sets).
+    // A healthy set of at least a majority (5 nodes: try the sets).
     for (let mask = (1 << ok.length) - 1; mask > 0; mask--) {
       const set = ok.filter((_, i) => mask & (1 << i));
-      if (set.length < MAJORITY) continue;
-      if (set.every((a) => set.every((b) => a === b || this.net.isFlowing(a.name, b.name, this.now)))) return set.map((n) => n.name);
+      if (set.length >= MAJORITY && this.isHealthy(set)) return set;
     }
     return null;
   }
