@@ -249,7 +249,8 @@ class Simulation {
    * 1,000 seeds: the slowest recovery took 2.07 such rounds, the median well under one.)
    */
   private recoveryDeadline(): number {
-    return this.healedAt + RECOVERY_ROUNDS * (this.electionMs + this.swarm.clientTimeoutMs);
+    // (+ a client timeout per node down for good: a client's round robin may try each once)
+    return this.healedAt + RECOVERY_ROUNDS * (this.electionMs + this.swarm.clientTimeoutMs) + this.gone.size * this.swarm.clientTimeoutMs;
   }
 
   /** Every chain must match by then: the recovery bound plus catch-up of what the furthest-behind node lacked at the heal, plus the time the last decision takes to travel. */

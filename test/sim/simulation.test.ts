@@ -27,6 +27,8 @@ const REGRESSION_SEEDS: [number, Partial<SimOptions>][] = [
   [7100100, {}], // a restarted client (clock stepped back) got another life's cached answer
   [3012335, {}], // a node's repair stopped at a peer that had less, though another had reported more; no leader was left to tell it
   [272, { profile: 'churn' }], [2020, { profile: 'churn' }], // a node far behind at the heal: convergence needs time per missing block
+  [5001909, {}], // nodes crashing in turn: the liveness check must watch one majority, not any
+  [6000422, {}], // two nodes down for good: a client may try each once after the heal
 ];
 
 describe('simulation: randomized faults with replayable seeds', function () {
