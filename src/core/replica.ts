@@ -197,11 +197,11 @@ export class Replica {
    * Input no correct peer sends: refused with a log line, at most one a second (with a count of
    * those not shown), never a state change.
    */
-  private refusedInput(line: string, now?: number): void {
-    if (now === undefined || now - this.lastRefusalLogAt >= 1000) {
+  private refusedInput(line: string, now: number): void {
+    if (now - this.lastRefusalLogAt >= 1000) {
       this.event(`${line}${this.refusalsUnlogged ? ` (and ${this.refusalsUnlogged} more refused since the last line)` : ''}`);
       this.refusalsUnlogged = 0;
-      if (now !== undefined) this.lastRefusalLogAt = now;
+      this.lastRefusalLogAt = now;
     } else {
       this.refusalsUnlogged++;
     }
@@ -490,7 +490,7 @@ export class Replica {
         // show my decided head: the leader will fetch it, see it is stale, and step down.
         // A correct leader never sends two blocks for one depth within its term: such input is
         // refused here, before it could reach an invariant (it is a peer's fault, not ours).
-        if (from + i >= d.commit) this.refusedInput(`${pname(peer)} sent a different block at ${from + i} within its term ${m.ballot}; refused`);
+        if (from + i >= d.commit) this.refusedInput(`${pname(peer)} sent a different block at ${from + i} within its term ${m.ballot}; refused`, now);
         this.nackGap(peer, m.ballot, d.commit);
         return;
       }
@@ -613,24 +613,19 @@ export class Replica {
     }
   }
 
+  /** A message to the client that sent `op`, at the address it gave (nodes do not all know every client). */
+  private toClient(op: Operation, address: string, msg: AnyMessage): void {
+    this.out.send.push({ afterSync: false, to: op.client, address, msg });
+  }
+
   private replyToClient(op: Operation, address: string, result: string, depth: number): void {
-    this.out.send.push({
-      afterSync: false,
-      to: op.client,
-      address,
-      // (a follower answering a retry names the leader it knows, not itself: the client takes it as its hint)
-      msg: make(ClientReply, { client: op.client, req: op.req, result, leader: pname(this.leader ?? this.cfg.id), depth, digest: operationDigest(op) }),
-    });
+    // (a follower answering a retry names the leader it knows, not itself: the client takes it as its hint)
+    this.toClient(op, address, make(ClientReply, { client: op.client, req: op.req, result, leader: pname(this.leader ?? this.cfg.id), depth, digest: operationDigest(op) }));
   }
 
   /** Tells a client its request was not taken (and never will be under that number). */
   private refuse(op: Operation, address: string, reason: RefusalReason): void {
-    this.out.send.push({
-      afterSync: false,
-      to: op.client,
-      address,
-      msg: make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op), digest: operationDigest(op) }),
-    });
+    this.toClient(op, address, make(Refused, { client: op.client, req: op.req, reason, lastReq: this.sm.lastReq(op), digest: operationDigest(op) }));
   }
 
   // ---- client operations and the queue ----
@@ -666,13 +661,13 @@ export class Replica {
     if (this.role === 'leader') this.wantPropose = true;
     else if (this.role === 'follower' && open.length > 0 && direct) {
       if (this.leaderHint === null) {
-        for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(NoLeader, { client: p.operation.client, req: p.operation.req }) });
+        for (const p of open) this.toClient(p.operation, p.replyTo, make(NoLeader, { client: p.operation.client, req: p.operation.req }));
       } else {
         this.forwardOps(open, now); // a retry may mean the last forward was lost
         // Tell the client where its request went, so its retries go there (it need not wait
         // out a timeout to learn of a new leader).
         const leader = pname(this.leaderHint);
-        for (const p of open) this.out.send.push({ to: p.operation.client, address: p.replyTo, afterSync: false, msg: make(Redirect, { client: p.operation.client, req: p.operation.req, leader }) });
+        for (const p of open) this.toClient(p.operation, p.replyTo, make(Redirect, { client: p.operation.client, req: p.operation.req, leader }));
       }
     }
   }
@@ -827,8 +822,13 @@ export class Replica {
     if (commit > this.aheadOfMe.commit) this.aheadOfMe = { peer, commit };
     if (this.learnCommit(commit, hash, now)) return;
     if (this.repair && this.repair.from === d.commit && now - this.repair.at < this.cfg.retransmitMs) return;
-    this.repair = { peer, from: d.commit, at: now };
-    this.send(peer, make(RepairRequest, { from: d.commit }));
+    this.askRepair(peer, now);
+  }
+
+  /** Asks `peer` for the decided blocks from my first uncommitted index on. */
+  private askRepair(peer: number, now: number): void {
+    this.repair = { peer, from: this.durable.commit, at: now };
+    this.send(peer, make(RepairRequest, { from: this.durable.commit }));
   }
 
   private onRepairRequest(peer: number, m: RepairRequest): void {
@@ -847,18 +847,12 @@ export class Replica {
       this.repair = null;
       // Another peer said it had decided more: go on there (with no leader left to send
       // accepts, nothing else would tell me again).
-      if (this.aheadOfMe.commit > d.commit) {
-        this.repair = { peer: this.aheadOfMe.peer, from: d.commit, at: now };
-        this.send(this.aheadOfMe.peer, make(RepairRequest, { from: d.commit }));
-      }
+      if (this.aheadOfMe.commit > d.commit) this.askRepair(this.aheadOfMe.peer, now);
       return;
     }
     // Ask for the next batch only on progress (or once the last ask is stale): a duplicated or
     // stale response must not multiply the requests.
-    if (d.commit > before || !this.repair || now - this.repair.at >= this.cfg.retransmitMs) {
-      this.repair = { peer, from: d.commit, at: now };
-      this.send(peer, make(RepairRequest, { from: d.commit }));
-    }
+    if (d.commit > before || !this.repair || now - this.repair.at >= this.cfg.retransmitMs) this.askRepair(peer, now);
   }
 
   /** Takes decided blocks `from`.. from a peer if they extend my decided prefix and verify. */
@@ -940,9 +934,6 @@ export class Replica {
     } else {
       this.forwardQueue(now, false);
     }
-    if (this.repair && now - this.repair.at >= this.cfg.retransmitMs && this.repair.from === this.durable.commit) {
-      this.repair.at = now;
-      this.send(this.repair.peer, make(RepairRequest, { from: this.durable.commit }));
-    }
+    if (this.repair && now - this.repair.at >= this.cfg.retransmitMs && this.repair.from === this.durable.commit) this.askRepair(this.repair.peer, now);
   }
 }
