@@ -5,6 +5,7 @@
  * `C1 put k {"a":1}`, `P3 failProcess`, `restart P3`, `status`, `partition P1,P2 | P3,P4,P5`, `heal`.
  * With --script FILE it replays a scenario file and exits 0 (every check held) or 1.
  */
+import { insecureBanner, openKeyRing } from '../security/link-security';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,6 +27,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'script', type: 'string', arg: 'FILE', help: 'replay a scenario file, then stop everything: exit 0 if every check held, 1 if not' },
   { name: 'timeout-ms', short: 't', type: 'int', help: 'passed to the clients: give up on an operation after this long (default: from the delay)' },
   { name: 'retry-ms', type: 'int', help: 'passed to the clients: wait this long for an answer before asking another node to lead (default: from the delay)' },
+  { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'quiet', short: 'q', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
 ];
 
@@ -98,7 +100,17 @@ async function main(): Promise<void> {
 
   const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const out = new Output((s) => process.stdout.write(s), colour);
-  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs });
+  const insecure = !!args.values.get('insecure');
+  if (insecure) process.stderr.write(`${insecureBanner('this cluster')}\n`);
+  else {
+    // Made here, once, before the eight processes start (each would otherwise try).
+    try {
+      openKeyRing(config, config.nodes[0].name, (l) => process.stdout.write(`cluster: ${l}\n`));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs, insecure });
   const ex = new Executor(cluster, out, { timeoutMs: defaultTimeoutMs(cluster.delayMs, clientTimeoutMs), failOnCrash: script !== null });
 
   // Never leave a process behind: on any exit of this one, SIGKILL what is still running.

@@ -8,6 +8,7 @@ import { ClientReply, NoLeader, OpName, Redirect, Refused } from '../../messages
 import { ClusterConfig, endpointUrl } from '../config';
 import { operationProblem } from '../limits';
 import { Transport } from '../net/transport';
+import { LinkSecurity, linkSecurity } from '../security/link-security';
 import { ClientCore, Completed } from './client-core';
 
 export interface ClientOptions {
@@ -31,6 +32,8 @@ export interface ClientOptions {
   onEvent?: (line: string) => void;
   /** Message trace lines (sent/received). */
   trace?: (line: string) => void;
+  /** How the links are secured (default: CurveZMQ with `id`'s keys from the config's key folder). */
+  security?: LinkSecurity;
 }
 
 /** One-way hops of an operation sent to a follower: the request, the forward, accept, accepted, the reply. */
@@ -116,6 +119,8 @@ export class Client {
       },
       trace: o.trace,
       warn: (l) => o.onEvent?.(l),
+      security: o.security ?? linkSecurity(o.config, o.id, false),
+      isNode: (name) => o.config.nodes.some((n) => n.name === name),
     });
     // The core exists before the transport delivers anything (an early answer, e.g. to a
     // previous run of this client on the same port, used to reach a core not yet built).

@@ -26,6 +26,8 @@ export interface ClusterOptions {
   /** Passed to the clients when set: the deadline of an operation, and the wait per attempt. */
   clientTimeoutMs?: number;
   clientRetryMs?: number;
+  /** Pass --insecure to every process (plain links). */
+  insecure?: boolean;
   out: Output;
   /** Project folder: where dist/ is; the processes' working directory. */
   root: string;
@@ -65,6 +67,7 @@ export class Cluster {
       args.push('--data-dir', this.dataDir(name));
       if (o.quiet) args.push('--quiet');
       args.push('--exit-on-stdin-close'); // if this console dies, even by SIGKILL, its nodes follow
+      if (o.insecure) args.push('--insecure');
       this.add(name, 'node', args);
     }
     for (const name of this.clients) {
@@ -72,6 +75,7 @@ export class Cluster {
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
       if (o.clientTimeoutMs !== undefined) args.push('--timeout-ms', String(o.clientTimeoutMs));
       if (o.clientRetryMs !== undefined) args.push('--retry-ms', String(o.clientRetryMs));
+      if (o.insecure) args.push('--insecure');
       this.add(name, 'client', args);
       this.results.set(name, []);
     }
