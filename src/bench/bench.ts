@@ -103,6 +103,8 @@ export interface BenchResults {
   fsync?: FsyncResult;
   /** One ZeroMQ message between two Node processes: its round trip and its CPU. */
   messageFloor?: MessageFloorResult;
+  /** The same for plain, CurveZMQ, and CurveZMQ plus the per-frame MAC: what security costs per message. */
+  messageFloors?: MessageFloorResult[];
   /** Every run, in order (--repeat gives several per client count). chainkv: CurveZMQ links (the default). */
   chainkv: RunResult[];
   /** chainkv with --insecure (plain links), to show what security costs. */
@@ -449,7 +451,7 @@ export function summaryText(res: BenchResults): string {
   lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run` +
     (res.options.repeat > 1 ? `, ${res.options.repeat} runs each (alternating), the median by ops/s shown` : ''));
   if (res.fsync) lines.push(`disk fsync floor (append ${res.fsync.bytes} B + fsync, ${res.fsync.samples} samples): median ${fmt.ms(res.fsync.medianMs)} ms, p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms`);
-  if (res.messageFloor) lines.push(messageFloorLine(res.messageFloor));
+  for (const m of res.messageFloors ?? (res.messageFloor ? [res.messageFloor] : [])) lines.push(messageFloorLine(m));
   const rows: RunResult[] = [];
   for (const n of res.options.clients) {
     for (const runs of [res.chainkv, res.etcdTls, res.chainkvPlain, res.etcd]) {
@@ -526,9 +528,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
     if (o.parts.has('msgfloor')) {
       await step('message floor', async () => {
-        o.progress('message floor: ZeroMQ ping-pong between two Node processes');
-        res.messageFloor = await measureMessageFloor(o.quick ? 2000 : 20_000);
-        o.log(messageFloorLine(res.messageFloor));
+        res.messageFloors = [];
+        for (const mode of ['plain', 'curve', 'curve+mac'] as const) {
+          o.progress(`message floor (${mode}): ZeroMQ ping-pong between two Node processes`);
+          const m = await measureMessageFloor(o.quick ? 2000 : 20_000, mode);
+          res.messageFloors.push(m);
+          if (mode === 'plain') res.messageFloor = m;
+          o.log(messageFloorLine(m));
+        }
       });
     }
     if (['chainkv', 'chainkv-plain', 'etcd', 'etcd-tls'].some((p) => o.parts.has(p as Part))) await step('comparison', () => runComparison(o, root, res));
@@ -568,7 +575,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
 }
 
 function messageFloorLine(m: MessageFloorResult): string {
-  return `message floor (ZeroMQ DEALER -> ROUTER between two Node processes, ${fmt.int(m.roundTrips)} round trips): RTT median ${fmt.ms(m.rtt.p50Ms)} ms, p99 ${fmt.ms(m.rtt.p99Ms)} ms; CPU ${Math.round(m.cpuUsPerMessage)} µs per one-way message (both processes, all threads)`;
+  return `message floor${m.mode && m.mode !== 'plain' ? ` (${m.mode})` : ''} (ZeroMQ DEALER -> ROUTER between two Node processes, ${fmt.int(m.roundTrips)} round trips): RTT median ${fmt.ms(m.rtt.p50Ms)} ms, p99 ${fmt.ms(m.rtt.p99Ms)} ms; CPU ${Math.round(m.cpuUsPerMessage)} µs per one-way message (both processes, all threads)`;
 }
 
 /** For --help: is etcd here? */
