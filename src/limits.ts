@@ -43,6 +43,15 @@ export const MAX_DELAYED_BYTES = 64 * 1024 * 1024;
 export const MAX_REPLY_SOCKETS = 256;
 /** An on-demand reply connection unused this long is closed. */
 export const REPLY_SOCKET_IDLE_MS = 60_000;
+/**
+ * A client's `Leader` message starts an election (the spec's rule), so one client key could
+ * otherwise keep every node electing: a node acts on at most one `Leader` per client per this
+ * interval and drops the others with a rate-limited line. (A client asks a node to lead after
+ * a timeout or a no-leader answer: seconds apart, never this close.)
+ */
+export const LEADER_REQUEST_MIN_INTERVAL_MS = 500;
+/** Clients whose last `Leader` time a node remembers (least recently seen forgotten first). */
+export const MAX_LEADER_REQUESTERS = 4096;
 /** Repeated warnings of one kind: at most one line per interval, then a count of the others. */
 export const WARN_INTERVAL_MS = 5_000;
 

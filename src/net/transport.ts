@@ -35,7 +35,7 @@
 import * as zmq from 'zeromq';
 import { AnyMessage, ClientReply, ClientRequest, decode, describe, encode, make } from '../../messages';
 import {
-  BIG_FRAME_BYTES, BIG_FRAME_BYTES_PER_SEC, MAX_DELAYED_BYTES, MAX_DELAYED_FRAMES, MAX_FRAME_BYTES, MAX_MESSAGE_SIZE, MAX_PEER_QUEUE_BYTES, MAX_PEER_QUEUE_FRAMES,
+  BIG_FRAME_BYTES, BIG_FRAME_BYTES_PER_SEC, LEADER_REQUEST_MIN_INTERVAL_MS, MAX_LEADER_REQUESTERS, MAX_DELAYED_BYTES, MAX_DELAYED_FRAMES, MAX_FRAME_BYTES, MAX_MESSAGE_SIZE, MAX_PEER_QUEUE_BYTES, MAX_PEER_QUEUE_FRAMES,
   MAX_RECEIVE_QUEUE_FRAMES, MAX_REPLY_SOCKETS, operationProblem, printable, printableShort, RateLimitedLog, replyAddressProblem,
   REPLY_SOCKET_IDLE_MS,
 } from '../limits';
@@ -101,8 +101,8 @@ interface PeerSocket {
 }
 
 const defaultIsNode = (name: string) => /^P[0-9]+$/.test(name);
-/** After a peer refused our key, a new connection to it is tried this much later (on the next send). */
-const AUTH_RETRY_MS = 1_000;
+/** After a failed handshake with a configured peer, a new connection to it is tried this much later (on the next send). */
+const HANDSHAKE_RETRY_MS = 1_000;
 
 /** The size of a frame in bytes, cheaply: exact only when it could matter. */
 function frameBytes(frame: string): number {
@@ -133,6 +133,7 @@ export class Transport {
     // A node is a name the config gives as a node: a key named P9 in the key folder is no node.
     this.isNode = (name) => this.looksLikeNode(name) && o.peers.has(name);
     this.selfIsNode = this.isNode(o.self);
+    if (o.security.mode === 'curve') o.security.ring.onProblem = (line) => this.log.warn('key-set', `key set: ${line}`);
   }
 
   /** The endpoint actually bound (with the real port when asked for port 0). */
@@ -196,55 +197,12 @@ export class Transport {
 
   private async receiveLoop(): Promise<void> {
     try {
-      const sec = this.o.security;
       for await (const frames of this.router) {
-        // Plain: [routing id, message]; secure: [routing id, sender, MAC, message]. The routing
-        // id is never trusted; in secure mode the sender is whoever the MAC proves.
-        const payload = frames[frames.length - 1];
-        let claimed: string | null = null;
-        if (sec.mode === 'curve') {
-          if (frames.length !== 4 || frames[1].byteLength > 64 || frames[2].byteLength !== MAC_BYTES) {
-            this.log.warn('bad-envelope', `dropped a frame of ${frames.length - 1} part(s) that is not [sender, MAC, message]`);
-            continue;
-          }
-          claimed = frames[1].toString('utf8');
-          const v = sec.ring.verify(claimed, payload, frames[2]);
-          if (v !== 'ok') {
-            // Claims to be a node and claims to be a client are counted apart (a forged node is the graver).
-            this.log.warn(this.isNode(claimed) ? 'unauthenticated-node' : 'unauthenticated-client', `dropped a frame claiming to come from ${printableShort(claimed, 64)}: ${v === 'unknown-sender' ? 'no key of that name in the key set' : 'its MAC does not verify under that sender\'s key'}`);
-            continue;
-          }
-        } else if (frames.length !== 2) {
-          this.log.warn('bad-envelope', `dropped a frame of ${frames.length - 1} parts (plain links carry one)`);
-          continue;
-        }
-        if (payload.byteLength > BIG_FRAME_BYTES && !this.bigFrameBudget(payload.byteLength)) {
-          this.log.warn('big-frame-rate', `dropped a frame of ${payload.byteLength} bytes undecoded: more than ${BIG_FRAME_BYTES_PER_SEC} bytes of large frames per second`);
-          continue;
-        }
-        const d = decode(payload);
-        if (!d.ok) {
-          this.log.warn('bad-frame', `dropped a frame from ${d.from === undefined ? 'an unknown sender' : printableShort(d.from, 64)}: ${printableShort(d.reason, 200)}`);
-          continue;
-        }
-        if (claimed !== null && d.from !== claimed) {
-          this.log.warn('sender-mismatch', `dropped a message from ${printableShort(claimed, 64)} that names ${printableShort(d.from, 64)} as its sender`);
-          continue;
-        }
-        if (!this.links.isUp(d.from)) continue; // failLink: accept nothing from that peer
-        // Who may send what is checked only where the sender is proven (plain links prove nothing).
-        const refused = claimed === null ? null : refusal(this.selfIsNode, d.from, this.isNode(d.from), d.msg);
-        if (refused) {
-          this.log.warn('not-allowed', `dropped ${d.msg.kind} from ${printableShort(d.from, 64)}: ${refused}`);
-          continue;
-        }
-        if (d.msg.kind === 'request' && !this.screenRequest(d.from, d.msg as ClientRequest)) continue;
-        if (this.o.trace) this.o.trace(printable(`${this.o.self} <- ${d.from} ${describe(d.msg)}`));
         try {
-          this.o.onMessage(d.from, d.msg);
+          this.onFrames(frames);
         } catch (e) {
-          // One message must not kill the process: report it (without a stack) and go on.
-          this.log.warn('handler-error', `error handling ${d.msg.kind} from ${printableShort(d.from, 64)}: ${printableShort((e as Error)?.message ?? e, 300)}; message dropped`);
+          // Nothing a peer sends may stop this loop: report it (without a stack) and go on.
+          this.log.warn('frame-error', `dropped a frame: ${printableShort((e as Error)?.message ?? e, 300)}`);
         }
       }
     } catch (e) {
@@ -253,6 +211,77 @@ export class Transport {
         throw e;
       }
     }
+  }
+
+  /** One received message: checked, authenticated, authorized, then handed to `onMessage`. */
+  private onFrames(frames: Buffer[]): void {
+    const sec = this.o.security;
+    // Plain: [routing id, message]; secure: [routing id, sender, MAC, message]. The routing
+    // id is never trusted; in secure mode the sender is whoever the MAC proves.
+    const payload = frames[frames.length - 1];
+    let claimed: string | null = null;
+    if (sec.mode === 'curve') {
+      if (frames.length !== 4 || frames[1].byteLength > 64 || frames[2].byteLength !== MAC_BYTES) {
+        this.log.warn('bad-envelope', `dropped a frame of ${frames.length - 1} part(s) that is not [sender, MAC, message]`);
+        return;
+      }
+      claimed = frames[1].toString('utf8');
+      const v = sec.ring.verify(claimed, payload, frames[2]);
+      if (v !== 'ok') {
+        // Claims to be a node and claims to be a client are counted apart (a forged node is the graver).
+        this.log.warn(this.isNode(claimed) ? 'unauthenticated-node' : 'unauthenticated-client', `dropped a frame claiming to come from ${printableShort(claimed, 64)}: ${v === 'unknown-sender' ? 'no key of that name in the key set' : 'its MAC does not verify under that sender\'s key'}`);
+        return;
+      }
+    } else if (frames.length !== 2) {
+      this.log.warn('bad-envelope', `dropped a frame of ${frames.length - 1} parts (plain links carry one)`);
+      return;
+    }
+    if (payload.byteLength > BIG_FRAME_BYTES && !this.bigFrameBudget(payload.byteLength)) {
+      this.log.warn('big-frame-rate', `dropped a frame of ${payload.byteLength} bytes undecoded: more than ${BIG_FRAME_BYTES_PER_SEC} bytes of large frames per second`);
+      return;
+    }
+    const d = decode(payload);
+    if (!d.ok) {
+      this.log.warn('bad-frame', `dropped a frame from ${d.from === undefined ? 'an unknown sender' : printableShort(d.from, 64)}: ${printableShort(d.reason, 200)}`);
+      return;
+    }
+    if (claimed !== null && d.from !== claimed) {
+      this.log.warn('sender-mismatch', `dropped a message from ${printableShort(claimed, 64)} that names ${printableShort(d.from, 64)} as its sender`);
+      return;
+    }
+    if (!this.links.isUp(d.from)) return; // failLink: accept nothing from that peer
+    // Who may send what is checked only where the sender is proven (plain links prove nothing).
+    const refused = claimed === null ? null : refusal(this.selfIsNode, d.from, this.isNode(d.from), d.msg);
+    if (refused) {
+      this.log.warn('not-allowed', `dropped ${d.msg.kind} from ${printableShort(d.from, 64)}: ${refused}`);
+      return;
+    }
+    if (d.msg.kind === 'request' && !this.screenRequest(d.from, d.msg as ClientRequest)) return;
+    if (d.msg.kind === 'leader' && !this.leaderAllowed(d.from)) return;
+    if (this.o.trace) this.o.trace(printable(`${this.o.self} <- ${d.from} ${describe(d.msg)}`));
+    try {
+      this.o.onMessage(d.from, d.msg);
+    } catch (e) {
+      // One message must not kill the process: report it (without a stack) and go on.
+      this.log.warn('handler-error', `error handling ${d.msg.kind} from ${printableShort(d.from, 64)}: ${printableShort((e as Error)?.message ?? e, 300)}; message dropped`);
+    }
+  }
+
+  /** When each client's last `Leader` was acted on (insertion order = least recently seen first). */
+  private readonly leaderAt = new Map<string, number>();
+
+  /** At most one `Leader` per client per LEADER_REQUEST_MIN_INTERVAL_MS is acted on. */
+  private leaderAllowed(from: string): boolean {
+    const now = Date.now();
+    const last = this.leaderAt.get(from);
+    if (last !== undefined && now - last < LEADER_REQUEST_MIN_INTERVAL_MS) {
+      this.log.warn('leader-rate', `dropped a Leader request from ${printableShort(from, 64)}: its previous one was ${now - last} ms ago (at most one per ${LEADER_REQUEST_MIN_INTERVAL_MS} ms)`);
+      return false;
+    }
+    this.leaderAt.delete(from);
+    this.leaderAt.set(from, now);
+    if (this.leaderAt.size > MAX_LEADER_REQUESTERS) this.leaderAt.delete(this.leaderAt.keys().next().value as string);
+    return true;
   }
 
   private bigTokens = BIG_FRAME_BYTES_PER_SEC;
@@ -435,13 +464,19 @@ export class Transport {
       ready: [], readyBytes: 0, pumping: false, dropped: 0, closed: false, connected: false,
     };
     if (!onDemand && !this.watchDone) socket.events.on('handshake', () => { peer.connected = true; });
-    if (!onDemand && sec.mode === 'curve') {
-      // ZeroMQ never reconnects a socket the peer refused in the CURVE handshake (a protocol
-      // error): say so, and open a new one on a later send (the peer may learn our key meanwhile).
-      socket.events.on('handshake:error:auth', () => {
-        this.log.warn(`auth-refused-${name}`, `${printableShort(name, 64)} refused this process's key (is ${this.o.self}'s public key in its key set?); trying again in ${AUTH_RETRY_MS} ms`);
-        setTimeout(() => { if (!peer.closed) this.closePeer(peer); }, AUTH_RETRY_MS).unref();
-      });
+    if (!onDemand) {
+      // ZeroMQ never reconnects a socket whose handshake failed (a protocol error: a key the
+      // peer refused, or whatever answered at that address while the peer was down sent a bad
+      // greeting): say so, and open a new socket on a later send. The configured peers' addresses
+      // are fixed and well known, so anyone could otherwise squat one for a moment and cut a link
+      // for good.
+      const failed = (why: string) => {
+        this.log.warn(`handshake-failed-${name}`, `handshake with ${printableShort(name, 64)} at ${printableShort(addr, 100)} failed (${why}); a new connection in ${HANDSHAKE_RETRY_MS} ms`);
+        setTimeout(() => { if (!peer.closed) this.closePeer(peer); }, HANDSHAKE_RETRY_MS).unref();
+      };
+      socket.events.on('handshake:error:auth', () => failed(`${printableShort(name, 64)} refused this process's key: is ${this.o.self}'s public key in its key set?`));
+      socket.events.on('handshake:error:protocol', () => failed('a protocol error: not the expected peer or security'));
+      socket.events.on('handshake:error:other', () => failed('an error'));
     }
     try {
       socket.connect(addr);

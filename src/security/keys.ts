@@ -72,6 +72,10 @@ function readKeyFile(file: string, secret: boolean): { z85: string; raw: Buffer 
     if (secret && (st.mode & 0o077) !== 0) {
       throw new KeyError(`secret key ${file} can be read by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
     }
+    // Whoever can write a public key file can make their own key pass for that identity.
+    if (!secret && (st.mode & 0o022) !== 0) {
+      throw new KeyError(`public key ${file} can be changed by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 644 ${file}`);
+    }
     if (st.size > MAX_KEY_FILE_BYTES) throw new KeyError(`${file} is ${st.size} bytes: not a key (a key file is one 40-character Z85 line)`);
     const text = fs.readFileSync(fd, 'utf8').trim();
     const raw = text.length === 40 ? z85Decode(text) : null;
@@ -82,16 +86,18 @@ function readKeyFile(file: string, secret: boolean): { z85: string; raw: Buffer 
   }
 }
 
-function writeFileDurable(file: string, text: string, mode: number): void {
-  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+/** Writes `file` whole and fsynced: through a temporary file renamed into place, or (rename false) in place, exclusively. */
+function writeFileDurable(file: string, text: string, mode: number, rename = true): void {
+  const tmp = rename ? `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}` : file;
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
+    fs.fchmodSync(fd, mode); // whatever the umask
     fs.writeSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, file);
+  if (rename) fs.renameSync(tmp, file);
 }
 
 /** Writes a new key pair for `name` into `dir` (public/ and secret/ made if missing); refuses to replace one unless `replace`. */
@@ -101,8 +107,20 @@ export function addIdentity(dir: string, name: string, replace = false): string 
   fs.mkdirSync(path.join(dir, 'secret'), { recursive: true, mode: 0o700 });
   if (!replace && fs.existsSync(publicPath(dir, name))) throw new KeyError(`${publicPath(dir, name)} exists already`);
   const kp = zmq.curveKeyPair();
-  // Secret first: a public key without its secret would admit a key nobody holds.
-  writeFileDurable(secretPath(dir, name), `${kp.secretKey}\n`, 0o600);
+  // The secret key is the claim on the name: it is linked into place, which fails if another
+  // process got there first (a rename would silently replace its key), and only the process
+  // whose secret is in place writes the public key, so the two always belong together.
+  const tmp = `${secretPath(dir, name)}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  writeFileDurable(tmp, `${kp.secretKey}\n`, 0o600, false);
+  try {
+    if (replace) fs.renameSync(tmp, secretPath(dir, name));
+    else fs.linkSync(tmp, secretPath(dir, name));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyError(`${secretPath(dir, name)} exists already`);
+    throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
   writeFileDurable(publicPath(dir, name), `${kp.publicKey}\n`, 0o644);
   return kp.publicKey;
 }
@@ -113,7 +131,12 @@ export function ensureIdentity(dir: string, name: string): void {
   try {
     addIdentity(dir, name);
   } catch (e) {
-    if (!fs.existsSync(publicPath(dir, name))) throw e;
+    if (!fs.existsSync(secretPath(dir, name))) throw e;
+    // Another process holds the name: its public key follows its secret within moments.
+    for (const end = Date.now() + 2_000; !fs.existsSync(publicPath(dir, name)); ) {
+      if (Date.now() > end) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
   }
 }
 
@@ -152,7 +175,7 @@ export class KeyRing {
   readonly publicKey: string;
   readonly secretKey: string;
   private readonly privateKey: crypto.KeyObject;
-  private readonly peers = new Map<string, PeerKey>();
+  private peers = new Map<string, PeerKey>();
   private readonly byRaw = new Map<string, string>();
   private scannedAt = 0;
   /** How many times public/ was read (for tests and status). */
@@ -169,14 +192,17 @@ export class KeyRing {
   /**
    * Loads `self`'s secret key and every public key from `dir`. Every problem is a KeyError
    * naming the file: a missing or unreadable secret, one readable by others, a public key that
-   * is not the secret's.
+   * is not the secret's, a public key file others may change, one that repeats another's key
+   * or is not a usable key.
    */
   static load(dir: string, self: string): KeyRing {
     if (!fs.existsSync(dir)) throw new KeyError(`no key set at ${dir} (make one with: npm run keys -- new --dir ${dir})`);
     const secret = readKeyFile(secretPath(dir, self), true);
     const mine = z85Encode(publicOf(secret.raw));
     const ring = new KeyRing(dir, self, secret, mine);
-    ring.scan();
+    // At start every key file must be right (later re-reads skip a bad file and say so).
+    const problems = ring.scan();
+    if (problems.length > 0) throw new KeyError(`${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problem(s) in the key set)` : ''}`);
     const listed = ring.peers.get(self);
     if (!listed) throw new KeyError(`no public key ${publicPath(dir, self)} for ${self} (its secret key is there)`);
     if (listed.z85 !== mine) throw new KeyError(`${publicPath(dir, self)} is not the public key of ${secretPath(dir, self)}: the two files come from different key sets`);
@@ -188,8 +214,22 @@ export class KeyRing {
     const me = keys.get(self);
     if (!me) throw new KeyError(`no key pair for ${self}`);
     const ring = new KeyRing(null, self, { z85: me.secretKey, raw: z85Decode(me.secretKey)! }, me.publicKey);
-    for (const [name, kp] of keys) ring.setPeer(name, kp.publicKey, z85Decode(kp.publicKey)!);
+    for (const [name, kp] of keys) if (!ring.unusable(z85Decode(kp.publicKey)!)) ring.setPeer(name, kp.publicKey, z85Decode(kp.publicKey)!);
     return ring;
+  }
+
+  /**
+   * Why `raw` cannot be a peer's key, or null: libsodium and OpenSSL refuse a shared secret of
+   * zeros (a low-order point, e.g. an all-zero key), so such a key could never complete a
+   * handshake, and deriving a MAC key from it would throw.
+   */
+  private unusable(raw: Buffer): string | null {
+    try {
+      crypto.diffieHellman({ privateKey: this.privateKey, publicKey: publicKeyObject(raw) });
+      return null;
+    } catch (e) {
+      return `not a usable Curve25519 public key (${(e as Error).message})`;
+    }
   }
 
   private setPeer(name: string, z85: string, raw: Buffer): void {
@@ -207,28 +247,55 @@ export class KeyRing {
     this.scans++;
     this.scannedMtime = this.folderMtime();
     const problems: string[] = [];
+    const folder = path.join(this.dir, 'public');
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(this.dir, 'public')).filter((f) => f.endsWith('.pub'));
+      const st = fs.statSync(folder);
+      if ((st.mode & 0o022) !== 0) throw new Error(`it can be changed by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 755 ${folder}`);
+      names = fs.readdirSync(folder).filter((f) => f.endsWith('.pub') && NAME.test(f.slice(0, -4)));
     } catch (e) {
-      throw new KeyError(`cannot read the public keys in ${path.join(this.dir, 'public')}: ${(e as Error).message}`);
+      throw new KeyError(`cannot use the public keys in ${folder}: ${(e as Error).message}`);
     }
+    // Nodes first, then by name: a key repeated under a second name stays with the first one.
+    const rank = (n: string) => (/^P[0-9]+\.pub$/.test(n) ? 0 : 1);
+    names.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
     if (names.length > MAX_KEYS) {
-      problems.push(`${names.length} public keys in ${path.join(this.dir, 'public')}: only the first ${MAX_KEYS} are read`);
-      names = names.sort().slice(0, MAX_KEYS);
+      problems.push(`${names.length} public keys in ${folder}: only the first ${MAX_KEYS} are read`);
+      names = names.slice(0, MAX_KEYS);
     }
+    // Rebuilt whole: a key file removed is a key no longer admitted.
+    const old = this.peers;
+    this.peers = new Map();
+    this.byRaw.clear();
     for (const f of names) {
       const name = f.slice(0, -4);
-      if (!NAME.test(name)) continue;
       try {
-        const k = readKeyFile(path.join(this.dir, 'public', f), false);
+        const k = readKeyFile(path.join(folder, f), false);
+        const hex = k.raw.toString('hex');
+        const taken = this.byRaw.get(hex);
+        if (taken) throw new KeyError(`${path.join(folder, f)} repeats the public key of ${taken}: ignored`);
+        const prev = old.get(name);
+        if (prev && prev.z85 === k.z85) {
+          this.peers.set(name, prev); // keeps its derived MAC key
+          this.byRaw.set(hex, name);
+          continue;
+        }
+        const bad = this.unusable(k.raw);
+        if (bad) throw new KeyError(`${path.join(folder, f)}: ${bad}`);
         this.setPeer(name, k.z85, k.raw);
       } catch (e) {
         problems.push((e as Error).message);
       }
     }
+    this.problems = problems;
+    for (const p of problems) this.onProblem?.(p);
     return problems;
   }
+
+  /** What the last read of public/ refused (after the start, a bad file is skipped). */
+  problems: string[] = [];
+  /** Told of each file a re-read skipped (the transport logs it, rate-limited). */
+  onProblem?: (line: string) => void;
 
   private folderMtime(): bigint {
     try {
@@ -265,7 +332,12 @@ export class KeyRing {
     const p = this.peers.get(peer) ?? (this.rescan() ? this.peers.get(peer) : undefined);
     if (!p) return null;
     if (!p.mac) {
-      const shared = crypto.diffieHellman({ privateKey: this.privateKey, publicKey: publicKeyObject(p.raw) });
+      let shared: Buffer;
+      try {
+        shared = crypto.diffieHellman({ privateKey: this.privateKey, publicKey: publicKeyObject(p.raw) });
+      } catch {
+        return null; // an unusable key (checked when read; never trusted to be)
+      }
       // Both names in the derivation: the key of the link P1-C2 is no other link's key.
       const info = [this.self, peer].sort().join('\n');
       p.mac = Buffer.from(crypto.hkdfSync('sha256', shared, 'chainkv link mac v1', info, MAC_BYTES));

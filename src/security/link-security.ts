@@ -24,8 +24,9 @@ export function allLocal(config: ClusterConfig): boolean {
 
 /**
  * The key ring of `self`. When the configured key folder does not exist and the whole cluster is
- * local, a development key set for every process in the file is made first (and `onCreated`
- * told); a cluster on several hosts needs its keys made and copied by hand (see the README).
+ * local, a development key set for every process in the file is made first; a cluster on
+ * several hosts needs its keys made and copied by hand (see the README). `onCreated` is told of
+ * a set made.
  */
 export function openKeyRing(config: ClusterConfig, self: string, onCreated?: (line: string) => void): KeyRing {
   if (allLocal(config) && createKeySet(config.keysDir, [...config.nodes, ...config.clients].map((e) => e.name))) {
