@@ -40,7 +40,7 @@ import {
   REPLY_SOCKET_IDLE_MS,
 } from '../limits';
 import { refusal } from '../security/authorize';
-import { MAC_BYTES } from '../security/keys';
+import { KEY_RESCAN_MIN_INTERVAL_MS, MAC_BYTES } from '../security/keys';
 import { LinkSecurity } from '../security/link-security';
 import { registerZapDomain } from '../security/zap';
 import { LinkTable } from './links';
@@ -124,6 +124,7 @@ export class Transport {
   private readonly isNode: (name: string) => boolean;
   private readonly looksLikeNode: (name: string) => boolean;
   private sweeper: NodeJS.Timeout | null = null;
+  private keyWatch: NodeJS.Timeout | null = null;
   private releaseZap: (() => void) | null = null;
   private readonly selfIsNode: boolean;
 
@@ -192,6 +193,12 @@ export class Transport {
     this.receiving = true;
     this.sweeper = setInterval(() => this.closeIdle(), Math.min(10_000, REPLY_SOCKET_IDLE_MS));
     this.sweeper.unref();
+    const sec = this.o.security;
+    if (sec.mode === 'curve') {
+      // A key added or removed in public/ takes effect within a second, without a restart.
+      this.keyWatch = setInterval(() => sec.ring.refresh(), KEY_RESCAN_MIN_INTERVAL_MS);
+      this.keyWatch.unref();
+    }
     void this.receiveLoop();
   }
 
@@ -534,6 +541,7 @@ export class Transport {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.keyWatch) clearInterval(this.keyWatch);
     for (const p of [...this.sockets.values()]) this.closePeer(p);
     try { this.router.close(); } catch { /* already closed */ }
     this.releaseZap?.();

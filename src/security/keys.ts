@@ -317,6 +317,16 @@ export class KeyRing {
     return true;
   }
 
+  /** Re-reads public/ if it changed (one stat): the transport calls it every second, so a deleted key stops working within a second. */
+  refresh(): void {
+    if (!this.dir || this.folderMtime() === this.scannedMtime) return;
+    try {
+      this.scan();
+    } catch {
+      /* the folder is unreadable or unsafe now: keep the keys known (the next change is read) */
+    }
+  }
+
   /** The Z85 public key of `name` (re-reading the folder once if unknown), or null. */
   publicKeyOf(name: string): string | null {
     return (this.peers.get(name) ?? (this.rescan() ? this.peers.get(name) : undefined))?.z85 ?? null;

@@ -82,6 +82,27 @@ describe('security: key sets on disk', () => {
   });
 });
 
+describe('security: key files changed while running', () => {
+  it('a deleted public key stops working at the next refresh; a bad new file is skipped with a line, the rest kept', () => {
+    const dir = path.join(tmp(), 'keys');
+    createKeySet(dir, ['P1', 'C1', 'C2']);
+    const ring = KeyRing.load(dir, 'P1');
+    const lines: string[] = [];
+    ring.onProblem = (l) => lines.push(l);
+    const mac = KeyRing.load(dir, 'C1').mac('P1', 'x')!;
+    assert.equal(ring.verify('C1', Buffer.from('x'), mac), 'ok');
+    fs.rmSync(publicPath(dir, 'C1'));
+    ring.refresh();
+    assert.equal(ring.verify('C1', Buffer.from('x'), mac), 'unknown-sender', 'revoked');
+    fs.writeFileSync(publicPath(dir, 'C3'), `${z85Encode(Buffer.alloc(32))}\n`, { mode: 0o644 }); // a low-order key
+    ring.refresh();
+    assert.equal(ring.publicKeyOf('C3'), null);
+    assert.ok(ring.publicKeyOf('C2'));
+    assert.match(lines.join('\n'), /C3\.pub: not a usable Curve25519 public key/);
+    assert.throws(() => KeyRing.load(dir, 'P1'), /C3\.pub: not a usable Curve25519 public key/, 'at start the same file is fatal');
+  });
+});
+
 describe('security: the per-frame MAC', () => {
   const dir = path.join(tmp(), 'keys');
   createKeySet(dir, ['P1', 'P2', 'C1', 'C2']);
