@@ -176,7 +176,7 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
         const serverPids = ck.ids.map((id) => ck.cluster.pid(id)).filter((p): p is number => p !== undefined);
         const r = await runClosedLoop({ system: name, clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids });
         ck.cluster.assertAlive();
-        o.log(`${name.padEnd(14)} ${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
+        o.log(`${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
         return r;
       },
       stop: async () => {
@@ -205,7 +205,7 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
         const clients = await et.clients(n);
         try {
           const r = await runClosedLoop({ system: name, clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids: et.pids() });
-          o.log(`${name.padEnd(14)} ${runTable([r]).split('\n').slice(-1)[0]}`);
+          o.log(runTable([r]).split('\n').slice(-1)[0]);
           return r;
         } finally {
           await closeAll(clients);
