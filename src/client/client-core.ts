@@ -3,6 +3,8 @@
  * client and the simulator all drive this one class):
  * - one operation at a time, each with (client id, request number);
  * - sent to the node it believes leads (the hint, updated from every reply);
+ * - the timeout follows from the hops the attempt needs: fewer when it went to the node named as
+ *   the leader, more through a follower, most when its node is electing itself;
  * - on timeout: send the spec's `Leader` message to the next node (round robin, so clients
  *   that lost the same leader tend to pick the same successor and a dead node is not picked
  *   twice in a row) and retry the *same* request there (same number: at most once);
@@ -50,6 +52,11 @@ export interface ClientCoreOptions {
   /** Time to wait for an answer before asking another node to lead. */
   timeoutMs: number;
   /**
+   * ... when the request went to the node a reply or a redirect named as the leader (one hop
+   * fewer than through a follower: no forward). Default: timeoutMs.
+   */
+  leaderTimeoutMs?: number;
+  /**
    * Time to wait once the request's node was asked to lead (an election needs one round more
    * than an operation). Default: timeoutMs.
    */
@@ -86,6 +93,8 @@ interface InFlight {
   askedToLead: boolean;
   /** Whether its target is electing itself (asked by this attempt or by `start`): the attempt waits electionTimeoutMs. */
   electing: boolean;
+  /** Whether it went to the node named as the leader, and no redirect said otherwise: it waits leaderTimeoutMs. */
+  direct: boolean;
   /** The target said it is busy: retry there after the timeout, without asking it to lead. */
   busy: boolean;
 }
@@ -110,8 +119,9 @@ export class ClientCore {
   get pending(): { req: number; op: Operation; startedAt: number; attempts: number; target: number } | null { return this.inflight; }
 
   /** How long the attempt in flight waits before the client asks the next node to lead. */
-  attemptTimeoutMs(f: { electing: boolean } | null = this.inflight): number {
-    return f?.electing ? this.o.electionTimeoutMs ?? this.o.timeoutMs : this.o.timeoutMs;
+  attemptTimeoutMs(f: { electing: boolean; direct?: boolean } | null = this.inflight): number {
+    if (f?.electing) return this.o.electionTimeoutMs ?? this.o.timeoutMs;
+    return f?.direct ? this.o.leaderTimeoutMs ?? this.o.timeoutMs : this.o.timeoutMs;
   }
 
   /**
@@ -143,7 +153,7 @@ export class ClientCore {
     // Sent where `start` asked for an election that may still run: wait as long as one takes.
     const a = this.askedAtStart;
     const electing = !this.known && a !== null && a.node === this.hint && now - a.at < this.attemptTimeoutMs({ electing: true });
-    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, resentAt: now, attempts: 1, target: this.hint, askedToLead: false, electing, busy: false };
+    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, resentAt: now, attempts: 1, target: this.hint, askedToLead: false, electing, direct: this.known && !electing, busy: false };
     return [this.request(this.hint)];
   }
 
@@ -192,7 +202,9 @@ export class ClientCore {
     if (n < 1 || n > this.o.nodes) return false;
     this.hint = n;
     this.known = true;
-    if (!f || msg.req !== f.req || f.target === n) return false;
+    if (!f || msg.req !== f.req) return false;
+    f.direct = false; // through a follower: the forward is one hop more
+    if (f.target === n) return false;
     f.target = n;
     return true;
   }
@@ -235,6 +247,7 @@ export class ClientCore {
     const next = (f.target % this.o.nodes) + 1;
     f.askedToLead = true;
     f.electing = true;
+    f.direct = false;
     f.target = next;
     f.sentAt = now;
     f.attempts++;

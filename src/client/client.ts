@@ -19,8 +19,8 @@ export interface ClientOptions {
   bind?: string;
   /**
    * Wait this long for an answer before asking another node to lead (default: derived from the
-   * delay and the hops, defaultClientTimeoutMs / electionTimeoutMs). When set, it is used for
-   * every attempt.
+   * delay and the hops, leaderTimeoutMs / defaultClientTimeoutMs / electionTimeoutMs). When set,
+   * it is used for every attempt.
    */
   timeoutMs?: number;
   /** Initial leader hint, 1..n (default 1). */
@@ -35,6 +35,8 @@ export interface ClientOptions {
 
 /** One-way hops of an operation sent to a follower: the request, the forward, accept, accepted, the reply. */
 export const OPERATION_HOPS = 5;
+/** ... sent to the leader: the request, accept, accepted, the reply. */
+export const LEADER_OPERATION_HOPS = 4;
 /** ... once its node was asked to lead: Leader (with the request), prepare, promise, accept, accepted, the reply. */
 export const ELECTION_HOPS = 6;
 /**
@@ -54,6 +56,11 @@ export function defaultClientTimeoutMs(delayMs: number): number {
   return hopsTimeoutMs(delayMs, OPERATION_HOPS);
 }
 
+/** ... when it went to the node named as the leader by the last reply or redirect. */
+export function leaderTimeoutMs(delayMs: number): number {
+  return hopsTimeoutMs(delayMs, LEADER_OPERATION_HOPS);
+}
+
 /** How long an attempt waits once its node was asked to lead. */
 export function electionTimeoutMs(delayMs: number): number {
   return hopsTimeoutMs(delayMs, ELECTION_HOPS);
@@ -61,9 +68,9 @@ export function electionTimeoutMs(delayMs: number): number {
 
 /**
  * How often a waiting request is sent again to its node: a round trip (no answer to a resend can
- * come sooner) and 10% and 1 s of slack. Shorter than an attempt (defaultClientTimeoutMs) at
+ * come sooner) and 10% and 1 s of slack. Shorter than the shortest attempt (leaderTimeoutMs) at
  * every delay, so a node that was restarted within the attempt gets the request and answers it
- * (at 0 and 300 ms it was 3 s and 3.66 s, longer than the attempt: a restarted leader was used
+ * (with 3 s of slack it was longer than the attempt at 0 and 300 ms: a restarted leader was used
  * only if the first send happened to arrive after the restart).
  */
 export function resendMs(delayMs: number): number {
@@ -130,6 +137,7 @@ export class Client {
       nodes: o.config.nodes.length,
       replyTo,
       timeoutMs: o.timeoutMs ?? defaultClientTimeoutMs(delayMs),
+      leaderTimeoutMs: o.timeoutMs ?? leaderTimeoutMs(delayMs),
       electionTimeoutMs: o.timeoutMs ?? electionTimeoutMs(delayMs),
       resendMs: o.resendMs === null ? undefined : o.resendMs ?? resendMs(delayMs),
       hint: o.hint,

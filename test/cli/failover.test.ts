@@ -7,19 +7,21 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { ClientCore } from '../../src/client/client-core';
-import { defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs, FIRST_OPERATION_HOPS, resendMs } from '../../src/client/client';
-import { ClientReply, NoLeader, make } from '../../messages';
+import { defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs, FIRST_OPERATION_HOPS, leaderTimeoutMs, resendMs } from '../../src/client/client';
+import { ClientReply, NoLeader, Redirect, make } from '../../messages';
 import { CLIENT_MAIN, Cluster, ROOT, sleep, stopAll } from '../e2e/harness';
 
 describe('client: timeouts follow the delay and the hops', () => {
   it('derives the attempt, election, resend and deadline times from the delay', () => {
     assert.equal(defaultClientTimeoutMs(5000), 29_500); // 5 x 5 s x 1.1 + 2 s: an operation via a follower
+    assert.equal(leaderTimeoutMs(5000), 24_000); // 4 x 5 s x 1.1 + 2 s: request, accept, accepted, reply
+    assert.equal(leaderTimeoutMs(0), 2000);
     assert.equal(electionTimeoutMs(5000), 35_000); // 6 x 5 s x 1.1 + 2 s: Leader, prepare, promise, accept, accepted, reply
     assert.equal(FIRST_OPERATION_HOPS, 6); // a put sent as the clients start: Leader, prepare, promise, accept, accepted, reply
     assert.equal(resendMs(5000), 12_000);
     assert.equal(resendMs(0), 1000);
     // A resend comes within every attempt, so a node restarted meanwhile gets the request.
-    for (const d of [0, 20, 300, 1000, 5000]) assert.ok(resendMs(d) < defaultClientTimeoutMs(d), `delay ${d}`);
+    for (const d of [0, 20, 300, 1000, 5000]) assert.ok(resendMs(d) < leaderTimeoutMs(d), `delay ${d}`);
     assert.equal(defaultDeadlineMs(0), 10_000);
     assert.equal(defaultDeadlineMs(5000), 29_500 + 2 * 35_000);
     assert.equal(defaultClientTimeoutMs(0), 2000);
@@ -71,6 +73,22 @@ describe('client: timeouts follow the delay and the hops', () => {
     c3.onReply(make(ClientReply, { client: 'C3', req: 0, result: 'ack', leader: 'P1', depth: 0, digest: 'x' }), 20);
     c3.submit('get', 'k', undefined, 30);
     assert.equal(c3.retryAt, 130);
+  });
+
+  it('an attempt sent to the node named as the leader waits its 4 hops; a redirect (through a follower) extends it to 5', () => {
+    const core = new ClientCore({ id: 'C1', nodes: 5, replyTo: 'x', timeoutMs: 100, leaderTimeoutMs: 60, electionTimeoutMs: 300, hint: 2 });
+    core.submit('get', 'k', undefined, 0);
+    assert.equal(core.retryAt, 60, 'P2 is the leader it was given');
+    core.onRedirect(make(Redirect, { client: 'C1', req: core.pending!.req, leader: 'P3' }));
+    assert.equal(core.retryAt, 100, 'P2 forwarded it to P3: one hop more');
+    assert.equal(core.pending!.target, 3);
+    assert.deepEqual(core.onTick(100).map((o) => [o.to, o.msg.kind]), [[4, 'leader'], [4, 'request']]);
+    assert.equal(core.retryAt, 400, 'P4 was asked to lead');
+    // The answer names P4: the next operation goes there and waits the leader's hops.
+    core.onReply(make(ClientReply, { client: 'C1', req: core.pending!.req, result: 'NO_KEY', leader: 'P4', depth: 0, digest: 'other' }), 150);
+    core.abandon();
+    core.submit('get', 'k', undefined, 1000);
+    assert.deepEqual([core.pending!.target, core.retryAt], [4, 1060]);
   });
 
   it('without resendMs (the simulator) nothing is resent', () => {
