@@ -42,7 +42,7 @@ export const ELECTION_HOPS = 6;
 /**
  * On a fresh cluster, an operation sent as its client starts (which asks P1 to lead at start):
  * the election's Leader, prepare and promise, then accept, accepted, the reply. One typed at
- * least 3 delays after the clients started finds P1 leading: OPERATION_HOPS - 1 (no forward).
+ * least 3 delays after the clients started finds P1 leading: LEADER_OPERATION_HOPS.
  */
 export const FIRST_OPERATION_HOPS = ELECTION_HOPS;
 
