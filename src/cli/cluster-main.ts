@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs, FIRST_OPERATION_HOPS } from '../client/client';
+import { defaultClientTimeoutMs, defaultDeadlineMs, electionTimeoutMs, FIRST_OPERATION_HOPS, leaderTimeoutMs } from '../client/client';
 import { Cluster } from '../cluster/cluster';
 import { CONSOLE_HELP, parseScript, Script } from '../cluster/commands';
 import { CheckFailed, CommandError, defaultTimeoutMs, Executor } from '../cluster/executor';
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
   out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.`);
   const d = cluster.delayMs;
   const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-  out.info(`no node leads yet: the first operation takes ${FIRST_OPERATION_HOPS} message delays (about ${secs(FIRST_OPERATION_HOPS * d)} at delay ${d} ms): the node it reaches answers that it knows no leader, the client asks it to lead, an election and one round follow. A client waits ${secs(clientRetryMs ?? defaultClientTimeoutMs(d))} for an answer (${secs(clientRetryMs ?? electionTimeoutMs(d))} once it asked a node to lead) before it asks the next node, and gives up after ${secs(clientTimeoutMs ?? defaultDeadlineMs(d))} (--retry-ms, --timeout-ms)`);
+  out.info(`no node led at start: the clients, knowing no leader, asked P1 to lead as they started; it leads after 3 message delays (Leader, prepare, promise: about ${secs(3 * d)} at delay ${d} ms). An operation then takes 4 delays (about ${secs(4 * d)}); one typed before that waits for the election, at most ${FIRST_OPERATION_HOPS} delays (about ${secs(FIRST_OPERATION_HOPS * d)}). A client waits ${secs(clientRetryMs ?? leaderTimeoutMs(d))} for an answer from the node it believes leads (${secs(clientRetryMs ?? defaultClientTimeoutMs(d))} through another node, ${secs(clientRetryMs ?? electionTimeoutMs(d))} once it asked a node to lead) before it asks the next node, and gives up after ${secs(clientTimeoutMs ?? defaultDeadlineMs(d))} (--retry-ms, --timeout-ms)`);
   rl = readline.createInterface({ input: process.stdin, output: terminal ? process.stdout : undefined, terminal, prompt: '> ' });
   if (terminal) {
     out.setPrompt(() => rl!.prompt(true));

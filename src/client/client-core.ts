@@ -3,10 +3,16 @@
  * client and the simulator all drive this one class):
  * - one operation at a time, each with (client id, request number);
  * - sent to the node it believes leads (the hint, updated from every reply);
+ * - the timeout follows from the hops the attempt needs: fewer when it went to the node named as
+ *   the leader, more through a follower, most when its node is electing itself;
  * - on timeout: send the spec's `Leader` message to the next node (round robin, so clients
  *   that lost the same leader tend to pick the same successor and a dead node is not picked
  *   twice in a row) and retry the *same* request there (same number: at most once);
  * - when the node says it knows no leader (`no-leader`), ask that node to lead at once;
+ * - a client started without a leader hint knows no leader: `start` asks its first choice (P1,
+ *   the same for every such client, so clients starting together do not run rival elections) to
+ *   lead at once, the spec's `Leader` message sent early rather than after a timeout, so the
+ *   first operation finds a leader elected or being elected (README "Timings");
  * - when the node says it forwarded the request to a leader (`redirect`), that node becomes the
  *   hint and the target of the request's resends;
  * - each client process has its own random session (requests are numbered from the clock,
@@ -46,6 +52,11 @@ export interface ClientCoreOptions {
   /** Time to wait for an answer before asking another node to lead. */
   timeoutMs: number;
   /**
+   * ... when the request went to the node a reply or a redirect named as the leader (one hop
+   * fewer than through a follower: no forward). Default: timeoutMs.
+   */
+  leaderTimeoutMs?: number;
+  /**
    * Time to wait once the request's node was asked to lead (an election needs one round more
    * than an operation). Default: timeoutMs.
    */
@@ -56,7 +67,10 @@ export interface ClientCoreOptions {
    * answers or forwards it without waiting out the timeout. Default: never.
    */
   resendMs?: number;
-  /** Initial leader hint (1..nodes). */
+  /**
+   * Initial leader hint (1..nodes), a leader the caller knows of (`--leader`). Without it the
+   * client knows no leader: it starts at P1 and `start` asks P1 to lead.
+   */
   hint?: number;
   /** Request number to start after (a restarted client continues its numbering). */
   lastReq?: number;
@@ -77,6 +91,10 @@ interface InFlight {
   target: number;
   /** Whether this attempt already asked its target to lead. */
   askedToLead: boolean;
+  /** Whether its target is electing itself (asked by this attempt or by `start`): the attempt waits electionTimeoutMs. */
+  electing: boolean;
+  /** Whether it went to the node named as the leader, and no redirect said otherwise: it waits leaderTimeoutMs. */
+  direct: boolean;
   /** The target said it is busy: retry there after the timeout, without asking it to lead. */
   busy: boolean;
 }
@@ -85,9 +103,14 @@ export class ClientCore {
   private hint: number;
   private req: number;
   private inflight: InFlight | null = null;
+  /** Whether the hint came from the caller or a node (not the default first choice). */
+  private known: boolean;
+  /** The node `start` asked to lead, and when. */
+  private askedAtStart: { node: number; at: number } | null = null;
 
   constructor(private readonly o: ClientCoreOptions) {
     this.hint = o.hint ?? 1;
+    this.known = o.hint !== undefined;
     this.req = o.lastReq ?? 0;
   }
 
@@ -96,8 +119,20 @@ export class ClientCore {
   get pending(): { req: number; op: Operation; startedAt: number; attempts: number; target: number } | null { return this.inflight; }
 
   /** How long the attempt in flight waits before the client asks the next node to lead. */
-  attemptTimeoutMs(f: { askedToLead: boolean } | null = this.inflight): number {
-    return f?.askedToLead ? this.o.electionTimeoutMs ?? this.o.timeoutMs : this.o.timeoutMs;
+  attemptTimeoutMs(f: { electing: boolean; direct?: boolean } | null = this.inflight): number {
+    if (f?.electing) return this.o.electionTimeoutMs ?? this.o.timeoutMs;
+    return f?.direct ? this.o.leaderTimeoutMs ?? this.o.timeoutMs : this.o.timeoutMs;
+  }
+
+  /**
+   * The client process started. If it knows no leader, it asks its first choice to lead now
+   * instead of after its first request found none: the first operation then waits for at most
+   * the rest of that election, not for a `no-leader` answer and a whole election after it.
+   */
+  start(now: number): ClientOutbound[] {
+    if (this.known || this.askedAtStart) return [];
+    this.askedAtStart = { node: this.hint, at: now };
+    return [{ to: this.hint, msg: make(LeaderRequest, {}) }];
   }
 
   /** When the attempt in flight times out (ms since 1970), or null when idle. */
@@ -115,7 +150,10 @@ export class ClientCore {
     if (this.inflight) throw new Error(`client ${this.o.id} already has request #${this.inflight.req} in flight`);
     const req = ++this.req;
     const operation = Operation.of(op, key, op === 'put' ? value : undefined, this.o.id, req, this.o.session);
-    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, resentAt: now, attempts: 1, target: this.hint, askedToLead: false, busy: false };
+    // Sent where `start` asked for an election that may still run: wait as long as one takes.
+    const a = this.askedAtStart;
+    const electing = !this.known && a !== null && a.node === this.hint && now - a.at < this.attemptTimeoutMs({ electing: true });
+    this.inflight = { req, op: operation, digest: operationDigest(operation), startedAt: now, sentAt: now, resentAt: now, attempts: 1, target: this.hint, askedToLead: false, electing, direct: this.known && !electing, busy: false };
     return [this.request(this.hint)];
   }
 
@@ -129,7 +167,10 @@ export class ClientCore {
     const m = /^P([0-9]+)$/.exec(msg.leader);
     if (m) {
       const n = Number(m[1]);
-      if (n >= 1 && n <= this.o.nodes) this.hint = n;
+      if (n >= 1 && n <= this.o.nodes) {
+        this.hint = n;
+        this.known = true;
+      }
     }
     if (!f || msg.req !== f.req || msg.digest !== f.digest) return null; // an old answer (a retry's twin, or an earlier life's request under this number): ignore
     this.inflight = null;
@@ -142,6 +183,7 @@ export class ClientCore {
     const f = this.inflight;
     if (!f || msg.req !== f.req || from !== f.target || f.askedToLead) return [];
     f.askedToLead = true;
+    f.electing = true;
     f.sentAt = now;
     f.resentAt = now;
     return [{ to: from, msg: make(LeaderRequest, {}) }, this.request(from)];
@@ -159,7 +201,10 @@ export class ClientCore {
     const n = Number(m[1]);
     if (n < 1 || n > this.o.nodes) return false;
     this.hint = n;
-    if (!f || msg.req !== f.req || f.target === n) return false;
+    this.known = true;
+    if (!f || msg.req !== f.req) return false;
+    f.direct = false; // through a follower: the forward is one hop more
+    if (f.target === n) return false;
     f.target = n;
     return true;
   }
@@ -201,6 +246,8 @@ export class ClientCore {
     f.resentAt = now;
     const next = (f.target % this.o.nodes) + 1;
     f.askedToLead = true;
+    f.electing = true;
+    f.direct = false;
     f.target = next;
     f.sentAt = now;
     f.attempts++;

@@ -20,8 +20,8 @@ export interface ClientOptions {
   bind?: string;
   /**
    * Wait this long for an answer before asking another node to lead (default: derived from the
-   * delay and the hops, defaultClientTimeoutMs / electionTimeoutMs). When set, it is used for
-   * every attempt.
+   * delay and the hops, leaderTimeoutMs / defaultClientTimeoutMs / electionTimeoutMs). When set,
+   * it is used for every attempt.
    */
   timeoutMs?: number;
   /** Initial leader hint, 1..n (default 1). */
@@ -38,10 +38,16 @@ export interface ClientOptions {
 
 /** One-way hops of an operation sent to a follower: the request, the forward, accept, accepted, the reply. */
 export const OPERATION_HOPS = 5;
+/** ... sent to the leader: the request, accept, accepted, the reply. */
+export const LEADER_OPERATION_HOPS = 4;
 /** ... once its node was asked to lead: Leader (with the request), prepare, promise, accept, accepted, the reply. */
 export const ELECTION_HOPS = 6;
-/** On a fresh cluster the first node answers no-leader first: 2 hops more than an election. */
-export const FIRST_OPERATION_HOPS = 2 + ELECTION_HOPS;
+/**
+ * On a fresh cluster, an operation sent as its client starts (which asks P1 to lead at start):
+ * the election's Leader, prepare and promise, then accept, accepted, the reply. One typed at
+ * least 3 delays after the clients started finds P1 leading: LEADER_OPERATION_HOPS.
+ */
+export const FIRST_OPERATION_HOPS = ELECTION_HOPS;
 
 /** `hops` message delays plus slack for processing on a loaded machine: 2 s and 10%. */
 export function hopsTimeoutMs(delayMs: number, hops: number): number {
@@ -53,19 +59,25 @@ export function defaultClientTimeoutMs(delayMs: number): number {
   return hopsTimeoutMs(delayMs, OPERATION_HOPS);
 }
 
+/** ... when it went to the node named as the leader by the last reply or redirect. */
+export function leaderTimeoutMs(delayMs: number): number {
+  return hopsTimeoutMs(delayMs, LEADER_OPERATION_HOPS);
+}
+
 /** How long an attempt waits once its node was asked to lead. */
 export function electionTimeoutMs(delayMs: number): number {
   return hopsTimeoutMs(delayMs, ELECTION_HOPS);
 }
 
 /**
- * How often a waiting request is sent again to its node: a round trip and slack (3 s and 10%).
- * Not much less than that: a follower that already learned the request was decided answers a
- * resend itself, naming itself as the leader in the reply (src/core), which sends the client's
- * next request the long way round through that follower.
+ * How often a waiting request is sent again to its node: a round trip (no answer to a resend can
+ * come sooner) and 10% and 1 s of slack. Shorter than the shortest attempt (leaderTimeoutMs) at
+ * every delay, so a node that was restarted within the attempt gets the request and answers it
+ * (with 3 s of slack it was longer than the attempt at 0 and 300 ms: a restarted leader was used
+ * only if the first send happened to arrive after the restart).
  */
 export function resendMs(delayMs: number): number {
-  return Math.ceil((2 * delayMs * 11) / 10) + 3000;
+  return Math.ceil((2 * delayMs * 11) / 10) + 1000;
 }
 
 /** The default deadline of one operation: a lost leader and two elections (at least 10 s). */
@@ -130,6 +142,7 @@ export class Client {
       nodes: o.config.nodes.length,
       replyTo,
       timeoutMs: o.timeoutMs ?? defaultClientTimeoutMs(delayMs),
+      leaderTimeoutMs: o.timeoutMs ?? leaderTimeoutMs(delayMs),
       electionTimeoutMs: o.timeoutMs ?? electionTimeoutMs(delayMs),
       resendMs: o.resendMs === null ? undefined : o.resendMs ?? resendMs(delayMs),
       hint: o.hint,
@@ -140,6 +153,10 @@ export class Client {
     await this.transport.start();
     this.transport.connectAll();
     await this.transport.waitForPeers(1000);
+    for (const out of this.core.start(Date.now())) {
+      this.o.onEvent?.(`no leader known yet: asking P${out.to} to become leader now, so the first operation need not wait for an election`);
+      this.transport.send(`P${out.to}`, out.msg);
+    }
     this.timer = setInterval(() => this.tick(), 20);
   }
 

@@ -574,7 +574,12 @@ class Simulation {
     c.incarnation++;
     const lastReq = (this.now + c.clockOffsetMs) * 1000;
     const session = this.clientRng.u32().toString(16).padStart(8, '0');
-    c.core = new ClientCore({ id: c.name, nodes: NODES, replyTo: c.name, timeoutMs: this.swarm.clientTimeoutMs, hint: 1 + ((c.index + c.incarnation) % NODES), lastReq, session });
+    // A first life is given a leader hint (spread over the nodes, so requests start out
+    // forwarded); a restarted one knows no leader, as a real client restarted without
+    // --leader: it asks P1 to lead as it starts, whoever leads by then (ClientCore.start).
+    const hint = c.incarnation === 1 ? 1 + ((c.index + c.incarnation) % NODES) : undefined;
+    c.core = new ClientCore({ id: c.name, nodes: NODES, replyTo: c.name, timeoutMs: this.swarm.clientTimeoutMs, hint, lastReq, session });
+    for (const o of c.core.start(this.now)) this.send(c.name, pname(o.to), o.msg);
     if (c.incarnation > 1) {
       this.stats.clientRestarts++;
       this.log(`${c.name} restarted${stepBackMs ? ` (its clock stepped back ${stepBackMs}ms)` : ''}: numbering from #${lastReq + 1}`);

@@ -197,8 +197,8 @@ describe('cluster console: scenario scripts', function () {
     // stdin is closed: the console starts everything, prints its hints and stops.
     const r = await runCluster(['--config', config, '--data-dir', path.join(dir, 'hint'), '--delay-ms', '5000', '--quiet'], 40_000);
     assert.equal(r.code, 0, tail(r.output));
-    assert.match(r.output, /the first operation takes 8 message delays \(about 40 s at delay 5000 ms\)/);
-    assert.match(r.output, /A client waits 30 s for an answer \(35 s once it asked a node to lead\) before it asks the next node, and gives up after 100 s/);
+    assert.match(r.output, /asked P1 to lead as they started; it leads after 3 message delays \(Leader, prepare, promise: about 15 s at delay 5000 ms\)\. An operation then takes 4 delays \(about 20 s\); one typed before that waits for the election, at most 6 delays \(about 30 s\)/);
+    assert.match(r.output, /A client waits 24 s for an answer from the node it believes leads \(30 s through another node, 35 s once it asked a node to lead\) before it asks the next node, and gives up after 100 s/);
     assert.match(r.output, /C1 \| C1 ready \(.*deadline 99\.5 s per operation\)/);
   });
 

@@ -4,7 +4,8 @@
  * cleans every process and temp folder up whatever happens.
  *
  * - `Cluster.start()` writes a nodes.ini (configToIni) on free ports and starts P1..P5, each
- *   with its own --data-dir, `--delay-ms 0 --json`.
+ *   with its own --data-dir, `--delay-ms D --json` (D: the config's delay, 0 unless
+ *   `Cluster.start({ delayMs })`).
  * - `Proc.waitForLine(pred)` waits for a stdout line; on timeout or early exit it fails with
  *   the last lines the process printed (stdout and stderr).
  * - `NodeProc.status()/blockchain()/kv()/queue()` send the console command and parse the
@@ -351,13 +352,13 @@ export async function freePorts(count: number): Promise<number[]> {
 // ---------------------------------------------------------------- the cluster
 
 /** A temp folder (removed by stopAll) holding a nodes.ini on free loopback ports. */
-export async function tempConfig(n = 5, nc = 3): Promise<{ dir: string; iniPath: string; config: ClusterConfig }> {
+export async function tempConfig(n = 5, nc = 3, delayMs = 0): Promise<{ dir: string; iniPath: string; config: ClusterConfig }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-e2e-'));
   tempDirs.add(dir);
   const ports = await freePorts(n + nc);
   const ep = (name: string, port: number): Endpoint => ({ name, host: '127.0.0.1', port });
   const cfg = {
-    delayMs: 0,
+    delayMs,
     nodes: Array.from({ length: n }, (_, i) => ep(`P${i + 1}`, ports[i])),
     clients: Array.from({ length: nc }, (_, i) => ep(`C${i + 1}`, ports[n + i])),
   };
@@ -375,6 +376,8 @@ export interface ClusterOptions {
   insecure?: boolean;
   /** Called before the nodes start, e.g. to give some nodes another cluster file (`iniFor`). */
   prepare?: (c: Cluster) => void | Promise<void>;
+  /** The config's message delay, which nodes and clients started by the harness use (default 0). */
+  delayMs?: number;
 }
 
 export class Cluster {
@@ -390,7 +393,7 @@ export class Cluster {
     const nc = o.clients ?? 3;
     let lastErr: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { dir, iniPath, config } = await tempConfig(n, nc);
+      const { dir, iniPath, config } = await tempConfig(n, nc, o.delayMs ?? 0);
       const c = new Cluster(dir, iniPath, config);
       c.insecure = !!o.insecure;
       try {
@@ -412,7 +415,7 @@ export class Cluster {
 
   /** The exact command line of node `id` (restarting is the same command). */
   nodeArgs(id: number): string[] {
-    return nodeCommand(id, ['--config', this.iniFor.get(id) ?? this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json', ...(this.insecure ? ['--insecure'] : [])]);
+    return nodeCommand(id, ['--config', this.iniFor.get(id) ?? this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', String(this.config.delayMs), '--json', ...(this.insecure ? ['--insecure'] : [])]);
   }
 
   /** Starts (or restarts) node `id` and waits until it listens. */

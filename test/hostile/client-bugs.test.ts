@@ -60,7 +60,8 @@ describe('hostile: client bugs (real processes)', function () {
   it('the programmatic client refuses a key with ESC or NUL, or an oversize value, before sending anything', async () => {
     const { config } = await tempConfig(5, 3);
     const sent: string[] = [];
-    const client = await Client.connect({ id: 'C1', config, delayMs: 0, timeoutMs: 60_000, trace: (l) => sent.push(l) });
+    // (hint: a client that knows no leader would send P1 `Leader` as it starts; this one sends nothing unasked)
+    const client = await Client.connect({ id: 'C1', config, delayMs: 0, timeoutMs: 60_000, hint: 1, trace: (l) => sent.push(l) });
     try {
       await assert.rejects(client.put('a\x1b[2J', '1'), /not sent: the key contains a control character/);
       await assert.rejects(client.get('a\0'), /not sent: the key contains a control character/);
