@@ -52,6 +52,18 @@ export interface TransportOptions {
    * queues until connected (a client's first answer must not be lost).
    */
   isNode?: (name: string) => boolean;
+  /**
+   * Sees each message sent (after the size check, before the delay) and each one dropped at a
+   * failed link: the events the web view draws (src/events/reporter.ts). Absent (the default,
+   * and whenever --events is off): no cost.
+   */
+  observe?: TransportObserver;
+}
+
+export interface TransportObserver {
+  sent(to: string, kind: string): void;
+  /** `kind` is null for a frame dropped after its delay (only the encoded frame is at hand). */
+  dropped(peer: string, kind: string | null, inbound: boolean): void;
 }
 
 // One process may host many clients (the benchmark runs 64), each with a ROUTER, a DEALER per
@@ -156,7 +168,10 @@ export class Transport {
           this.log.warn('bad-frame', `dropped a frame from ${d.from === undefined ? 'an unknown sender' : printableShort(d.from, 64)}: ${printableShort(d.reason, 200)}`);
           continue;
         }
-        if (!this.links.isUp(d.from)) continue; // failLink: accept nothing from that peer
+        if (!this.links.isUp(d.from)) { // failLink: accept nothing from that peer
+          this.o.observe?.dropped(d.from, d.msg.kind, true);
+          continue;
+        }
         if (d.msg.kind === 'request' && !this.screenRequest(d.from, d.msg as ClientRequest)) continue;
         if (this.o.trace) this.o.trace(printable(`${this.o.self} <- ${d.from} ${describe(d.msg)}`));
         try {
@@ -224,7 +239,11 @@ export class Transport {
 
   /** Sends `msg` to `to` after the constant delay; `address` reaches a peer not in the config. */
   send(to: string, msg: AnyMessage, address?: string): void {
-    if (this.closed || !this.links.isUp(to)) return;
+    if (this.closed) return;
+    if (!this.links.isUp(to)) {
+      this.o.observe?.dropped(to, msg.kind, false);
+      return;
+    }
     const peer = this.peer(to, address);
     if (!peer) return;
     peer.lastUsed = Date.now();
@@ -244,6 +263,7 @@ export class Transport {
       return;
     }
     if (this.o.trace) this.o.trace(printable(`${this.o.self} -> ${to} ${describe(msg)}`));
+    this.o.observe?.sent(to, msg.kind);
     if (this.o.delayMs <= 0) {
       this.release(peer, frame, bytes);
       return;
@@ -274,7 +294,11 @@ export class Transport {
   }
 
   private release(peer: PeerSocket, frame: string, bytes: number): void {
-    if (this.closed || peer.closed || !this.links.isUp(peer.name)) return; // the link may have failed during the delay
+    if (this.closed || peer.closed) return;
+    if (!this.links.isUp(peer.name)) { // the link failed during the delay
+      this.o.observe?.dropped(peer.name, null, false);
+      return;
+    }
     if (peer.ready.length >= MAX_PEER_QUEUE_FRAMES || peer.readyBytes + bytes > MAX_PEER_QUEUE_BYTES) {
       peer.dropped++;
       this.log.warn('send-queue-full', `send queue to ${printableShort(peer.name, 64)} is full (${peer.ready.length} frames, ${peer.readyBytes} bytes): dropping`);

@@ -20,6 +20,7 @@ import { DurableRecord } from '../core/durable';
 import { ChainStore } from '../store/chain-store';
 import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
+import { chainTail, EventReporter, kvSample } from '../events/reporter';
 import { DirLock } from './dir-lock';
 import { KvSnapshot } from './kv-snapshot';
 
@@ -36,6 +37,8 @@ export interface NodeOptions {
   /** Fsync (off only for experiments; the benchmark keeps it on). */
   fsync?: boolean;
   core?: Partial<CoreConfig>;
+  /** With --events: where the structured event lines go (src/events/reporter.ts; the web view). */
+  events?: (line: string) => void;
 }
 
 /** What `status` reports (one JSON line with --json); the cluster console and the benchmark read it. */
@@ -72,6 +75,7 @@ export class ChainNode {
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private lock: DirLock | null = null;
+  private reporter: EventReporter | null = null;
 
   constructor(readonly o: NodeOptions) {
     this.name = `P${o.id}`;
@@ -102,6 +106,16 @@ export class ChainNode {
     if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
     this.kv.save(this.replica.sm.dict, st.commit);
 
+    if (o.events) {
+      const d = this.replica.durable;
+      this.reporter = new EventReporter(this.name, {
+        state: () => this.status(),
+        chainVersion: () => `${this.replica.commit} ${d.end} ${d.end > 0 ? d.hashes[d.end - 1] : ''}`,
+        chain: () => chainTail(d.log, d.hashes, this.replica.commit),
+        kv: () => kvSample(this.replica.sm.dict),
+      }, o.events);
+    }
+    const reporter = this.reporter;
     const fsync = o.fsync !== false;
     this.host = new HostLoop(this.replica, {
       now: () => Date.now(),
@@ -117,6 +131,7 @@ export class ChainNode {
       }),
       observe: (out) => {
         for (const e of out.events) o.log(e);
+        if (reporter) for (const e of out.events) reporter.log(e);
         if (o.traceMessages) for (const e of out.blockEvents) o.log(e);
         if (out.decided.length > 0) this.kv.markDirty();
       },
@@ -132,12 +147,14 @@ export class ChainNode {
       onMessage: (from, msg) => this.host.input({ type: 'message', from, msg }),
       trace: o.traceMessages ? (l) => o.log(l) : undefined,
       warn: (l) => o.log(`[net] ${l}`),
+      observe: reporter ?? undefined,
     });
     await this.transport.start();
     this.transport.connectAll();
     await this.transport.waitForPeers(300, (name) => name.startsWith('P')); // clients need not be up
     this.ticker = setInterval(() => this.host.input({ type: 'tick' }), TICK_MS);
     o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms)`);
+    this.reporter?.start();
   }
 
   get links() {
@@ -184,6 +201,7 @@ export class ChainNode {
     if (this.store) this.persist([], this.o.fsync !== false); // a clean stop leaves everything durable
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    this.reporter?.stop();
     this.transport?.close();
     try {
       this.kv?.save(this.replica.sm.dict, this.replica.commit);
