@@ -298,7 +298,8 @@ export class WebHub {
     return msg;
   }
 
-  private push(): void {
+  /** Sends what changed to every page (every WEB_PUSH_MS once started). */
+  push(): void {
     const msg = this.takePush();
     if (msg === null || this.pages.size === 0) return;
     const text = sse(msg);
