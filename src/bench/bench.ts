@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChainkvClient, ChainkvCluster, ChainLogStats } from './chainkv';
+import { EVENT_PREFIX } from '../events/reporter';
 import { generateChain, GeneratedChain } from './chain-gen';
 import { EtcdCluster, findEtcd } from './etcd';
 import { FsyncResult, measureFsync } from './fsync';
@@ -36,6 +37,8 @@ export interface BenchOptions {
   fsyncSamples: number;
   /** Run chainkv nodes under `node --cpu-prof` and summarise the profiles into this folder. */
   cpuProfDir?: string;
+  /** Start the nodes with --events (the web view's event lines) and report how much they wrote. */
+  events?: boolean;
   /** Parent of the temp dir (default: the OS temp dir). */
   tmp?: string;
   keep: boolean;
@@ -108,6 +111,8 @@ export interface BenchResults {
   chainkvPeakRssMB?: Record<string, number>;
   /** The leader's chain.log after the runs: how many blocks each write (accept record) carried. */
   chainkvLeaderLog?: ChainLogStats;
+  /** With --events: the event lines each node wrote over the chainkv runs (what the console would relay to the page). */
+  chainkvEvents?: { node: string; lines: number; perSec: number; kbPerSec: number; longest: number }[];
   etcd: RunResult[];
   etcdInfo?: { bin: string; version: string; peakRssMB?: Record<string, number> } | { skipped: string };
   ratios: { clients: number; throughput: number; p50: number }[];
@@ -173,6 +178,7 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
         o.log(`etcd ${found.version}: 5 members up (fsync on), leader ${(await et.leader())?.name}`);
       }
     }
+    const eventsFrom = Date.now();
     for (let rep = 1; rep <= o.repeat; rep++) for (const n of o.clients) {
       if (ck && o.parts.has('chainkv')) {
         const clients = ck.clients.slice(0, n);
@@ -195,6 +201,11 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
           await closeAll(clients);
         }
       }
+    }
+    if (ck && o.parts.has('chainkv') && o.events) {
+      const secs = (Date.now() - eventsFrom) / 1000;
+      res.chainkvEvents = ck.ids.map((id) => eventStats(`P${id}`, ck!.cluster.logPath(id), secs));
+      for (const e of res.chainkvEvents) o.log(`chainkv --events: ${e.node} wrote ${fmt.int(e.lines)} event lines over the runs (${e.perSec.toFixed(1)} a second, ${e.kbPerSec.toFixed(1)} KB/s, the longest ${fmt.int(e.longest)} characters)`);
     }
     if (ck && o.parts.has('chainkv')) {
       res.chainkvPeakRssMB = Object.fromEntries(ck.ids.map((id) => [`P${id}`, procMemory(ck!.cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
@@ -231,6 +242,20 @@ interface StartedChainkv {
 
 let profileStarts = 0;
 
+/** The `@event` lines in a node's log: how many, per second over `secs`, and the longest. */
+function eventStats(node: string, logPath: string, secs: number): { node: string; lines: number; perSec: number; kbPerSec: number; longest: number } {
+  let lines = 0;
+  let bytes = 0;
+  let longest = 0;
+  for (const l of fs.readFileSync(logPath, 'utf8').split('\n')) {
+    if (!l.startsWith(EVENT_PREFIX)) continue;
+    lines++;
+    bytes += l.length + 1;
+    longest = Math.max(longest, l.length);
+  }
+  return { node, lines, perSec: lines / secs, kbPerSec: bytes / 1024 / secs, longest };
+}
+
 /** A fresh 5-node cluster in `dir` with `clients` connected clients and an elected leader. */
 async function startChainkv(o: BenchOptions, dir: string, clients: number): Promise<StartedChainkv> {
   const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
@@ -240,6 +265,7 @@ async function startChainkv(o: BenchOptions, dir: string, clients: number): Prom
     dir,
     clients,
     nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${tag}-P${id}-${++profileStarts}.cpuprofile`] : undefined,
+    nodeArgs: o.events ? ['--events'] : undefined,
   });
   try {
     const ids = cluster.config.nodes.map((_, i) => i + 1);

@@ -43,6 +43,8 @@ export interface ChainkvClusterOptions {
   clients: number;
   /** Extra flags for the node's `node` binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/x']. */
   nodeFlags?: (id: number) => string[];
+  /** Extra arguments for the node itself, e.g. ['--events'] (the web view's event lines, measured by --events). */
+  nodeArgs?: string[];
 }
 
 interface NodeProc {
@@ -100,7 +102,7 @@ export class ChainkvCluster {
     const fd = fs.openSync(logPath, 'a');
     const args = [
       ...(this.o.nodeFlags?.(id) ?? []),
-      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json']),
+      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json', ...(this.o.nodeArgs ?? [])]),
     ];
     const startedAt = performance.now();
     const child = spawnTracked(process.execPath, args, { stdio: ['pipe', fd, fd] });
