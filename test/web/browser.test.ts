@@ -162,12 +162,30 @@ describe('web view in a browser (headless Chromium)', function () {
     assert.match(await page.textContent(`#drops-${a}-${b}`), /cut · [0-9]+ dropped/);
     // the page's own view of the node agrees with the node's status
     assert.match(await page.textContent(`#card-${a}`), new RegExp(`failed links${b}`));
+    // For the screenshot: one more put, taken while its messages are drawn in flight (if it is quick enough).
+    await page.fill('#op-key', 'in_flight');
+    await page.click('#op-send');
+    await page.waitForSelector('#dots circle', { timeout: 3000 }).catch(() => undefined);
     await page.screenshot({ path: SHOT, fullPage: true });
     assert.ok(fs.statSync(SHOT).size > 20_000, 'a screenshot was saved');
     process.stdout.write(`      (screenshot: ${SHOT})\n`);
     // clicking it again restores it
     await page.click(`#link-${a}-${b} .hit`);
     await page.waitForFunction((id: string) => !document.getElementById(id)?.classList.contains('cut'), `link-${a}-${b}`, { timeout: 5000 });
+  });
+
+  it('replays a scenario file step by step through the console', async () => {
+    await page.selectOption('#scn-list', 'sequential.txt');
+    await page.click('#scn-load');
+    await page.waitForFunction(() => document.querySelectorAll('#scn-steps li').length > 4, null, { timeout: 5000 });
+    assert.match(await page.textContent('#scn-steps li:nth-child(1)'), /^C1 put alice_netid/);
+    for (let i = 1; i <= 2; i++) {
+      await page.click('#scn-step');
+      await page.waitForSelector(`#scn-steps li:nth-child(${i}).ok`, { timeout: 15_000 });
+    }
+    assert.match(await page.textContent('#scn-steps li:nth-child(2)'), /^expect C1 ack/);
+    await page.waitForFunction(() => document.querySelector('#kv-P1')?.textContent?.includes('alice_netid'), null, { timeout: 5000 });
+    assert.match(await page.textContent('#timeline'), /ok: C1 answered ack/);
   });
 
   it('refuses quit from the page, and the page raised no error', async () => {
