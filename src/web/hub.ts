@@ -152,8 +152,10 @@ export class WebHub {
       for (const [k, n] of Object.entries(ev.counts).slice(0, MAX_EVENT_COUNT_KEYS)) {
         const m = /^(\S{1,64}) ([a-z-]{1,24})$/.exec(k);
         if (!m || !isNat(n)) return refuse('bad "counts" entry');
-        const key = `${name} ${m[1]} ${m[2]}`;
-        if (this.counts.has(key) || this.counts.size < 4 * MAX_EVENT_COUNT_KEYS) this.counts.set(key, (this.counts.get(key) ?? 0) + n);
+        // Every message is counted; beyond 4 x MAX_EVENT_COUNT_KEYS links, under the peer "*".
+        let key = `${name} ${m[1]} ${m[2]}`;
+        if (!this.counts.has(key) && this.counts.size >= 4 * MAX_EVENT_COUNT_KEYS) key = `${name} * ${m[2]}`;
+        this.counts.set(key, (this.counts.get(key) ?? 0) + n);
       }
     }
     if (ev.drops !== undefined) {

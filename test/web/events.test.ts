@@ -174,6 +174,19 @@ describe('web view: the console\'s hub (src/web/hub.ts)', () => {
     assert.equal((hub.snapshot() as { timeline: unknown[] }).timeline.length, MAX_WEB_TIMELINE);
   });
 
+  it('counts every message even from more peers than it keeps counters for', () => {
+    const hub = new WebHub(fakeProcs(), () => undefined);
+    for (let i = 0; i < 40; i++) {
+      const r = new EventReporter('P1', { state: () => NODE_STATE }, () => undefined);
+      for (let j = 0; j < MAX_EVENT_COUNT_KEYS; j++) r.sent(`L${i}x${j}`, 'reply');
+      assert.ok(hub.onEventLine('P1', r.take()!));
+    }
+    const counts = (hub.takePush() as Record<string, any>).counts as Record<string, number>;
+    assert.ok(Object.keys(counts).length <= 4 * MAX_EVENT_COUNT_KEYS + 1, `${Object.keys(counts).length} counters`);
+    assert.equal(Object.values(counts).reduce((s, n) => s + n, 0), 40 * MAX_EVENT_COUNT_KEYS);
+    assert.ok(counts['P1 * reply'] > 0);
+  });
+
   it('tells a process going down and coming back (a restart) in the timeline', () => {
     const procs = fakeProcs();
     const hub = new WebHub(procs, () => undefined);
