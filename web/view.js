@@ -197,7 +197,7 @@
   }
 
   function addDropMark(at, peer, kind, inbound, t) {
-    const a = inbound ? pos[at] : pos[at], b = pos[peer];
+    const a = pos[at], b = pos[peer];
     if (S.nodes[at] && S.nodes[peer]) {
       const key = pairKey(at, peer);
       S.dropsPerLink.set(key, (S.dropsPerLink.get(key) || 0) + 1);

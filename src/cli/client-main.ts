@@ -259,7 +259,11 @@ async function main(): Promise<void> {
     if (inputClosed) finish();
   };
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
-  rl.on('line', (line) => { lines.push(line); void pump(); });
+  rl.on('line', (line) => {
+    if (reporter?.control(line)) return; // the cluster console pausing or resuming the web view's events
+    lines.push(line);
+    void pump();
+  });
   rl.on('close', () => { inputClosed = true; if (!busy) finish(); });
 }
 

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
   rl.on('line', (line) => {
     if (!line.trim()) return;
+    if (node.events?.control(line)) return; // the cluster console pausing or resuming the web view's events
     const p = parseNodeCommand(line);
     // A trailing --json asks for data for this one command; the node's --json flag (kept as it
     // was for the tools that use it) only turns the print commands and status into JSON.

@@ -21,6 +21,13 @@ import {
 import type { TransportObserver } from '../net/transport';
 
 export const EVENT_PREFIX = '@event ';
+/**
+ * Lines the console types into a process started with --events: pause the reporting while no
+ * page is open (nothing is counted or written then), and resume it (the state is reported whole
+ * again). Handled before the process's own command parser.
+ */
+export const EVENTS_ON = '@events on';
+export const EVENTS_OFF = '@events off';
 
 /** One block as the page shows it (texts cut). */
 export interface EventBlock {
@@ -104,6 +111,7 @@ export class EventReporter implements TransportObserver {
   private kvDirty = false;
   private lastKvAt = -Infinity;
   private timer: NodeJS.Timeout | null = null;
+  private paused = false;
 
   constructor(
     private readonly self: string,
@@ -113,6 +121,7 @@ export class EventReporter implements TransportObserver {
   ) {}
 
   sent(to: string, kind: string): void {
+    if (this.paused) return;
     if (this.sends.length < MAX_EVENT_SENDS) this.sends.push([to, kind, this.now()]);
     let key = `${to} ${kind}`;
     if (!this.counts.has(key) && this.counts.size >= MAX_EVENT_COUNT_KEYS) key = `* ${kind}`;
@@ -120,11 +129,13 @@ export class EventReporter implements TransportObserver {
   }
 
   dropped(peer: string, kind: string | null, inbound: boolean): void {
+    if (this.paused) return;
     this.dropCount++;
     if (this.drops.length < MAX_EVENT_DROPS) this.drops.push([clipText(peer, 64), kind ?? '?', inbound, this.now()]);
   }
 
   log(line: string): void {
+    if (this.paused) return;
     if (this.logs.length < MAX_EVENT_LOG_LINES) this.logs.push(clipText(line));
     else this.logSkipped++;
   }
@@ -187,7 +198,32 @@ export class EventReporter implements TransportObserver {
     this.flush(); // the state at start, at once
   }
 
+  /**
+   * `@events on` / `@events off` typed into the process (true if `line` was one of them). Resuming
+   * forgets what was reported, so the next line carries the whole state again.
+   */
+  control(line: string): boolean {
+    const t = line.trim();
+    if (t !== EVENTS_ON && t !== EVENTS_OFF) return false;
+    const pause = t === EVENTS_OFF;
+    if (pause !== this.paused) {
+      this.paused = pause;
+      this.sends = [];
+      this.counts = new Map();
+      this.drops = [];
+      this.dropCount = 0;
+      this.logs = [];
+      this.logSkipped = 0;
+      this.lastState = '';
+      this.lastChain = '';
+      this.lastKvAt = -Infinity;
+      if (!pause) this.flush();
+    }
+    return true;
+  }
+
   flush(): void {
+    if (this.paused) return;
     const line = this.take();
     if (line !== null) this.write(line);
   }

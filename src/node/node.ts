@@ -157,6 +157,11 @@ export class ChainNode {
     this.reporter?.start();
   }
 
+  /** The event reporter (--events), for the console's pause and resume lines. */
+  get events(): EventReporter | null {
+    return this.reporter;
+  }
+
   get links() {
     return this.transport.links;
   }

@@ -14,7 +14,7 @@ import {
   MAX_EVENT_COUNT_KEYS, MAX_EVENT_DROPS, MAX_EVENT_KV_ENTRIES, MAX_EVENT_LINE_CHARS, MAX_EVENT_LOG_LINES, MAX_EVENT_SENDS, MAX_EVENT_TAIL_BLOCKS,
   MAX_EVENT_TEXT_CHARS, MAX_WEB_BACKLOG_BYTES, MAX_WEB_PAGES, MAX_WEB_PUSH_SENDS, MAX_WEB_TIMELINE, RateLimitedLog, WEB_PUSH_MS,
 } from '../limits';
-import { clipText, EVENT_PREFIX, EventBlock, EventChain, EventKv, jsonLine } from '../events/reporter';
+import { clipText, EVENT_PREFIX, EventBlock, EventChain, EventKv, EVENTS_OFF, EVENTS_ON, jsonLine } from '../events/reporter';
 
 export interface NodeView {
   up: string;
@@ -58,7 +58,7 @@ export interface ProcSource {
   clients: readonly string[];
   delayMs: number;
   /** State of a process: 'up' | 'starting' | 'down', its pid, and (clients) the lines typed and not answered. */
-  proc(name: string): { state: string; pid: number | undefined; unanswered: readonly [number, string][] };
+  proc(name: string): { state: string; pid: number | undefined; unanswered: readonly [number, string][]; write(text: string): boolean };
 }
 
 /** One write to a page, as a server-sent event. */
@@ -87,6 +87,8 @@ export class WebHub {
   private drops: [string, string, string, boolean, number][] = [];
   private fresh: TimelineEntry[] = [];
   private changed = new Set<string>();
+  /** What each process was last told (`pid on|off`): events are reported only while a page is open. */
+  private readonly told = new Map<string, string>();
   /** Processes seen up at least once (a later "up" is a restart). */
   private readonly seenUp = new Set<string>();
   private readonly warnings: RateLimitedLog;
@@ -259,12 +261,27 @@ export class WebHub {
         this.changed.add(name);
       }
     }
+    this.syncEvents();
     for (const [name, c] of this.clients) {
       const typed = this.procs.proc(name).unanswered.slice(0, 8).map(([at, text]) => [at, clipText(text, 120)] as [number, string]);
       if (JSON.stringify(typed) !== JSON.stringify(c.typed)) {
         c.typed = typed;
         this.changed.add(name);
       }
+    }
+  }
+
+  /**
+   * Tells every running process to report events while a page is open and to pause while none
+   * is (`@events on|off` on its stdin), once per process start and change.
+   */
+  private syncEvents(): void {
+    const mode = this.pages.size > 0 ? EVENTS_ON : EVENTS_OFF;
+    for (const name of [...this.nodes.keys(), ...this.clients.keys()]) {
+      const p = this.procs.proc(name);
+      if (p.state !== 'up') continue;
+      const want = `${p.pid} ${mode}`;
+      if (this.told.get(name) !== want && p.write(mode)) this.told.set(name, want);
     }
   }
 
@@ -325,7 +342,11 @@ export class WebHub {
     if (this.pages.size >= MAX_WEB_PAGES) return false;
     this.pollProcs();
     this.pages.add(res);
-    res.on('close', () => this.pages.delete(res));
+    res.on('close', () => {
+      this.pages.delete(res);
+      this.syncEvents();
+    });
+    this.syncEvents();
     this.write(res, 'retry: 1000\n' + sse(this.snapshot()));
     return true;
   }

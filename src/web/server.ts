@@ -106,7 +106,12 @@ export class WebServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      throw new HttpError(400, 'bad URL');
+    }
     const route = url.pathname;
     const method = req.method ?? '';
     this.checkHost(req);

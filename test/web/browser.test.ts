@@ -102,6 +102,11 @@ describe('web view in a browser (headless Chromium)', function () {
   });
 
   const leaderOf = async (): Promise<string | null> => page.evaluate(() => document.querySelector('#procs .node[data-role="leader"]')?.id.slice(5) ?? null);
+  /** The leader, once one is drawn (after a failover a new election may still be under way). */
+  const leader = async (): Promise<string> => {
+    await page.waitForSelector('#procs .node[data-role="leader"]', { timeout: 15_000 });
+    return (await leaderOf())!;
+  };
 
   it('draws the five nodes and three clients, all up', async () => {
     await page.waitForFunction(() => document.querySelectorAll('#procs .node[data-up="up"]').length === 5, null, { timeout: 10_000 });
@@ -127,7 +132,7 @@ describe('web view in a browser (headless Chromium)', function () {
   });
 
   it('failProcess on the leader shows it down, and the next operation elects another leader', async () => {
-    const old = (await leaderOf())!;
+    const old = await leader();
     await page.click(`#card-${old} button.fail`);
     await page.waitForSelector(`#node-${old}[data-up="down"]`, { timeout: 10_000 });
     assert.match(await page.textContent('#timeline'), new RegExp(`${old} is down`));
@@ -149,10 +154,10 @@ describe('web view in a browser (headless Chromium)', function () {
   });
 
   it('a link cut by clicking it shows the messages dropped there', async () => {
-    const leader = (await leaderOf())!;
+    const lead = await leader();
     const nodes = ['P1', 'P2', 'P3', 'P4', 'P5'];
-    const other = nodes.find((n) => n !== leader)!;
-    const [a, b] = nodes.indexOf(leader) < nodes.indexOf(other) ? [leader, other] : [other, leader];
+    const other = nodes.find((n) => n !== lead)!;
+    const [a, b] = nodes.indexOf(lead) < nodes.indexOf(other) ? [lead, other] : [other, lead];
     await page.click(`#link-${a}-${b} .hit`);
     await page.waitForSelector(`#link-${a}-${b}.cut`, { timeout: 5000 });
     // The leader's next accept (a put) or heartbeat to that peer is dropped at the cut.
@@ -186,6 +191,16 @@ describe('web view in a browser (headless Chromium)', function () {
     assert.match(await page.textContent('#scn-steps li:nth-child(2)'), /^expect C1 ack/);
     await page.waitForFunction(() => document.querySelector('#kv-P1')?.textContent?.includes('alice_netid'), null, { timeout: 5000 });
     assert.match(await page.textContent('#timeline'), /ok: C1 answered ack/);
+  });
+
+  it('partition and heal from the page cut and restore the links between the groups', async () => {
+    await page.fill('#part-groups', 'P1,P2 | P3,P4,P5');
+    await page.click('#part-go');
+    await page.waitForFunction(() => document.querySelectorAll('#links .linkg.cut').length === 6, null, { timeout: 5000 });
+    assert.equal(await page.locator('#link-P1-P2.cut').count(), 0);
+    assert.equal(await page.locator('#link-P3-P4.cut').count(), 0);
+    await page.click('#heal');
+    await page.waitForFunction(() => document.querySelectorAll('#links .linkg.cut').length === 0, null, { timeout: 5000 });
   });
 
   it('refuses quit from the page, and the page raised no error', async () => {

@@ -27,12 +27,13 @@ function parse(line: string | null): Record<string, any> {
   return JSON.parse(line.slice(EVENT_PREFIX.length));
 }
 
-function fakeProcs(): ProcSource & { states: Map<string, string> } {
+function fakeProcs(): ProcSource & { states: Map<string, string>; written: string[] } {
   const states = new Map<string, string>();
+  const written: string[] = [];
   const nodes = ['P1', 'P2', 'P3', 'P4', 'P5'];
   const clients = ['C1', 'C2', 'C3'];
   for (const n of [...nodes, ...clients]) states.set(n, 'up');
-  return { nodes, clients, delayMs: 200, states, proc: (name) => ({ state: states.get(name)!, pid: 100, unanswered: [] }) };
+  return { nodes, clients, delayMs: 200, states, written, proc: (name) => ({ state: states.get(name)!, pid: 100, unanswered: [], write: (t: string) => { written.push(`${name} ${t}`); return true; } }) };
 }
 
 describe('web view: event lines of a process (src/events/reporter.ts)', () => {
@@ -113,6 +114,26 @@ describe('web view: event lines of a process (src/events/reporter.ts)', () => {
     assert.equal(s.size, 100_000);
     assert.equal(s.entries.length, MAX_EVENT_KV_ENTRIES);
     assert.ok(jsonLine(s).length < 10_000);
+  });
+
+  it('while paused by the console (no page open), counts nothing and writes nothing; resumed, reports the whole state again', () => {
+    const lines: string[] = [];
+    const r = new EventReporter('P1', { state: () => NODE_STATE }, (l) => lines.push(l));
+    r.flush();
+    assert.equal(lines.length, 1);
+    assert.equal(r.control('@events off'), true);
+    for (let i = 0; i < 1000; i++) r.sent('P2', 'accept');
+    r.log('elected leader');
+    r.dropped('P3', 'accept', false);
+    r.flush();
+    assert.equal(lines.length, 1, 'nothing while paused');
+    assert.equal(r.control('status'), false);
+    assert.equal(r.control('@events on'), true);
+    assert.equal(lines.length, 2, 'resuming reports at once');
+    const ev = parse(lines[1]);
+    assert.deepEqual(ev.state, NODE_STATE, 'the state again, though unchanged');
+    assert.equal(ev.counts, undefined, 'nothing counted while paused');
+    assert.equal(ev.log, undefined);
   });
 
   it('escapes what a terminal would act on, and stays valid JSON', () => {
@@ -197,6 +218,23 @@ describe('web view: the console\'s hub (src/web/hub.ts)', () => {
     procs.states.set('P3', 'up');
     const up = hub.takePush() as Record<string, any>;
     assert.deepEqual(up.timeline.map((e: { text: string }) => e.text), ['P3 is up (restarted)']);
+  });
+
+  it('pauses the processes\' events while no page is open and resumes them when one opens', () => {
+    const procs = fakeProcs();
+    const hub = new WebHub(procs, () => undefined);
+    hub.takePush();
+    assert.deepEqual(procs.written.sort(), [...procs.nodes, ...procs.clients].map((n) => `${n} @events off`).sort());
+    procs.written.length = 0;
+    hub.takePush();
+    assert.equal(procs.written.length, 0, 'told once');
+    const handlers = new Map<string, () => void>();
+    const res = { writableLength: 0, write: () => true, on: (e: string, f: () => void) => handlers.set(e, f), destroy: () => undefined, end: () => undefined } as any;
+    assert.ok(hub.addPage(res));
+    assert.equal(procs.written.filter((w) => w.endsWith('@events on')).length, 8);
+    procs.written.length = 0;
+    handlers.get('close')!();
+    assert.equal(procs.written.filter((w) => w.endsWith('@events off')).length, 8);
   });
 
   it('disconnects a page that falls MAX_WEB_BACKLOG_BYTES behind, and refuses page MAX_WEB_PAGES + 1', () => {
