@@ -14,6 +14,8 @@
   const MAX_DOTS = 400;
   /** Timeline entries kept on the page. */
   const MAX_TIMELINE = 200;
+  /** A node's or client's card is rebuilt at most this often (under load its chain changes every 100 ms). */
+  const CARD_MIN_MS = 400;
   /** How long a dropped message's mark stays. */
   const DROP_MARK_MS = 1500;
   const KIND_COLOURS = {
@@ -46,7 +48,7 @@
   const S = {
     delayMs: 0, nodes: {}, clients: {}, timeline: [],
     clockOffset: 0, // server time - page time
-    dots: [], marks: [], dirty: new Set(), timelineDirty: true,
+    dots: [], marks: [], dirty: new Set(), cardAt: new Map(), timelineDirty: true, timelineReset: true, timelineNew: [],
     rates: new Map(), // "Pa Pb" -> [{t, n, kind}]
     dropsPerLink: new Map(), // "Pa Pb" -> count since the link was cut
   };
@@ -322,32 +324,47 @@
     }
   }
 
+  function timelineItem(e) {
+    const li = el('li', { class: e.kind });
+    const d = new Date(e.t);
+    li.append(
+      el('span', { class: 't' }, `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, '0').slice(0, 1)}`),
+      el('span', { class: 'who' }, e.who),
+      document.createTextNode(e.text),
+    );
+    return li;
+  }
+
+  /** The newest entries on top: new ones are added, the oldest removed (rebuilt only on a snapshot). */
   function renderTimeline() {
     const ol = $('timeline');
-    ol.textContent = '';
-    for (let i = S.timeline.length - 1; i >= 0; i--) {
-      const e = S.timeline[i];
-      const li = el('li', { class: e.kind });
-      const d = new Date(e.t);
-      li.append(
-        el('span', { class: 't' }, `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, '0').slice(0, 1)}`),
-        el('span', { class: 'who' }, e.who),
-        document.createTextNode(e.text),
-      );
-      ol.appendChild(li);
+    if (S.timelineReset) {
+      ol.textContent = '';
+      S.timelineReset = false;
+      S.timelineNew = S.timeline.slice();
     }
+    const frag = document.createDocumentFragment();
+    for (let i = S.timelineNew.length - 1; i >= 0; i--) frag.appendChild(timelineItem(S.timelineNew[i]));
+    ol.insertBefore(frag, ol.firstChild);
+    S.timelineNew = [];
+    while (ol.children.length > MAX_TIMELINE) ol.lastChild.remove();
   }
 
   function render() {
-    for (const name of S.dirty) {
-      if (S.nodes[name]) { drawNode(name); renderNodeCard(name); }
-      if (S.clients[name]) { drawClient(name); renderClientCard(name); }
+    const now = Date.now();
+    for (const name of [...S.dirty]) {
+      if (S.nodes[name]) drawNode(name);
+      if (S.clients[name]) drawClient(name);
+      if (now - (S.cardAt.get(name) || 0) < CARD_MIN_MS) continue; // stays dirty: rebuilt on a later turn
+      S.cardAt.set(name, now);
+      if (S.nodes[name]) renderNodeCard(name);
+      if (S.clients[name]) renderClientCard(name);
+      S.dirty.delete(name);
     }
-    S.dirty.clear();
     drawLinks();
     if (S.timelineDirty) { renderTimeline(); S.timelineDirty = false; }
     // A client's "in flight" seconds move on without an event.
-    for (const c of clientNames()) if (S.clients[c].inflight) renderClientCard(c);
+    for (const c of clientNames()) if (S.clients[c].inflight) S.dirty.add(c);
   }
 
   // ------------------------------------------------------------------ the stream
@@ -356,6 +373,8 @@
     S.nodes = m.nodes;
     S.clients = m.clients;
     S.timeline = m.timeline.slice(-MAX_TIMELINE);
+    S.timelineReset = true;
+    S.cardAt.clear();
     S.clockOffset = m.t - Date.now();
     for (const d of S.dots) d.el.remove();
     S.dots = [];
@@ -388,6 +407,8 @@
     for (const [at, peer, kind, inbound] of m.drops || []) addDropMark(at, peer, kind, inbound);
     if (m.timeline && m.timeline.length) {
       S.timeline.push(...m.timeline);
+      S.timelineNew.push(...m.timeline);
+      if (S.timelineNew.length > MAX_TIMELINE) S.timelineNew.splice(0, S.timelineNew.length - MAX_TIMELINE);
       if (S.timeline.length > MAX_TIMELINE) S.timeline.splice(0, S.timeline.length - MAX_TIMELINE);
       S.timelineDirty = true;
     }

@@ -23,7 +23,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'retry-ms', type: 'int', help: 'wait this long for an answer before asking another node to lead (default: 5 hops, 6 once a node was asked to lead: hops x delay x 1.1 + 2 s)' },
   { name: 'json', short: 'j', type: 'flag', help: 'print each result as one JSON line' },
   { name: 'verbose', short: 'v', type: 'flag', help: 'print every message sent and received' },
-  { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view' },
+  { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view; typing "@events off" / "@events on" pauses and resumes them' },
 ];
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');

@@ -3,6 +3,8 @@
 // event stream as a page would, and runs 64 closed-loop clients (50% put, 50% get) against the
 // same nodes for SECS seconds. Prints ops/s and what reached the page: pushes per second, KB per
 // second, the largest push, messages listed and counted. See the README's web view section.
+// With PAGE=1 the page is also open in headless Chromium, and its main thread's busy time
+// (Chromium's TaskDuration) and JS heap are printed.
 // node dist/test/web/load-probe.js          (WEB=0 for the same load without the web view)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -69,12 +71,31 @@ async function freePorts(n: number): Promise<number[]> {
     });
   }
 
+  let browser: any = null;
+  let cdp: any = null;
+  const taskSecs = async (): Promise<{ task: number; heapMB: number }> => {
+    const m = new Map<string, number>((await cdp.send('Performance.getMetrics')).metrics.map((x: { name: string; value: number }) => [x.name, x.value]));
+    return { task: m.get('TaskDuration')!, heapMB: m.get('JSHeapUsedSize')! / 2 ** 20 };
+  };
+  if (WEB && process.env.PAGE === '1') {
+    const { chromium } = require('playwright-core');
+    browser = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
+      executablePath: process.env.CHAINKV_CHROMIUM ?? '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 1000 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage();
+    await page.goto(/web view: (http:\/\/\S+)/.exec(out)![1]);
+    cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+  }
+
   const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => Client.connect({ id: `L${i + 1}`, config, delayMs: 0, hint: 1 })));
   await clients[0].put('warm', '1');
   let ops = 0;
   let running = true;
   const t0 = Date.now();
   Object.assign(stream, { pushes: 0, bytes: 0, largest: 0, listed: 0, skipped: 0, counted: 0 });
+  const before = cdp ? await taskSecs() : null;
   await Promise.all(clients.map(async (c, i) => {
     let n = 0;
     while (running) {
@@ -89,6 +110,11 @@ async function freePorts(n: number): Promise<number[]> {
   if (WEB) {
     console.log(`to the page: ${(stream.pushes / secs).toFixed(1)} pushes/s, ${(stream.bytes / 1024 / secs).toFixed(1)} KB/s, largest push ${stream.largest} characters; ` +
       `messages listed ${(stream.listed / secs).toFixed(0)}/s, not listed ${(stream.skipped / secs).toFixed(0)}/s, counted ${(stream.counted / secs).toFixed(0)}/s`);
+  }
+  if (cdp) {
+    const after = await taskSecs();
+    console.log(`the page in Chromium: main thread busy ${((100 * (after.task - before!.task)) / secs).toFixed(0)}% of the time, JS heap ${after.heapMB.toFixed(1)} MB`);
+    await browser.close();
   }
   for (const c of clients) c.close();
   req?.destroy();
