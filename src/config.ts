@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 export interface Endpoint {
   name: string;
@@ -27,6 +28,8 @@ export interface ClusterConfig {
   clients: Endpoint[];
   /** The file it came from (for messages). */
   source: string;
+  /** The key set's folder (`[security] keys_dir`, relative to the file; default `keys` beside it). */
+  keysDir: string;
 }
 
 export class ConfigError extends Error {}
@@ -96,7 +99,7 @@ export const MAX_NODES = 15;
 export const MAX_CLIENTS = 100;
 export const MAX_DELAY_MS = 600_000;
 
-const KEYS: Record<'network' | 'process', string[]> = { network: ['delay_ms'], process: ['host', 'port'] };
+const KEYS: Record<'network' | 'security' | 'process', string[]> = { network: ['delay_ms'], security: ['keys_dir'], process: ['host', 'port'] };
 
 /**
  * Hosts are IP addresses (or localhost): a node binds its socket to its host, and ZeroMQ takes a
@@ -118,8 +121,8 @@ export function configFromIni(text: string, source: string): ClusterConfig {
   const ini = parseIniLines(text, source);
   const at = (line: number) => `${source}:${line}`;
   for (const [name, s] of ini) {
-    const kind = name === 'network' ? 'network' : /^[PC][1-9][0-9]*$/.test(name) ? 'process' : null;
-    if (!kind) throw new ConfigError(`${at(s.line)}: unknown section [${name}]; expected [network], [P1]..[P${MAX_NODES}] (nodes) or [C1].. (clients)`);
+    const kind = name === 'network' || name === 'security' ? name : /^[PC][1-9][0-9]*$/.test(name) ? 'process' : null;
+    if (!kind) throw new ConfigError(`${at(s.line)}: unknown section [${name}]; expected [network], [security], [P1]..[P${MAX_NODES}] (nodes) or [C1].. (clients)`);
     for (const [key, e] of s.keys) {
       if (!KEYS[kind].includes(key)) throw new ConfigError(`${at(e.line)}: unknown key "${key}" in [${name}]; expected ${KEYS[kind].join(' and ')}`);
     }
@@ -141,7 +144,7 @@ export function configFromIni(text: string, source: string): ClusterConfig {
     used.set(key, name);
     return { name, host, port };
   };
-  const named = (prefix: string) => [...ini.keys()].filter((k) => k.startsWith(prefix) && k !== 'network').sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const named = (prefix: string) => [...ini.keys()].filter((k) => /^[PC][0-9]/.test(k) && k.startsWith(prefix)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
   const nodeNames = named('P');
   const clientNames = named('C');
   if (nodeNames.length === 0) throw new ConfigError(`${source}: no nodes; add sections [P1]..[P5] with host and port`);
@@ -157,12 +160,16 @@ export function configFromIni(text: string, source: string): ClusterConfig {
   if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS) {
     throw new ConfigError(`${at(d!.line)}: [network] delay_ms "${d!.value}" must be a whole number of milliseconds 0..${MAX_DELAY_MS} (the spec's demos use 5000)`);
   }
-  return { delayMs, nodes, clients, source };
+  const k = ini.get('security')?.keys.get('keys_dir');
+  if (k && (k.value === '' || k.value.length > 4096)) throw new ConfigError(`${at(k.line)}: [security] keys_dir must name a folder, e.g. keys_dir = keys`);
+  const keysDir = path.resolve(path.dirname(source), k?.value ?? 'keys');
+  return { delayMs, nodes, clients, source, keysDir };
 }
 
 /** Writes a config (used by tests, the cluster console and the benchmark to run on other ports). */
-export function configToIni(c: Omit<ClusterConfig, 'source'>): string {
+export function configToIni(c: Omit<ClusterConfig, 'source' | 'keysDir'> & { keysDir?: string }): string {
   const lines = ['[network]', `delay_ms = ${c.delayMs}`, ''];
+  if (c.keysDir !== undefined) lines.push('[security]', `keys_dir = ${c.keysDir}`, '');
   for (const e of [...c.nodes, ...c.clients]) lines.push(`[${e.name}]`, `host = ${e.host}`, `port = ${e.port}`, '');
   return lines.join('\n');
 }

@@ -73,7 +73,7 @@ export class ChainkvCluster {
     const ports = await freePorts(n + o.clients + 1);
     const nodes = ports.slice(0, n).map((port, i) => ({ name: `P${i + 1}`, host: '127.0.0.1', port }));
     const clients = ports.slice(n).map((port, i) => ({ name: `C${i + 1}`, host: '127.0.0.1', port }));
-    const config: ClusterConfig = { delayMs: 0, nodes, clients, source: path.join(o.dir, 'nodes.ini') };
+    const config: ClusterConfig = { delayMs: 0, nodes, clients, source: path.join(o.dir, 'nodes.ini'), keysDir: path.join(o.dir, 'keys') };
     const c = new ChainkvCluster(o, config);
     for (let i = 1; i <= n; i++) fs.mkdirSync(c.dataDir(i), { recursive: true });
     return c;

@@ -3,6 +3,7 @@
  * the last answer when stdin ends (exit code 0 if all succeeded). `npm run client -- N get KEY`
  * (or `put KEY JSON`, or `Operation(...)`) runs one operation and exits. Exit codes: EXIT in ./args.
  */
+import { insecureBanner, LinkSecurity, linkSecurity } from '../security/link-security';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -22,6 +23,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'timeout-ms', short: 't', type: 'int', help: 'deadline of each operation: give up after this long (default: max(10 s, 17 x delay x 1.1 + 6 s))' },
   { name: 'retry-ms', type: 'int', help: 'wait this long for an answer before asking another node to lead (default: 5 hops, 6 once a node was asked to lead: hops x delay x 1.1 + 2 s)' },
   { name: 'json', short: 'j', type: 'flag', help: 'print each result as one JSON line' },
+  { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'verbose', short: 'v', type: 'flag', help: 'print every message sent and received' },
   { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view; typing "@events off" / "@events on" pauses and resumes them' },
 ];
@@ -138,6 +140,14 @@ async function main(): Promise<void> {
   // One-shot: the answer alone on stdout; everything else on stderr.
   const say = (line: string) => process.stdout.write(printableLines(line) + '\n'); // no terminal escapes from answers
   const note = oneShot || json ? (line: string) => process.stderr.write(printableLines(line) + '\n') : say;
+  const insecure = !!args.values.get('insecure');
+  if (insecure) process.stderr.write(`${insecureBanner(id)}\n`);
+  let security: LinkSecurity;
+  try {
+    security = linkSecurity(config, id, insecure, note);
+  } catch (e) {
+    throw new ExitError(`${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
+  }
   let client: Client;
   let connected: Client | null = null;
   // --events (the cluster console's web view): the operation in flight, and the messages.
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
   }, (line) => process.stdout.write(`${line}\n`)) : null;
   try {
     client = await Client.connect({
+      security,
       id, config,
       delayMs,
       timeoutMs: retryMs,

@@ -5,6 +5,7 @@
  * `C1 put k {"a":1}`, `P3 failProcess`, `restart P3`, `status`, `partition P1,P2 | P3,P4,P5`, `heal`.
  * With --script FILE it replays a scenario file and exits 0 (every check held) or 1.
  */
+import { insecureBanner, openKeyRing } from '../security/link-security';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -29,6 +30,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'script', type: 'string', arg: 'FILE', help: 'replay a scenario file, then stop everything: exit 0 if every check held, 1 if not' },
   { name: 'timeout-ms', short: 't', type: 'int', help: 'passed to the clients: give up on an operation after this long (default: from the delay)' },
   { name: 'retry-ms', type: 'int', help: 'passed to the clients: wait this long for an answer before asking another node to lead (default: from the delay)' },
+  { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'quiet', short: 'q', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
   { name: 'web-port', type: 'int', help: 'serve the web view on this port (default: a free port, printed at start; 0 too)' },
   { name: 'no-web', type: 'flag', help: 'do not serve the web view (with --script it is off unless --web-port is given)' },
@@ -116,11 +118,21 @@ async function main(): Promise<void> {
 
   const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const out = new Output((s) => process.stdout.write(s), colour);
+  const insecure = !!args.values.get('insecure');
+  if (insecure) process.stderr.write(`${insecureBanner('this cluster')}\n`);
+  else {
+    // Made here, once, before the eight processes start (each would otherwise try).
+    try {
+      openKeyRing(config, config.nodes[0].name, (l) => process.stdout.write(`cluster: ${l}\n`));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   // The web view: on by default at the console, off for a script unless a port is asked for.
   const web = !args.values.get('no-web') && (script === null || webPort !== undefined);
   let hub: WebHub | null = null;
   const events = web ? { line: (name: string, line: string) => void hub?.onEventLine(name, line), answer: (name: string, line: string) => hub?.onAnswer(name, line) } : undefined;
-  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs, events });
+  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs, insecure, events });
   if (web) {
     hub = new WebHub(cluster, (l) => out.warn(l));
     out.onInfo = (text, style) => hub?.onConsole(text, style);

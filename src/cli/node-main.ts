@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { printableLines } from '../limits';
+import { insecureBanner, LinkSecurity, linkSecurity } from '../security/link-security';
 import { ChainNode } from '../node/node';
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
 import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
@@ -18,6 +19,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each (any command followed by --json answers as JSON)' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
   { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view; typing "@events off" / "@events on" pauses and resumes them' },
+  { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
 
@@ -39,6 +41,14 @@ async function main(): Promise<void> {
   // leaves nothing behind.
   const cannot = await checkListen(config.nodes[id - 1], config.source);
   if (cannot) throw new ExitError(`P${id} cannot start: ${cannot}`, EXIT.FAILED);
+  const insecure = !!args.values.get('insecure');
+  if (insecure) process.stderr.write(`${insecureBanner(`P${id}`)}\n`);
+  let security: LinkSecurity;
+  try {
+    security = linkSecurity(config, `P${id}`, insecure, log);
+  } catch (e) {
+    throw new ExitError(`P${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
+  }
   let created: DataDirState;
   try {
     created = prepareDataDir(dataDir);
@@ -51,6 +61,7 @@ async function main(): Promise<void> {
     fsync: !args.values.get('no-fsync'),
     log,
     events: args.values.get('events') ? (line) => process.stdout.write(`${line}\n`) : undefined,
+    security,
   });
   try {
     await node.start();

@@ -8,6 +8,7 @@ import { ClientReply, NoLeader, OpName, Redirect, Refused } from '../../messages
 import { ClusterConfig, endpointUrl } from '../config';
 import { operationProblem } from '../limits';
 import { Transport, TransportObserver } from '../net/transport';
+import { LinkSecurity, linkSecurity } from '../security/link-security';
 import { ClientCore, Completed } from './client-core';
 
 export interface ClientOptions {
@@ -33,6 +34,8 @@ export interface ClientOptions {
   trace?: (line: string) => void;
   /** Sees every message sent and every one dropped at a failed link (--events: the web view). */
   observe?: TransportObserver;
+  /** How the links are secured (default: CurveZMQ with `id`'s keys from the config's key folder). */
+  security?: LinkSecurity;
 }
 
 /** One-way hops of an operation sent to a follower: the request, the forward, accept, accepted, the reply. */
@@ -118,6 +121,8 @@ export class Client {
       },
       trace: o.trace,
       warn: (l) => o.onEvent?.(l),
+      security: o.security ?? linkSecurity(o.config, o.id, false),
+      isNode: (name) => o.config.nodes.some((n) => n.name === name),
       observe: o.observe,
     });
     // The core exists before the transport delivers anything (an early answer, e.g. to a

@@ -27,6 +27,8 @@ export interface ClusterOptions {
   /** Passed to the clients when set: the deadline of an operation, and the wait per attempt. */
   clientTimeoutMs?: number;
   clientRetryMs?: number;
+  /** Pass --insecure to every process (plain links). */
+  insecure?: boolean;
   out: Output;
   /** Project folder: where dist/ is; the processes' working directory. */
   root: string;
@@ -72,6 +74,7 @@ export class Cluster {
       if (o.quiet) args.push('--quiet');
       if (o.events) args.push('--events');
       args.push('--exit-on-stdin-close'); // if this console dies, even by SIGKILL, its nodes follow
+      if (o.insecure) args.push('--insecure');
       this.add(name, 'node', args);
     }
     for (const name of this.clients) {
@@ -80,6 +83,7 @@ export class Cluster {
       if (o.clientTimeoutMs !== undefined) args.push('--timeout-ms', String(o.clientTimeoutMs));
       if (o.clientRetryMs !== undefined) args.push('--retry-ms', String(o.clientRetryMs));
       if (o.events) args.push('--events');
+      if (o.insecure) args.push('--insecure');
       this.add(name, 'client', args);
       this.results.set(name, []);
     }

@@ -23,6 +23,14 @@
  * opened on demand are bounded (least recently used closed first, idle ones closed); every queue
  * is bounded in frames and bytes; peer-supplied text is escaped and every warning a peer can
  * cause is rate-limited; a failed send, connect or close is a dropped message, never a throw.
+ *
+ * Security (issue #13): with `security.mode === 'curve'` every link is CurveZMQ (encrypted, and
+ * the bound ROUTER admits through the ZAP handler only keys of the cluster's key set: a client's
+ * ROUTER only node keys). Every frame is [sender, MAC, message], the MAC under the pairwise key
+ * of sender and receiver (src/security/keys.ts): a frame is acted on only if the MAC verifies
+ * under the key of the sender it names, the message names the same sender, and that sender may
+ * send that kind (src/security/authorize.ts). A reply connection to a client is made with that
+ * client's public key as the server key, so only the holder of its secret can take the answers.
  */
 import * as zmq from 'zeromq';
 import { AnyMessage, ClientReply, ClientRequest, decode, describe, encode, make } from '../../messages';
@@ -31,6 +39,10 @@ import {
   MAX_RECEIVE_QUEUE_FRAMES, MAX_REPLY_SOCKETS, operationProblem, printable, printableShort, RateLimitedLog, replyAddressProblem,
   REPLY_SOCKET_IDLE_MS,
 } from '../limits';
+import { refusal } from '../security/authorize';
+import { MAC_BYTES } from '../security/keys';
+import { LinkSecurity } from '../security/link-security';
+import { registerZapDomain } from '../security/zap';
 import { LinkTable } from './links';
 
 export interface TransportOptions {
@@ -52,6 +64,8 @@ export interface TransportOptions {
    * queues until connected (a client's first answer must not be lost).
    */
   isNode?: (name: string) => boolean;
+  /** CurveZMQ with a key ring, or plain (`--insecure`). */
+  security: LinkSecurity;
   /**
    * Sees each message sent (after the size check, before the delay) and each one dropped at a
    * failed link: the events the web view draws (src/events/reporter.ts). Absent (the default,
@@ -66,6 +80,13 @@ export interface TransportObserver {
   dropped(peer: string, kind: string | null, inbound: boolean): void;
 }
 
+/** A frame waiting to be sent: the encoded message and, in secure mode, its MAC for that peer. */
+interface OutFrame {
+  payload: string;
+  mac: Buffer | null;
+  bytes: number;
+}
+
 // One process may host many clients (the benchmark runs 64), each with a ROUTER, a DEALER per
 // node and a connection observer per DEALER: raise ZeroMQ's default limit of 1,024 sockets.
 zmq.context.maxSockets = 16_384;
@@ -78,11 +99,11 @@ interface PeerSocket {
   onDemand: boolean;
   lastUsed: number;
   /** Frames due for sending, in order: [due time, frame]. */
-  delayed: [number, string][];
+  delayed: [number, OutFrame][];
   delayedBytes: number;
   timer: NodeJS.Timeout | null;
   /** Frames released by the delay and waiting for the socket. */
-  ready: string[];
+  ready: OutFrame[];
   readyBytes: number;
   pumping: boolean;
   dropped: number;
@@ -112,10 +133,15 @@ export class Transport {
   private readonly log: RateLimitedLog;
   private readonly isNode: (name: string) => boolean;
   private sweeper: NodeJS.Timeout | null = null;
+  private releaseZap: (() => void) | null = null;
+  private readonly selfIsNode: boolean;
 
   constructor(private readonly o: TransportOptions) {
     this.log = new RateLimitedLog(o.warn);
-    this.isNode = o.isNode ?? defaultIsNode;
+    const isNode = o.isNode ?? defaultIsNode;
+    // A node is a name the config gives as a node: a key named P9 in the key folder is no node.
+    this.isNode = (name) => isNode(name) && o.peers.has(name);
+    this.selfIsNode = this.isNode(o.self);
   }
 
   /** The endpoint actually bound (with the real port when asked for port 0). */
@@ -135,9 +161,32 @@ export class Transport {
   async bind(): Promise<string> {
     if (this.boundAt) return this.boundAt;
     const bind = this.o.bind.replace(/:0$/, ':*');
+    const sec = this.o.security;
+    if (sec.mode === 'curve') {
+      const { domain, release } = await registerZapDomain(`chainkv:${this.o.self}`, (key, address) => {
+        const name = sec.ring.nameOfKey(key);
+        const who = `a connection from ${printableShort(address, 64)}`;
+        if (!name) {
+          this.log.warn('zap-unknown-key', `refused ${who}: its key is not in the key set`);
+          return { refused: 'unknown key' };
+        }
+        if (!this.selfIsNode && !this.isNode(name)) {
+          this.log.warn('zap-not-node', `refused ${who} with the key of ${printableShort(name, 64)}: a client takes connections from nodes only`);
+          return { refused: 'not a node' };
+        }
+        return { name };
+      });
+      this.releaseZap = release;
+      this.router.curveServer = true;
+      this.router.curveSecretKey = sec.ring.secretKey;
+      this.router.zapDomain = domain;
+      this.router.zapEnforceDomain = true; // no handler means no admission, never "any key"
+    }
     try {
       await this.router.bind(bind);
     } catch (e) {
+      this.releaseZap?.();
+      this.releaseZap = null;
       throw new Error(`cannot listen on ${this.o.bind}: ${(e as Error).message} (is another process using that port?)`);
     }
     this.boundAt = this.router.lastEndpoint ?? this.o.bind;
@@ -156,9 +205,27 @@ export class Transport {
 
   private async receiveLoop(): Promise<void> {
     try {
+      const sec = this.o.security;
       for await (const frames of this.router) {
-        // [routing id, payload]: the routing id is not trusted; the sender is named inside.
+        // Plain: [routing id, message]; secure: [routing id, sender, MAC, message]. The routing
+        // id is never trusted; in secure mode the sender is whoever the MAC proves.
         const payload = frames[frames.length - 1];
+        let claimed: string | null = null;
+        if (sec.mode === 'curve') {
+          if (frames.length !== 4 || frames[1].byteLength > 64 || frames[2].byteLength !== MAC_BYTES) {
+            this.log.warn('bad-envelope', `dropped a frame of ${frames.length - 1} part(s) that is not [sender, MAC, message]`);
+            continue;
+          }
+          claimed = frames[1].toString('utf8');
+          const v = sec.ring.verify(claimed, payload, frames[2]);
+          if (v !== 'ok') {
+            this.log.warn('unauthenticated', `dropped a frame claiming to come from ${printableShort(claimed, 64)}: ${v === 'unknown-sender' ? 'no key of that name in the key set' : 'its MAC does not verify under that sender\'s key'}`);
+            continue;
+          }
+        } else if (frames.length !== 2) {
+          this.log.warn('bad-envelope', `dropped a frame of ${frames.length - 1} parts (plain links carry one)`);
+          continue;
+        }
         if (payload.byteLength > BIG_FRAME_BYTES && !this.bigFrameBudget(payload.byteLength)) {
           this.log.warn('big-frame-rate', `dropped a frame of ${payload.byteLength} bytes undecoded: more than ${BIG_FRAME_BYTES_PER_SEC} bytes of large frames per second`);
           continue;
@@ -168,8 +235,18 @@ export class Transport {
           this.log.warn('bad-frame', `dropped a frame from ${d.from === undefined ? 'an unknown sender' : printableShort(d.from, 64)}: ${printableShort(d.reason, 200)}`);
           continue;
         }
+        if (claimed !== null && d.from !== claimed) {
+          this.log.warn('sender-mismatch', `dropped a message from ${printableShort(claimed, 64)} that names ${printableShort(d.from, 64)} as its sender`);
+          continue;
+        }
         if (!this.links.isUp(d.from)) { // failLink: accept nothing from that peer
           this.o.observe?.dropped(d.from, d.msg.kind, true);
+          continue;
+        }
+        // Who may send what is checked only where the sender is proven (plain links prove nothing).
+        const refused = claimed === null ? null : refusal(this.selfIsNode, d.from, this.isNode(d.from), d.msg);
+        if (refused) {
+          this.log.warn('not-allowed', `dropped ${d.msg.kind} from ${printableShort(d.from, 64)}: ${refused}`);
           continue;
         }
         if (d.msg.kind === 'request' && !this.screenRequest(d.from, d.msg as ClientRequest)) continue;
@@ -252,20 +329,23 @@ export class Transport {
       this.onDemand.set(to, peer);
     }
     // The core hands the same message object to every peer that gets it: encode it once.
-    let frame = this.frames.get(msg);
-    if (!frame) {
-      frame = encode(this.o.self, msg);
-      this.frames.set(msg, frame);
+    let payload = this.frames.get(msg);
+    if (!payload) {
+      payload = encode(this.o.self, msg);
+      this.frames.set(msg, payload);
     }
-    const bytes = frameBytes(frame);
+    const bytes = frameBytes(payload);
     if (bytes > MAX_FRAME_BYTES) {
       this.log.warn('frame-too-big', `not sending ${msg.kind} to ${printableShort(to, 64)}: its frame of ${bytes} bytes exceeds ${MAX_FRAME_BYTES} (the receiver would drop it)`);
       return;
     }
+    const sec = this.o.security;
+    // peer() found a key for `to` in secure mode, so the MAC exists.
+    const frame: OutFrame = { payload, mac: sec.mode === 'curve' ? sec.ring.mac(to, payload) : null, bytes };
     if (this.o.trace) this.o.trace(printable(`${this.o.self} -> ${to} ${describe(msg)}`));
     this.o.observe?.sent(to, msg.kind);
     if (this.o.delayMs <= 0) {
-      this.release(peer, frame, bytes);
+      this.release(peer, frame);
       return;
     }
     if (peer.delayed.length >= MAX_DELAYED_FRAMES || peer.delayedBytes + bytes > MAX_DELAYED_BYTES) {
@@ -285,15 +365,15 @@ export class Transport {
       const now = Date.now();
       while (peer.delayed.length > 0 && peer.delayed[0][0] <= now) {
         const frame = peer.delayed.shift()![1];
-        const bytes = frameBytes(frame);
-        peer.delayedBytes -= bytes;
-        this.release(peer, frame, bytes);
+        peer.delayedBytes -= frame.bytes;
+        this.release(peer, frame);
       }
       if (peer.delayed.length > 0 && !this.closed && !peer.closed) this.armDelay(peer);
     }, wait);
   }
 
-  private release(peer: PeerSocket, frame: string, bytes: number): void {
+  private release(peer: PeerSocket, frame: OutFrame): void {
+    const bytes = frame.bytes;
     if (this.closed || peer.closed) return;
     if (!this.links.isUp(peer.name)) { // the link failed during the delay
       this.o.observe?.dropped(peer.name, null, false);
@@ -319,7 +399,7 @@ export class Transport {
         for (const frame of batch) {
           if (peer.closed) break;
           try {
-            await peer.socket.send(frame);
+            await peer.socket.send(frame.mac ? [this.o.self, frame.mac, frame.payload] : frame.payload);
           } catch {
             peer.dropped++; // EAGAIN: the peer is not connected (down or not yet up); a lost message
           }
@@ -353,12 +433,23 @@ export class Transport {
       }
     }
     const node = !onDemand && this.isNode(name);
+    const sec = this.o.security;
+    let curve = {};
+    if (sec.mode === 'curve') {
+      // The peer's public key as the server key: only the holder of its secret completes the handshake.
+      const serverKey = sec.ring.publicKeyOf(name);
+      if (!serverKey) {
+        this.log.warn('no-key', `not connecting to ${printableShort(name, 64)}: no public key of that name in the key set`);
+        return null;
+      }
+      curve = { curveServerKey: serverKey, curvePublicKey: sec.ring.publicKey, curveSecretKey: sec.ring.secretKey };
+    }
     // Nodes: reconnect every 100 ms without backoff: on loopback or a LAN that is cheap, and a
     // node that restarts is reached (and repaired) within a tenth of a second. Clients: queue
     // until connected; an on-demand address backs off to 2 s, so dead reply addresses cost little.
     const socket = node
-      ? new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 0, maxMessageSize: MAX_MESSAGE_SIZE })
-      : new zmq.Dealer({ linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: onDemand ? 2_000 : 0, maxMessageSize: MAX_MESSAGE_SIZE });
+      ? new zmq.Dealer({ ...curve, linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 10_000, reconnectInterval: 100, reconnectMaxInterval: 0, maxMessageSize: MAX_MESSAGE_SIZE })
+      : new zmq.Dealer({ ...curve, linger: 0, sendTimeout: 0, immediate: false, sendHighWaterMark: 1_000, reconnectInterval: 100, reconnectMaxInterval: onDemand ? 2_000 : 0, maxMessageSize: MAX_MESSAGE_SIZE });
     const peer: PeerSocket = {
       name, address: addr, socket, onDemand, lastUsed: Date.now(), delayed: [], delayedBytes: 0, timer: null,
       ready: [], readyBytes: 0, pumping: false, dropped: 0, closed: false, connected: false,
@@ -422,5 +513,7 @@ export class Transport {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const p of [...this.sockets.values()]) this.closePeer(p);
     try { this.router.close(); } catch { /* already closed */ }
+    this.releaseZap?.();
+    this.releaseZap = null;
   }
 }

@@ -21,6 +21,7 @@ import { ChainStore } from '../store/chain-store';
 import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
 import { chainTail, EventReporter, kvSample } from '../events/reporter';
+import { LinkSecurity } from '../security/link-security';
 import { DirLock } from './dir-lock';
 import { KvSnapshot } from './kv-snapshot';
 
@@ -39,6 +40,8 @@ export interface NodeOptions {
   core?: Partial<CoreConfig>;
   /** With --events: where the structured event lines go (src/events/reporter.ts; the web view). */
   events?: (line: string) => void;
+  /** CurveZMQ with this node's key ring, or plain (`--insecure`). */
+  security: LinkSecurity;
 }
 
 /** What `status` reports (one JSON line with --json); the cluster console and the benchmark read it. */
@@ -147,13 +150,15 @@ export class ChainNode {
       onMessage: (from, msg) => this.host.input({ type: 'message', from, msg }),
       trace: o.traceMessages ? (l) => o.log(l) : undefined,
       warn: (l) => o.log(`[net] ${l}`),
+      security: o.security,
+      isNode: (name) => o.config.nodes.some((n) => n.name === name),
       observe: reporter ?? undefined,
     });
     await this.transport.start();
     this.transport.connectAll();
     await this.transport.waitForPeers(300, (name) => name.startsWith('P')); // clients need not be up
     this.ticker = setInterval(() => this.host.input({ type: 'tick' }), TICK_MS);
-    o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms)`);
+    o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms, ${o.security.mode === 'curve' ? `CurveZMQ, keys in ${o.security.ring.dir ?? 'memory'}` : 'INSECURE plain TCP'})`);
     this.reporter?.start();
   }
 

@@ -28,6 +28,7 @@ import { blockHash, verifyChain } from '../../src/chain';
 import { Client } from '../../src/client/client';
 import { ClusterConfig, configFromIni, configToIni, Endpoint } from '../../src/config';
 import { nodeCommand } from '../../src/cli/entry-points';
+import { createKeySet, ensureIdentity } from '../../src/security/keys';
 import { loadState } from '../../src/store/chain-store';
 import { MemDisk, readLogData } from '../../src/store/disk';
 
@@ -362,7 +363,9 @@ export async function tempConfig(n = 5, nc = 3): Promise<{ dir: string; iniPath:
   };
   const iniPath = path.join(dir, 'nodes.ini');
   fs.writeFileSync(iniPath, configToIni(cfg));
-  return { dir, iniPath, config: configFromIni(fs.readFileSync(iniPath, 'utf8'), iniPath) };
+  const config = configFromIni(fs.readFileSync(iniPath, 'utf8'), iniPath);
+  createKeySet(config.keysDir, [...config.nodes, ...config.clients].map((e) => e.name)); // keys beside the ini, as on a fresh clone
+  return { dir, iniPath, config };
 }
 
 export interface ClusterOptions {
@@ -448,6 +451,7 @@ export class Cluster {
 
   /** A programmatic client (src/client/client.ts) on this cluster; closed by stopAll. */
   async connect(id: string, o: { hint?: number; timeoutMs?: number; config?: ClusterConfig; onEvent?: (l: string) => void } = {}): Promise<Client> {
+    ensureIdentity((o.config ?? this.config).keysDir, id); // a test's made-up client gets a key of the set
     const c = await Client.connect({ id, config: o.config ?? this.config, hint: o.hint, timeoutMs: o.timeoutMs ?? 1000, delayMs: 0, onEvent: o.onEvent });
     programmaticClients.add(c);
     return c;

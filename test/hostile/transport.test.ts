@@ -13,7 +13,7 @@ describe('hostile: transport bounds (in process)', function () {
   beforeEach(async () => {
     warnings.length = 0;
     t = new Transport({
-      self: 'P1', bind: 'tcp://127.0.0.1:0', delayMs: 0, onMessage: () => {}, warn: (l) => warnings.push(l),
+      self: 'P1', bind: 'tcp://127.0.0.1:0', delayMs: 0, security: { mode: 'plain' }, onMessage: () => {}, warn: (l) => warnings.push(l),
       peers: new Map([['P2', 'tcp://127.0.0.1:1'], ['C1', 'tcp://127.0.0.1:2']]),
     });
     await t.start();

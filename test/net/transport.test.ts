@@ -12,7 +12,7 @@ async function mesh(names: string[], delayMs: number): Promise<{ t: Map<string, 
   for (const name of names) {
     got.set(name, []);
     const tr = new Transport({
-      self: name, bind: 'tcp://127.0.0.1:0', peers: new Map(), delayMs,
+      self: name, bind: 'tcp://127.0.0.1:0', peers: new Map(), delayMs, security: { mode: 'plain' },
       onMessage: (from: string, msg: AnyMessage) => got.get(name)!.push({ from, n: (msg as RepairRequest).from, at: Date.now() }),
       warn: () => {},
     });
@@ -118,7 +118,7 @@ describe('net: ZeroMQ transport', function () {
 
   it('drops undecodable frames with one line naming the sender', async () => {
     const warnings: string[] = [];
-    const a = new Transport({ self: 'A', bind: 'tcp://127.0.0.1:0', peers: new Map(), delayMs: 0, onMessage: () => assert.fail('must not deliver'), warn: (l) => warnings.push(l) });
+    const a = new Transport({ self: 'A', bind: 'tcp://127.0.0.1:0', peers: new Map(), delayMs: 0, security: { mode: 'plain' }, onMessage: () => assert.fail('must not deliver'), warn: (l) => warnings.push(l) });
     await a.start();
     const zmq = await import('zeromq');
     const d = new zmq.Dealer({ linger: 0 });

@@ -1,5 +1,5 @@
 // Probe (not a test, not run by mocha): the web view under a 64-client load. Starts `npm start`
-// (cluster-main, delay 0, --quiet) on free ports, with or without the web view (WEB=0), reads its
+// (cluster-main, delay 0, --quiet, --insecure: made-up client ids have no keys) on free ports, with or without the web view (WEB=0), reads its
 // event stream as a page would, and runs 64 closed-loop clients (50% put, 50% get) against the
 // same nodes for SECS seconds. Prints ops/s and what reached the page: pushes per second, KB per
 // second, the largest push, messages listed and counted. See the README's web view section.
@@ -37,7 +37,7 @@ async function freePorts(n: number): Promise<number[]> {
     clients: ports.slice(5).map((port, i) => ({ name: `C${i + 1}`, host: '127.0.0.1', port })),
   }));
   const config: ClusterConfig = loadConfig(ini);
-  const args = [path.join(ROOT, 'dist', 'src', 'cli', 'cluster-main.js'), '--config', ini, '--data-dir', path.join(dir, 'data'), '--quiet', ...(WEB ? ['--web-port', '0'] : ['--no-web'])];
+  const args = [path.join(ROOT, 'dist', 'src', 'cli', 'cluster-main.js'), '--config', ini, '--data-dir', path.join(dir, 'data'), '--quiet', '--insecure', ...(WEB ? ['--web-port', '0'] : ['--no-web'])];
   const consoleProc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   consoleProc.stdout!.on('data', (c) => { out += c.toString(); });
@@ -89,7 +89,7 @@ async function freePorts(n: number): Promise<number[]> {
     await cdp.send('Performance.enable');
   }
 
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => Client.connect({ id: `L${i + 1}`, config, delayMs: 0, hint: 1 })));
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => Client.connect({ id: `L${i + 1}`, config, delayMs: 0, hint: 1, security: { mode: 'plain' } })));
   await clients[0].put('warm', '1');
   let ops = 0;
   let running = true;
