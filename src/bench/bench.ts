@@ -17,7 +17,7 @@ import { ProfileSummary, profileText, summarizeProfile } from './profile';
 import { fmt, MachineInfo, machineInfo, median, procMemory, sleep, table } from './util';
 import { KvClient, RunResult, runClosedLoop } from './workload';
 
-export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'etcd', 'catchup', 'reload', 'rss'] as const;
+export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'chainkv-plain', 'etcd', 'etcd-tls', 'catchup', 'reload', 'rss'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
@@ -106,15 +106,26 @@ export interface BenchResults {
   fsync?: FsyncResult;
   /** One ZeroMQ message between two Node processes: its round trip and its CPU. */
   messageFloor?: MessageFloorResult;
-  /** Every run, in order (--repeat gives several per client count). */
+  /** The same for plain, CurveZMQ, and CurveZMQ plus the per-frame MAC: what security costs per message. */
+  messageFloors?: MessageFloorResult[];
+  /** Every run, in order (--repeat gives several per client count). chainkv: CurveZMQ links (the default). */
   chainkv: RunResult[];
+  /** chainkv with --insecure (plain links), to show what security costs. */
+  chainkvPlain: RunResult[];
+  /** etcd with TLS between clients and members and between members, with client certificates. */
+  etcdTls: RunResult[];
+  /** Secure against secure: chainkv (CurveZMQ) / etcd (TLS). */
+  secureRatios: { clients: number; throughput: number; p50: number }[];
+  /** What security costs each system: secure / plain ops per second. */
+  securityCost: { clients: number; chainkv?: number; etcd?: number }[];
   chainkvPeakRssMB?: Record<string, number>;
   /** The leader's chain.log after the runs: how many blocks each write (accept record) carried. */
   chainkvLeaderLog?: ChainLogStats;
-  /** With --events: the event lines each node wrote over the chainkv runs (what the console would relay to the page). */
-  chainkvEvents?: { node: string; lines: number; perSec: number; kbPerSec: number; longest: number }[];
+  /** With --events: the event lines each node of the secure chainkv wrote during each run (what the console would relay to a page). */
+  chainkvEvents?: { clients: number; node: string; lines: number; perSec: number; kbPerSec: number; longest: number }[];
   etcd: RunResult[];
   etcdInfo?: { bin: string; version: string; peakRssMB?: Record<string, number> } | { skipped: string };
+  /** Plain against plain: chainkv --insecure / etcd over http (the comparison before security). */
   ratios: { clients: number; throughput: number; p50: number }[];
   catchup?: CatchupResult;
   reload?: ReloadResult;
@@ -156,80 +167,92 @@ const mbList = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => 
  * count, so that a change in background load hits both alike.
  */
 async function runComparison(o: BenchOptions, root: string, res: BenchResults): Promise<void> {
-  const wantChainkv = o.parts.has('chainkv');
-  let ck: StartedChainkv | null = null;
-  let et: EtcdCluster | null = null;
+  const started: { name: string; results: RunResult[]; run: (n: number) => Promise<RunResult>; stop: () => Promise<void> }[] = [];
+  const chainkv = async (name: 'chainkv' | 'chainkv-plain', results: RunResult[]) => {
+    const ck = await startChainkv(o, path.join(root, name), Math.max(...o.clients), name === 'chainkv-plain');
+    o.log(`${name}: 5 nodes up (fsync on, delay 0, ${name === 'chainkv' ? 'CurveZMQ' : 'plain TCP'} on 127.0.0.1:${ck.cluster.config.nodes.map((n) => n.port).join(',')}), leader P${ck.leader}`);
+    started.push({
+      name, results,
+      run: async (n) => {
+        const clients = ck.clients.slice(0, n);
+        o.progress(`${name}: warm-up of ${n} clients`);
+        ck.cluster.assertAlive();
+        const w = await ck.cluster.warmUp(clients);
+        const serverPids = ck.ids.map((id) => ck.cluster.pid(id)).filter((p): p is number => p !== undefined);
+        const logFrom = ck.ids.map((id) => fs.statSync(ck.cluster.logPath(id)).size);
+        const t0 = Date.now();
+        const r = await runClosedLoop({ system: name, clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids });
+        ck.cluster.assertAlive();
+        if (o.events && name === 'chainkv') {
+          const secs = (Date.now() - t0) / 1000;
+          for (const [i, id] of ck.ids.entries()) {
+            const e = { clients: n, node: `P${id}`, ...eventStats(ck.cluster.logPath(id), logFrom[i], secs) };
+            (res.chainkvEvents ??= []).push(e);
+            o.log(`chainkv --events, ${n} clients: ${e.node} wrote ${fmt.int(e.lines)} event lines (${e.perSec.toFixed(1)} a second, ${e.kbPerSec.toFixed(1)} KB/s, the longest ${fmt.int(e.longest)} characters)`);
+          }
+        }
+        o.log(`${name.padEnd(14)} ${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
+        return r;
+      },
+      stop: async () => {
+        if (name === 'chainkv') {
+          res.chainkvPeakRssMB = Object.fromEntries(ck.ids.map((id) => [`P${id}`, procMemory(ck.cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
+          const leader = await ck.cluster.leader();
+          if (leader !== null) {
+            const st = ck.cluster.logStats(leader);
+            res.chainkvLeaderLog = st;
+            o.log(`chainkv: leader ${st.node}'s chain.log after the runs: ${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records (${st.blocksPerAccept.toFixed(2)} blocks per accept record), ${fmt.int(st.decides)} decide records, ${(st.bytes / 2 ** 20).toFixed(1)} MiB`);
+          }
+        }
+        o.progress(`${name}: stopping the cluster`);
+        await closeAll(ck.clients);
+        await ck.cluster.stopAll();
+      },
+    });
+  };
+  const etcd = async (name: 'etcd' | 'etcd-tls', results: RunResult[], bin: { bin: string; version: string }) => {
+    o.progress(`${name} ${bin.version}: starting 5 members`);
+    const et = await EtcdCluster.start(bin.bin, path.join(root, name), 5, name === 'etcd-tls');
+    o.log(`${name} ${bin.version}: 5 members up (fsync on${name === 'etcd-tls' ? ', TLS with client certificates for clients and peers' : ''}), leader ${(await et.leader())?.name}`);
+    started.push({
+      name, results,
+      run: async (n) => {
+        const clients = await et.clients(n);
+        try {
+          const r = await runClosedLoop({ system: name, clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids: et.pids() });
+          o.log(`${name.padEnd(14)} ${runTable([r]).split('\n').slice(-1)[0]}`);
+          return r;
+        } finally {
+          await closeAll(clients);
+        }
+      },
+      stop: async () => {
+        if (name === 'etcd' && res.etcdInfo && 'version' in res.etcdInfo) res.etcdInfo.peakRssMB = Object.fromEntries(et.members.map((m) => [m.name, procMemory(m.child?.pid ?? -1)?.hwmMB ?? NaN]));
+        o.progress(`${name}: stopping the cluster`);
+        await et.stop();
+      },
+    });
+  };
   try {
-    if (wantChainkv) {
-      ck = await startChainkv(o, path.join(root, 'chainkv'), Math.max(...o.clients));
-      const { cluster, leader } = ck;
-      o.log(`chainkv: 5 nodes up (fsync on, delay 0, ZeroMQ on 127.0.0.1:${cluster.config.nodes.map((n) => n.port).join(',')}), leader P${leader}`);
-    }
-    if (o.parts.has('etcd')) {
+    // All clusters run at once (idle while another is measured) and the runs alternate, so a
+    // change in background load hits every system alike.
+    if (o.parts.has('chainkv')) await chainkv('chainkv', res.chainkv);
+    if (o.parts.has('chainkv-plain')) await chainkv('chainkv-plain', res.chainkvPlain);
+    if (o.parts.has('etcd') || o.parts.has('etcd-tls')) {
       const found = findEtcd(o.etcdBin);
       if (!found) {
         const why = 'etcd not found (install the Debian package etcd-server, or pass --etcd-bin PATH): etcd runs skipped';
         res.etcdInfo = { skipped: why };
         o.log(`etcd: ${why}`);
       } else {
-        o.progress(`etcd ${found.version}: starting 5 members`);
-        et = await EtcdCluster.start(found.bin, path.join(root, 'etcd'));
         res.etcdInfo = { ...found };
-        o.log(`etcd ${found.version}: 5 members up (fsync on), leader ${(await et.leader())?.name}`);
+        if (o.parts.has('etcd-tls')) await etcd('etcd-tls', res.etcdTls, found);
+        if (o.parts.has('etcd')) await etcd('etcd', res.etcd, found);
       }
     }
-    const eventsFrom = Date.now();
-    for (let rep = 1; rep <= o.repeat; rep++) for (const n of o.clients) {
-      if (ck && o.parts.has('chainkv')) {
-        const clients = ck.clients.slice(0, n);
-        o.progress(`chainkv: warm-up of ${n} clients`);
-        ck.cluster.assertAlive();
-        const w = await ck.cluster.warmUp(clients);
-        const serverPids = ck.ids.map((id) => ck!.cluster.pid(id)).filter((p): p is number => p !== undefined);
-        const r = await runClosedLoop({ system: 'chainkv', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids });
-        ck.cluster.assertAlive();
-        res.chainkv.push(r);
-        o.log(`chainkv: ${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
-      }
-      if (et) {
-        const clients = await et.clients(n);
-        try {
-          const r = await runClosedLoop({ system: 'etcd', clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids: et.pids() });
-          res.etcd.push(r);
-          o.log(`etcd:    ${runTable([r]).split('\n').slice(-1)[0]}`);
-        } finally {
-          await closeAll(clients);
-        }
-      }
-    }
-    if (ck && o.parts.has('chainkv') && o.events) {
-      const secs = (Date.now() - eventsFrom) / 1000;
-      res.chainkvEvents = ck.ids.map((id) => eventStats(`P${id}`, ck!.cluster.logPath(id), secs));
-      for (const e of res.chainkvEvents) o.log(`chainkv --events: ${e.node} wrote ${fmt.int(e.lines)} event lines over the runs (${e.perSec.toFixed(1)} a second, ${e.kbPerSec.toFixed(1)} KB/s, the longest ${fmt.int(e.longest)} characters)`);
-    }
-    if (ck && o.parts.has('chainkv')) {
-      res.chainkvPeakRssMB = Object.fromEntries(ck.ids.map((id) => [`P${id}`, procMemory(ck!.cluster.pid(id) ?? -1)?.hwmMB ?? NaN]));
-      const leader = await ck.cluster.leader();
-      if (leader !== null) {
-        const st = ck.cluster.logStats(leader);
-        res.chainkvLeaderLog = st;
-        o.log(`chainkv: leader ${st.node}'s chain.log after the runs: ${fmt.int(st.acceptedBlocks)} blocks in ${fmt.int(st.accepts)} accept records (${st.blocksPerAccept.toFixed(2)} blocks per accept record), ${fmt.int(st.decides)} decide records, ${(st.bytes / 2 ** 20).toFixed(1)} MiB`);
-      }
-    }
-    if (et) {
-      const info = res.etcdInfo as { bin: string; version: string; peakRssMB?: Record<string, number> };
-      info.peakRssMB = Object.fromEntries(et.members.map((m) => [m.name, procMemory(m.child?.pid ?? -1)?.hwmMB ?? NaN]));
-      o.progress('etcd: stopping the cluster');
-      await et.stop();
-      et = null;
-    }
+    for (let rep = 1; rep <= o.repeat; rep++) for (const n of o.clients) for (const sys of started) sys.results.push(await sys.run(n));
   } finally {
-    if (et) await et.stop();
-    if (ck) {
-      o.progress('chainkv: stopping the cluster');
-      await closeAll(ck.clients);
-      await ck.cluster.stopAll();
-    }
+    for (const sys of started) await sys.stop().catch((e: Error) => o.log(`${sys.name}: stopping: ${e.message}`));
   }
 }
 
@@ -242,28 +265,29 @@ interface StartedChainkv {
 
 let profileStarts = 0;
 
-/** The `@event` lines in a node's log: how many, per second over `secs`, and the longest. */
-function eventStats(node: string, logPath: string, secs: number): { node: string; lines: number; perSec: number; kbPerSec: number; longest: number } {
+/** The `@event` lines a node's log gained from byte `from` on: how many, per second over `secs`, and the longest. */
+function eventStats(logPath: string, from: number, secs: number): { lines: number; perSec: number; kbPerSec: number; longest: number } {
   let lines = 0;
   let bytes = 0;
   let longest = 0;
-  for (const l of fs.readFileSync(logPath, 'utf8').split('\n')) {
+  for (const l of fs.readFileSync(logPath).subarray(from).toString('utf8').split('\n')) {
     if (!l.startsWith(EVENT_PREFIX)) continue;
     lines++;
     bytes += l.length + 1;
     longest = Math.max(longest, l.length);
   }
-  return { node, lines, perSec: lines / secs, kbPerSec: bytes / 1024 / secs, longest };
+  return { lines, perSec: lines / secs, kbPerSec: bytes / 1024 / secs, longest };
 }
 
 /** A fresh 5-node cluster in `dir` with `clients` connected clients and an elected leader. */
-async function startChainkv(o: BenchOptions, dir: string, clients: number): Promise<StartedChainkv> {
+async function startChainkv(o: BenchOptions, dir: string, clients: number, insecure = false): Promise<StartedChainkv> {
   const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
   const tag = path.basename(dir);
   const cluster = await ChainkvCluster.create({
     dir,
     clients,
+    insecure,
     nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${tag}-P${id}-${++profileStarts}.cpuprofile`] : undefined,
     nodeArgs: o.events ? ['--events'] : undefined,
   });
@@ -418,16 +442,18 @@ async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Pro
 function targets(res: BenchResults, o: BenchOptions): Target[] {
   const t: Target[] = [];
   const scaled = o.quick ? 'quick run: not comparable to the targets' : undefined;
-  const ratio = (n: number) => res.ratios.find((r) => r.clients === n);
+  // The throughput targets compare like with like: secure against secure when both ran, else plain against plain.
+  const ratio = (n: number) => res.secureRatios.find((r) => r.clients === n) ?? res.ratios.find((r) => r.clients === n);
+  const against = (n: number) => (res.secureRatios.some((r) => r.clients === n) ? 'etcd TLS' : 'etcd');
   const ck = (n: number) => pickRun(res.chainkv, n);
   const noEtcd = { measured: 'no etcd run to compare with', ok: null };
   const r3 = ratio(3);
-  if (r3) t.push({ name: 'throughput, 3 clients', target: '>= 1.5x etcd', measured: fmt.ratio(r3.throughput), ok: r3.throughput >= 1.5, note: scaled });
+  if (r3) t.push({ name: 'throughput, 3 clients', target: `>= 1.5x ${against(3)}`, measured: fmt.ratio(r3.throughput), ok: r3.throughput >= 1.5, note: scaled });
   else if (ck(3)) t.push({ name: 'throughput, 3 clients', target: '>= 1.5x etcd', ...noEtcd });
   const c3 = ck(3);
   if (c3) t.push({ name: 'p50 latency, 3 clients', target: '<= 1 ms', measured: `${fmt.ms(c3.latency.p50Ms)} ms`, ok: c3.latency.p50Ms <= 1, note: scaled });
   const r64 = ratio(64);
-  if (r64) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', measured: fmt.ratio(r64.throughput), ok: r64.throughput >= 1.0, note: scaled });
+  if (r64) t.push({ name: 'throughput, 64 clients', target: `>= 1.0x ${against(64)}`, measured: fmt.ratio(r64.throughput), ok: r64.throughput >= 1.0, note: scaled });
   else if (ck(64)) t.push({ name: 'throughput, 64 clients', target: '>= 1.0x etcd', ...noEtcd });
   if (res.catchup) {
     const note = res.catchup.blocksBehind < 10_000 ? `only ${fmt.int(res.catchup.blocksBehind)} blocks behind` : scaled;
@@ -455,18 +481,26 @@ export function summaryText(res: BenchResults): string {
   lines.push(`workload: closed loop, 50% put / 50% get, ${fmt.int(res.options.keys)} keys, values like {"phone_number":"111-222-3333"}, ${res.options.seconds} s per run` +
     (res.options.repeat > 1 ? `, ${res.options.repeat} runs each (alternating), the median by ops/s shown` : ''));
   if (res.fsync) lines.push(`disk fsync floor (append ${res.fsync.bytes} B + fsync, ${res.fsync.samples} samples): median ${fmt.ms(res.fsync.medianMs)} ms, p99 ${fmt.ms(res.fsync.latency.p99Ms)} ms`);
-  if (res.messageFloor) lines.push(messageFloorLine(res.messageFloor));
+  for (const m of res.messageFloors ?? (res.messageFloor ? [res.messageFloor] : [])) lines.push(messageFloorLine(m));
   const rows: RunResult[] = [];
   for (const n of res.options.clients) {
-    const a = pickRun(res.chainkv, n);
-    const b = pickRun(res.etcd, n);
-    if (a) rows.push(a);
-    if (b) rows.push(b);
+    for (const runs of [res.chainkv, res.etcdTls, res.chainkvPlain, res.etcd]) {
+      const r = pickRun(runs, n);
+      if (r) rows.push(r);
+    }
   }
   if (rows.length) lines.push('', runTable(rows));
+  if (res.secureRatios.length) {
+    lines.push('', 'secure vs secure (chainkv CurveZMQ / etcd TLS):', table(['clients', 'ops/s ratio', 'p50 ratio'],
+      res.secureRatios.map((r) => [String(r.clients), fmt.ratio(r.throughput), fmt.ratio(r.p50)]), [true, true, true]));
+  }
   if (res.ratios.length) {
-    lines.push('', table(['clients', 'chainkv/etcd ops/s', 'chainkv/etcd p50'],
+    lines.push('', 'plain vs plain (chainkv --insecure / etcd http):', table(['clients', 'ops/s ratio', 'p50 ratio'],
       res.ratios.map((r) => [String(r.clients), fmt.ratio(r.throughput), fmt.ratio(r.p50)]), [true, true, true]));
+  }
+  if (res.securityCost.length) {
+    lines.push('', 'cost of security (secure ops/s / plain ops/s):', table(['clients', 'chainkv CurveZMQ/plain', 'etcd TLS/http'],
+      res.securityCost.map((r) => [String(r.clients), r.chainkv === undefined ? '-' : fmt.ratio(r.chainkv), r.etcd === undefined ? '-' : fmt.ratio(r.etcd)]), [true, true, true]));
   }
   if (res.chainkvLeaderLog || res.chainkvPeakRssMB) lines.push('');
   if (res.chainkvLeaderLog) {
@@ -497,7 +531,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const res: BenchResults = {
     machine: machineInfo(),
     options: { clients: o.clients, seconds: o.seconds, repeat: o.repeat, keys: o.keys, quick: o.quick, catchupBlocks: o.catchupBlocks, reloadBlocks: o.reloadBlocks },
-    chainkv: [], etcd: [], ratios: [], targets: [], errors: [],
+    chainkv: [], chainkvPlain: [], etcd: [], etcdTls: [], ratios: [], secureRatios: [], securityCost: [], targets: [], errors: [],
   };
   if (o.tmp) fs.mkdirSync(o.tmp, { recursive: true });
   const root = makeTempDir('chainkv-bench-', o.tmp ?? os.tmpdir());
@@ -524,17 +558,27 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
     if (o.parts.has('msgfloor')) {
       await step('message floor', async () => {
-        o.progress('message floor: ZeroMQ ping-pong between two Node processes');
-        res.messageFloor = await measureMessageFloor(o.quick ? 2000 : 20_000);
-        o.log(messageFloorLine(res.messageFloor));
+        res.messageFloors = [];
+        for (const mode of ['plain', 'curve', 'curve+mac'] as const) {
+          o.progress(`message floor (${mode}): ZeroMQ ping-pong between two Node processes`);
+          const m = await measureMessageFloor(o.quick ? 2000 : 20_000, mode);
+          res.messageFloors.push(m);
+          if (mode === 'plain') res.messageFloor = m;
+          o.log(messageFloorLine(m));
+        }
       });
     }
-    if (o.parts.has('chainkv') || o.parts.has('etcd')) await step('comparison', () => runComparison(o, root, res));
+    if (['chainkv', 'chainkv-plain', 'etcd', 'etcd-tls'].some((p) => o.parts.has(p as Part))) await step('comparison', () => runComparison(o, root, res));
     if (o.parts.has('catchup')) await step('catch-up', () => runCatchup(o, root, res));
+    const vs = (a: RunResult | undefined, b: RunResult | undefined) => (a && b ? { throughput: a.opsPerSec / b.opsPerSec, p50: a.latency.p50Ms / b.latency.p50Ms } : null);
     for (const n of o.clients) {
-      const a = pickRun(res.chainkv, n);
-      const b = pickRun(res.etcd, n);
-      if (a && b) res.ratios.push({ clients: n, throughput: a.opsPerSec / b.opsPerSec, p50: a.latency.p50Ms / b.latency.p50Ms });
+      const plain = vs(pickRun(res.chainkvPlain, n), pickRun(res.etcd, n));
+      if (plain) res.ratios.push({ clients: n, ...plain });
+      const secure = vs(pickRun(res.chainkv, n), pickRun(res.etcdTls, n));
+      if (secure) res.secureRatios.push({ clients: n, ...secure });
+      const ck = vs(pickRun(res.chainkv, n), pickRun(res.chainkvPlain, n));
+      const et = vs(pickRun(res.etcdTls, n), pickRun(res.etcd, n));
+      if (ck || et) res.securityCost.push({ clients: n, chainkv: ck?.throughput, etcd: et?.throughput });
     }
     if (o.parts.has('reload') || o.parts.has('rss')) {
       await step('reload/rss', async () => {
@@ -561,7 +605,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
 }
 
 function messageFloorLine(m: MessageFloorResult): string {
-  return `message floor (ZeroMQ DEALER -> ROUTER between two Node processes, ${fmt.int(m.roundTrips)} round trips): RTT median ${fmt.ms(m.rtt.p50Ms)} ms, p99 ${fmt.ms(m.rtt.p99Ms)} ms; CPU ${Math.round(m.cpuUsPerMessage)} µs per one-way message (both processes, all threads)`;
+  return `message floor${m.mode && m.mode !== 'plain' ? ` (${m.mode})` : ''} (ZeroMQ DEALER -> ROUTER between two Node processes, ${fmt.int(m.roundTrips)} round trips): RTT median ${fmt.ms(m.rtt.p50Ms)} ms, p99 ${fmt.ms(m.rtt.p99Ms)} ms; CPU ${Math.round(m.cpuUsPerMessage)} µs per one-way message (both processes, all threads)`;
 }
 
 /** For --help: is etcd here? */

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '../client/client';
 import { nodeCommand } from '../cli/entry-points';
+import { LinkSecurity, linkSecurity } from '../security/link-security';
 import { ClusterConfig, configToIni } from '../config';
 import type { NodeStatus } from '../node/node';
 import { readLogData } from '../store/disk';
@@ -43,6 +44,8 @@ export interface ChainkvClusterOptions {
   clients: number;
   /** Extra flags for the node's `node` binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/x']. */
   nodeFlags?: (id: number) => string[];
+  /** Plain links (--insecure) instead of CurveZMQ: to measure what security costs. */
+  insecure?: boolean;
   /** Extra arguments for the node itself, e.g. ['--events'] (the web view's event lines, measured by --events). */
   nodeArgs?: string[];
 }
@@ -79,6 +82,11 @@ export class ChainkvCluster {
     return c;
   }
 
+  /** A client's link security: plain with --insecure, else its keys from the set the first node made. */
+  security(id: string): LinkSecurity {
+    return this.o.insecure ? { mode: 'plain' } : linkSecurity(this.config, id, false);
+  }
+
   get size(): number {
     return this.config.nodes.length;
   }
@@ -102,7 +110,7 @@ export class ChainkvCluster {
     const fd = fs.openSync(logPath, 'a');
     const args = [
       ...(this.o.nodeFlags?.(id) ?? []),
-      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json', ...(this.o.nodeArgs ?? [])]),
+      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json', ...(this.o.insecure ? ['--insecure'] : []), ...(this.o.nodeArgs ?? [])]),
     ];
     const startedAt = performance.now();
     const child = spawnTracked(process.execPath, args, { stdio: ['pipe', fd, fd] });
@@ -218,7 +226,7 @@ export class ChainkvCluster {
   async connectClients(): Promise<ChainkvClient[]> {
     const out: ChainkvClient[] = [];
     for (const e of this.config.clients.slice(0, -1)) {
-      out.push(new ChainkvClient(await Client.connect({ id: e.name, config: this.config, delayMs: 0, hint: 1 })));
+      out.push(new ChainkvClient(await Client.connect({ id: e.name, config: this.config, delayMs: 0, hint: 1, security: this.security(e.name) })));
     }
     await sleep(1500);
     return out;
@@ -246,7 +254,7 @@ export class ChainkvCluster {
     const existing = await this.leader();
     if (existing !== null) return existing;
     const id = this.config.clients[this.config.clients.length - 1].name;
-    const c = await Client.connect({ id, config: this.config, delayMs: 0, timeoutMs: 1000, hint: 1 });
+    const c = await Client.connect({ id, config: this.config, delayMs: 0, timeoutMs: 1000, hint: 1, security: this.security(id) });
     try {
       await sleep(1200);
       const done = await withTimeout(c.put('warmup', '{"warm":true}'), 60_000, 'electing a leader');

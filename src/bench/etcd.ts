@@ -7,6 +7,7 @@
 import { ChildProcess, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { spawnTracked, exited, stopProcess } from './procs';
 import { freePorts, sleep } from './util';
@@ -37,12 +38,33 @@ interface Member {
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+/** One CA and one leaf certificate (127.0.0.1, server and client use) made with openssl, as an operator would for a TLS etcd. */
+interface Tls { ca: string; cert: string; key: string }
+
+function makeCerts(dir: string): Tls {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=chainkv-bench-ca']);
+  ssl(['req', ...ec, '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyAgreement\n');
+  ssl(['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('leaf.crt'), '-days', '2', '-extfile', f('ext.cnf')]);
+  return { ca: f('ca.crt'), cert: f('leaf.crt'), key: f('leaf.key') };
+}
+
 export class EtcdCluster {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
+  private readonly agent: http.Agent;
 
-  private constructor(readonly bin: string, readonly dir: string, readonly members: Member[]) {}
+  private constructor(readonly bin: string, readonly dir: string, readonly members: Member[], private readonly tls: Tls | null) {
+    const keepAlive = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 };
+    this.agent = tls
+      ? new https.Agent({ ...keepAlive, ca: fs.readFileSync(tls.ca), cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) })
+      : new http.Agent(keepAlive);
+  }
 
-  static async start(bin: string, dir: string, size = 5): Promise<EtcdCluster> {
+  /** `tls`: clients and peers over TLS with client certificates (--client-cert-auth, --peer-client-cert-auth). */
+  static async start(bin: string, dir: string, size = 5, tls = false): Promise<EtcdCluster> {
     fs.mkdirSync(dir, { recursive: true });
     const ports = await freePorts(2 * size);
     const members: Member[] = Array.from({ length: size }, (_, i) => ({
@@ -52,18 +74,25 @@ export class EtcdCluster {
       child: null,
       logPath: path.join(dir, `m${i + 1}.log`),
     }));
-    const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+    const certs = tls ? makeCerts(path.join(dir, 'tls')) : null;
+    const scheme = certs ? 'https' : 'http';
+    const tlsFlags = certs ? [
+      '--cert-file', certs.cert, '--key-file', certs.key, '--client-cert-auth', '--trusted-ca-file', certs.ca,
+      '--peer-cert-file', certs.cert, '--peer-key-file', certs.key, '--peer-client-cert-auth', '--peer-trusted-ca-file', certs.ca,
+    ] : [];
+    const initial = members.map((m) => `${m.name}=${scheme}://127.0.0.1:${m.peerPort}`).join(',');
     const token = `chainkv-bench-${process.pid}-${Date.now()}`;
-    const c = new EtcdCluster(bin, dir, members);
+    const c = new EtcdCluster(bin, dir, members, certs);
     for (const m of members) {
       const fd = fs.openSync(m.logPath, 'a');
       m.child = spawnTracked(bin, [
         '--name', m.name,
         '--data-dir', path.join(dir, m.name),
-        '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
-        '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+        '--listen-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`,
+        '--advertise-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`,
+        '--listen-peer-urls', `${scheme}://127.0.0.1:${m.peerPort}`,
+        '--initial-advertise-peer-urls', `${scheme}://127.0.0.1:${m.peerPort}`,
+        ...tlsFlags,
         '--initial-cluster', initial,
         '--initial-cluster-token', token,
         '--initial-cluster-state', 'new',
@@ -126,7 +155,7 @@ export class EtcdCluster {
   request(m: Member, urlPath: string, body: unknown): Promise<unknown> {
     const data = JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = (this.tls ? https : http).request(
         {
           host: '127.0.0.1', port: m.clientPort, path: urlPath, method: 'POST', agent: this.agent,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },

@@ -167,6 +167,12 @@ export class ExitError extends Error {
 
 /** Runs `main`, turning a UsageError into a one-line message and exit code 2 (never a stack trace). */
 export function runCli(name: string, main: () => Promise<void> | void): void {
+  // Output piped into `head` (or a closed terminal): stop quietly, as other command-line tools do.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
+    });
+  }
   Promise.resolve()
     .then(main)
     .catch((e: unknown) => {

@@ -123,6 +123,15 @@ async function main(): Promise<void> {
   let cleanup = () => lock.release();
   process.on('SIGINT', () => { cleanup(); process.exit(EXIT.INTERRUPTED); });
   process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+  // Keys before the network: a key problem is this machine's, whatever the nodes do.
+  const insecure = !!args.values.get('insecure');
+  if (insecure) process.stderr.write(`${insecureBanner(id)}\n`);
+  let security: LinkSecurity;
+  try {
+    security = linkSecurity(config, id, insecure, (l) => process.stderr.write(`${l}\n`));
+  } catch (e) {
+    throw new ExitError(`${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
+  }
   const down = await unreachable(config);
   if (down && !interactive) throw new ExitError(down, EXIT.UNREACHABLE);
 
@@ -140,14 +149,6 @@ async function main(): Promise<void> {
   // One-shot: the answer alone on stdout; everything else on stderr.
   const say = (line: string) => process.stdout.write(printableLines(line) + '\n'); // no terminal escapes from answers
   const note = oneShot || json ? (line: string) => process.stderr.write(printableLines(line) + '\n') : say;
-  const insecure = !!args.values.get('insecure');
-  if (insecure) process.stderr.write(`${insecureBanner(id)}\n`);
-  let security: LinkSecurity;
-  try {
-    security = linkSecurity(config, id, insecure, note);
-  } catch (e) {
-    throw new ExitError(`${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
-  }
   let client: Client;
   let connected: Client | null = null;
   // --events (the cluster console's web view): the operation in flight, and the messages.

@@ -113,6 +113,8 @@ interface PeerSocket {
 }
 
 const defaultIsNode = (name: string) => /^P[0-9]+$/.test(name);
+/** After a peer refused our key, a new connection to it is tried this much later (on the next send). */
+const AUTH_RETRY_MS = 1_000;
 
 /** The size of a frame in bytes, cheaply: exact only when it could matter. */
 function frameBytes(frame: string): number {
@@ -132,15 +134,16 @@ export class Transport {
   private boundAt = '';
   private readonly log: RateLimitedLog;
   private readonly isNode: (name: string) => boolean;
+  private readonly looksLikeNode: (name: string) => boolean;
   private sweeper: NodeJS.Timeout | null = null;
   private releaseZap: (() => void) | null = null;
   private readonly selfIsNode: boolean;
 
   constructor(private readonly o: TransportOptions) {
     this.log = new RateLimitedLog(o.warn);
-    const isNode = o.isNode ?? defaultIsNode;
+    this.looksLikeNode = o.isNode ?? defaultIsNode;
     // A node is a name the config gives as a node: a key named P9 in the key folder is no node.
-    this.isNode = (name) => isNode(name) && o.peers.has(name);
+    this.isNode = (name) => this.looksLikeNode(name) && o.peers.has(name);
     this.selfIsNode = this.isNode(o.self);
   }
 
@@ -219,7 +222,8 @@ export class Transport {
           claimed = frames[1].toString('utf8');
           const v = sec.ring.verify(claimed, payload, frames[2]);
           if (v !== 'ok') {
-            this.log.warn('unauthenticated', `dropped a frame claiming to come from ${printableShort(claimed, 64)}: ${v === 'unknown-sender' ? 'no key of that name in the key set' : 'its MAC does not verify under that sender\'s key'}`);
+            // Claims to be a node and claims to be a client are counted apart (a forged node is the graver).
+            this.log.warn(this.isNode(claimed) ? 'unauthenticated-node' : 'unauthenticated-client', `dropped a frame claiming to come from ${printableShort(claimed, 64)}: ${v === 'unknown-sender' ? 'no key of that name in the key set' : 'its MAC does not verify under that sender\'s key'}`);
             continue;
           }
         } else if (frames.length !== 2) {
@@ -307,7 +311,7 @@ export class Transport {
     if (configured !== undefined) {
       return address === configured ? null : `${printableShort(address, 100)} is not the address nodes.ini gives ${printableShort(name, 64)}`;
     }
-    if (this.isNode(name)) return `${printableShort(name, 64)} is not a configured node`;
+    if (this.looksLikeNode(name)) return `${printableShort(name, 64)} is not a configured node`;
     const problem = replyAddressProblem(address);
     if (problem) return `${problem}: ${printableShort(address, 100)}`;
     for (const [peer, addr] of this.o.peers) if (addr === address) return `${printableShort(address, 100)} belongs to ${peer}`;
@@ -455,6 +459,14 @@ export class Transport {
       ready: [], readyBytes: 0, pumping: false, dropped: 0, closed: false, connected: false,
     };
     if (!onDemand && !this.watchDone) socket.events.on('handshake', () => { peer.connected = true; });
+    if (!onDemand && sec.mode === 'curve') {
+      // ZeroMQ never reconnects a socket the peer refused in the CURVE handshake (a protocol
+      // error): say so, and open a new one on a later send (the peer may learn our key meanwhile).
+      socket.events.on('handshake:error:auth', () => {
+        this.log.warn(`auth-refused-${name}`, `${printableShort(name, 64)} refused this process's key (is ${this.o.self}'s public key in its key set?); trying again in ${AUTH_RETRY_MS} ms`);
+        setTimeout(() => { if (!peer.closed) this.closePeer(peer); }, AUTH_RETRY_MS).unref();
+      });
+    }
     try {
       socket.connect(addr);
     } catch (e) {

@@ -24,7 +24,11 @@ import { z85Decode, z85Encode } from './z85';
 export const MAX_KEYS = 4096;
 /** A key file is one Z85 line: anything bigger is not a key. */
 export const MAX_KEY_FILE_BYTES = 256;
-/** An unknown key or sender makes the ring re-read public/ at most this often (new clients join without restarts; a flood of unknown keys costs one directory read per interval). */
+/**
+ * An unknown key or sender makes the ring re-read public/ when the folder changed (one stat:
+ * a key added by `npm run keys -- add` is seen at once) and otherwise at most this often, so a
+ * flood of unknown keys costs a stat each and one directory read per interval.
+ */
 export const KEY_RESCAN_MIN_INTERVAL_MS = 1_000;
 /** Bytes of HMAC-SHA256 carried by every frame. */
 export const MAC_BYTES = 32;
@@ -151,6 +155,10 @@ export class KeyRing {
   private readonly peers = new Map<string, PeerKey>();
   private readonly byRaw = new Map<string, string>();
   private scannedAt = 0;
+  /** How many times public/ was read (for tests and status). */
+  scans = 0;
+  /** public/'s modification time at the last read (ns). */
+  private scannedMtime = -1n;
 
   private constructor(readonly dir: string | null, readonly self: string, secret: { z85: string; raw: Buffer }, publicZ85: string) {
     this.secretKey = secret.z85;
@@ -196,6 +204,8 @@ export class KeyRing {
   private scan(): string[] {
     if (!this.dir) return [];
     this.scannedAt = Date.now();
+    this.scans++;
+    this.scannedMtime = this.folderMtime();
     const problems: string[] = [];
     let names: string[];
     try {
@@ -220,9 +230,18 @@ export class KeyRing {
     return problems;
   }
 
-  /** Re-reads public/ if the last read is older than KEY_RESCAN_MIN_INTERVAL_MS; returns whether it read. */
+  private folderMtime(): bigint {
+    try {
+      return fs.statSync(path.join(this.dir!, 'public'), { bigint: true }).mtimeNs;
+    } catch {
+      return -1n;
+    }
+  }
+
+  /** Re-reads public/ if it changed since the last read, or that read is older than KEY_RESCAN_MIN_INTERVAL_MS; returns whether it read. */
   private rescan(): boolean {
-    if (!this.dir || Date.now() - this.scannedAt < KEY_RESCAN_MIN_INTERVAL_MS) return false;
+    if (!this.dir) return false;
+    if (Date.now() - this.scannedAt < KEY_RESCAN_MIN_INTERVAL_MS && this.folderMtime() === this.scannedMtime) return false;
     try {
       this.scan();
     } catch {

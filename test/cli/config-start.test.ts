@@ -33,7 +33,7 @@ describe('cli: nodes.ini checked at load', () => {
     const cases: [string, RegExp][] = [
       [BASE.replace('port = 7002', 'port = 7001'), /^x\.ini:8: \[P2\] uses 127\.0\.0\.1:7001, already used by \[P1\]; give every process its own port$/],
       [BASE.replace('port = 7101', 'port = 7002'), /^x\.ini:11: \[C1\] uses 127\.0\.0\.1:7002, already used by \[P2\]/],
-      [BASE + '[P9x]\nport = 1\n', /^x\.ini:12: unknown section \[P9x\]; expected \[network\], \[P1\]/],
+      [BASE + '[P9x]\nport = 1\n', /^x\.ini:12: unknown section \[P9x\]; expected \[network\], \[security\], \[P1\]/],
       [BASE + '[nodes]\n', /^x\.ini:12: unknown section \[nodes\]/],
       [BASE.replace('host = 127.0.0.1\nport = 7002', 'hots = 127.0.0.1\nport = 7002'), /^x\.ini:7: unknown key "hots" in \[P2\]; expected host and port$/],
       [BASE.replace('delay_ms = 0', 'delay = 0'), /^x\.ini:2: unknown key "delay" in \[network\]; expected delay_ms$/],

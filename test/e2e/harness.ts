@@ -371,11 +371,18 @@ export async function tempConfig(n = 5, nc = 3): Promise<{ dir: string; iniPath:
 export interface ClusterOptions {
   nodes?: number;
   clients?: number;
+  /** Run every node with --insecure (plain links), and connect clients the same way. */
+  insecure?: boolean;
+  /** Called before the nodes start, e.g. to give some nodes another cluster file (`iniFor`). */
+  prepare?: (c: Cluster) => void | Promise<void>;
 }
 
 export class Cluster {
   readonly nodes = new Map<number, NodeProc>();
   readonly clients: ClientProc[] = [];
+  /** A node's own cluster file, when it is not `iniPath` (the wire-capture test puts a proxy in others' view of P1). */
+  readonly iniFor = new Map<number, string>();
+  insecure = false;
   private constructor(readonly dir: string, readonly iniPath: string, readonly config: ClusterConfig) {}
 
   static async start(o: ClusterOptions = {}): Promise<Cluster> {
@@ -385,7 +392,9 @@ export class Cluster {
     for (let attempt = 0; attempt < 3; attempt++) {
       const { dir, iniPath, config } = await tempConfig(n, nc);
       const c = new Cluster(dir, iniPath, config);
+      c.insecure = !!o.insecure;
       try {
+        await o.prepare?.(c);
         await Promise.all(config.nodes.map((_, i) => c.startNode(i + 1)));
         return c;
       } catch (e) {
@@ -403,7 +412,7 @@ export class Cluster {
 
   /** The exact command line of node `id` (restarting is the same command). */
   nodeArgs(id: number): string[] {
-    return nodeCommand(id, ['--config', this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json']);
+    return nodeCommand(id, ['--config', this.iniFor.get(id) ?? this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json', ...(this.insecure ? ['--insecure'] : [])]);
   }
 
   /** Starts (or restarts) node `id` and waits until it listens. */
@@ -444,6 +453,7 @@ export class Cluster {
   startClient(n: number, o: { leader?: number; timeoutMs?: number } = {}): ClientProc {
     const args = [CLIENT_MAIN, String(n), '--config', this.iniPath, '--json', '--retry-ms', String(o.timeoutMs ?? 1500), '--timeout-ms', '120000'];
     if (o.leader !== undefined) args.push('--leader', String(o.leader));
+    if (this.insecure) args.push('--insecure');
     const c = new ClientProc(`C${n}`, args);
     this.clients.push(c);
     return c;
@@ -451,8 +461,8 @@ export class Cluster {
 
   /** A programmatic client (src/client/client.ts) on this cluster; closed by stopAll. */
   async connect(id: string, o: { hint?: number; timeoutMs?: number; config?: ClusterConfig; onEvent?: (l: string) => void } = {}): Promise<Client> {
-    ensureIdentity((o.config ?? this.config).keysDir, id); // a test's made-up client gets a key of the set
-    const c = await Client.connect({ id, config: o.config ?? this.config, hint: o.hint, timeoutMs: o.timeoutMs ?? 1000, delayMs: 0, onEvent: o.onEvent });
+    if (!this.insecure) ensureIdentity((o.config ?? this.config).keysDir, id); // a test's made-up client gets a key of the set
+    const c = await Client.connect({ id, security: this.insecure ? { mode: 'plain' } : undefined, config: o.config ?? this.config, hint: o.hint, timeoutMs: o.timeoutMs ?? 1000, delayMs: 0, onEvent: o.onEvent });
     programmaticClients.add(c);
     return c;
   }
