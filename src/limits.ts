@@ -189,3 +189,41 @@ export class RateLimitedLog {
     return this.kinds.get(kind)?.suppressed ?? 0;
   }
 }
+
+// ---- The web view (issue #17): what a node or client started with --events reports on stdout
+// (src/events/reporter.ts), and what the cluster console relays to the page (src/web/).
+
+/** A process with --events writes at most one event line per this interval, and only when something happened. */
+export const EVENT_FLUSH_MS = 100;
+/** Its dictionary goes into an event line at most this often (when it changed). */
+export const EVENT_KV_MS = 1000;
+/** Messages sent, listed one by one in one event line; the others are only counted. */
+export const MAX_EVENT_SENDS = 24;
+/** Messages dropped at a failed link, listed one by one in one event line; the others are counted. */
+export const MAX_EVENT_DROPS = 12;
+/** Distinct (peer, kind) counters in one event line; further peers are counted as "*". */
+export const MAX_EVENT_COUNT_KEYS = 48;
+/** Log lines (elections, step-downs, repairs) in one event line; the others are counted. */
+export const MAX_EVENT_LOG_LINES = 8;
+/** Longest text in an event (a log line, a key, a value shown on the page): longer is cut. */
+export const MAX_EVENT_TEXT_CHARS = 160;
+/** Latest blocks of a chain in an event line (sent when the chain changed). */
+export const MAX_EVENT_TAIL_BLOCKS = 8;
+/** Dictionary entries in an event line (its size is given too). */
+export const MAX_EVENT_KV_ENTRIES = 32;
+/** Longest event line the console reads; a longer one is dropped (with a rate-limited line). */
+export const MAX_EVENT_LINE_CHARS = 64 * 1024;
+/** The console pushes what changed to the pages at most this often. */
+export const WEB_PUSH_MS = 100;
+/** Messages listed one by one in one push to the pages (from all processes); the others are counted. */
+export const MAX_WEB_PUSH_SENDS = 64;
+/** Pages connected to the event stream at once; one more is refused (503). */
+export const MAX_WEB_PAGES = 8;
+/** Bytes written to one page and not yet taken by it; beyond, that page is disconnected (it reconnects and starts from a fresh snapshot). */
+export const MAX_WEB_BACKLOG_BYTES = 1024 * 1024;
+/** Largest request body the page server reads (a command line: a put of the longest value fits). */
+export const MAX_WEB_BODY_BYTES = 128 * 1024;
+/** Timeline entries the console keeps for the page. */
+export const MAX_WEB_TIMELINE = 200;
+/** Commands from pages waiting for the console at once; one more is refused (503). */
+export const MAX_WEB_PENDING_COMMANDS = 16;

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChainkvClient, ChainkvCluster, ChainLogStats } from './chainkv';
+import { EVENT_PREFIX } from '../events/reporter';
 import { generateChain, GeneratedChain } from './chain-gen';
 import { EtcdCluster, findEtcd } from './etcd';
 import { FsyncResult, measureFsync } from './fsync';
@@ -36,6 +37,8 @@ export interface BenchOptions {
   fsyncSamples: number;
   /** Run chainkv nodes under `node --cpu-prof` and summarise the profiles into this folder. */
   cpuProfDir?: string;
+  /** Start the nodes with --events (the web view's event lines) and report how much they wrote. */
+  events?: boolean;
   /** Parent of the temp dir (default: the OS temp dir). */
   tmp?: string;
   keep: boolean;
@@ -118,6 +121,8 @@ export interface BenchResults {
   chainkvPeakRssMB?: Record<string, number>;
   /** The leader's chain.log after the runs: how many blocks each write (accept record) carried. */
   chainkvLeaderLog?: ChainLogStats;
+  /** With --events: the event lines each node of the secure chainkv wrote during each run (what the console would relay to a page). */
+  chainkvEvents?: { clients: number; node: string; lines: number; perSec: number; kbPerSec: number; longest: number }[];
   etcd: RunResult[];
   etcdInfo?: { bin: string; version: string; peakRssMB?: Record<string, number> } | { skipped: string };
   /** Plain against plain: chainkv --insecure / etcd over http (the comparison before security). */
@@ -174,8 +179,18 @@ async function runComparison(o: BenchOptions, root: string, res: BenchResults): 
         ck.cluster.assertAlive();
         const w = await ck.cluster.warmUp(clients);
         const serverPids = ck.ids.map((id) => ck.cluster.pid(id)).filter((p): p is number => p !== undefined);
+        const logFrom = ck.ids.map((id) => fs.statSync(ck.cluster.logPath(id)).size);
+        const t0 = Date.now();
         const r = await runClosedLoop({ system: name, clients, seconds: o.seconds, keys: o.keys, seed: n, progress: o.progress, serverPids });
         ck.cluster.assertAlive();
+        if (o.events && name === 'chainkv') {
+          const secs = (Date.now() - t0) / 1000;
+          for (const [i, id] of ck.ids.entries()) {
+            const e = { clients: n, node: `P${id}`, ...eventStats(ck.cluster.logPath(id), logFrom[i], secs) };
+            (res.chainkvEvents ??= []).push(e);
+            o.log(`chainkv --events, ${n} clients: ${e.node} wrote ${fmt.int(e.lines)} event lines (${e.perSec.toFixed(1)} a second, ${e.kbPerSec.toFixed(1)} KB/s, the longest ${fmt.int(e.longest)} characters)`);
+          }
+        }
         o.log(`${runTable([r]).split('\n').slice(-1)[0]}   (leader ${w.leader})`);
         return r;
       },
@@ -250,6 +265,20 @@ interface StartedChainkv {
 
 let profileStarts = 0;
 
+/** The `@event` lines a node's log gained from byte `from` on: how many, per second over `secs`, and the longest. */
+function eventStats(logPath: string, from: number, secs: number): { lines: number; perSec: number; kbPerSec: number; longest: number } {
+  let lines = 0;
+  let bytes = 0;
+  let longest = 0;
+  for (const l of fs.readFileSync(logPath).subarray(from).toString('utf8').split('\n')) {
+    if (!l.startsWith(EVENT_PREFIX)) continue;
+    lines++;
+    bytes += l.length + 1;
+    longest = Math.max(longest, l.length);
+  }
+  return { lines, perSec: lines / secs, kbPerSec: bytes / 1024 / secs, longest };
+}
+
 /** A fresh 5-node cluster in `dir` with `clients` connected clients and an elected leader. */
 async function startChainkv(o: BenchOptions, dir: string, clients: number, insecure = false): Promise<StartedChainkv> {
   const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
@@ -260,6 +289,7 @@ async function startChainkv(o: BenchOptions, dir: string, clients: number, insec
     clients,
     insecure,
     nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${tag}-P${id}-${++profileStarts}.cpuprofile`] : undefined,
+    nodeArgs: o.events ? ['--events'] : undefined,
   });
   try {
     const ids = cluster.config.nodes.map((_, i) => i + 1);

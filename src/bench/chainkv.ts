@@ -46,6 +46,8 @@ export interface ChainkvClusterOptions {
   nodeFlags?: (id: number) => string[];
   /** Plain links (--insecure) instead of CurveZMQ: to measure what security costs. */
   insecure?: boolean;
+  /** Extra arguments for the node itself, e.g. ['--events'] (the web view's event lines, measured by --events). */
+  nodeArgs?: string[];
 }
 
 interface NodeProc {
@@ -108,7 +110,7 @@ export class ChainkvCluster {
     const fd = fs.openSync(logPath, 'a');
     const args = [
       ...(this.o.nodeFlags?.(id) ?? []),
-      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json', ...(this.o.insecure ? ['--insecure'] : [])]),
+      ...nodeCommand(id, ['--config', this.configPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--quiet', '--json', ...(this.o.insecure ? ['--insecure'] : []), ...(this.o.nodeArgs ?? [])]),
     ];
     const startedAt = performance.now();
     const child = spawnTracked(process.execPath, args, { stdio: ['pipe', fd, fd] });

@@ -18,6 +18,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'reload-blocks', type: 'int', help: 'blocks in the generated chain for reload and RSS (default 100000; --quick: 5000)' },
   { name: 'rss-seconds', type: 'int', help: 'seconds of 64-client load on the generated chain before reading peak RSS (default 5; --quick: 1)' },
   { name: 'cpu-prof', type: 'string', arg: 'DIR', help: 'run the chainkv nodes under node --cpu-prof, write profiles to DIR and print their hotspots' },
+  { name: 'events', type: 'flag', help: 'start the chainkv nodes with --events (the web view\'s event lines) and report how many they wrote' },
   { name: 'tmp', type: 'string', arg: 'DIR', help: 'create the temp dir under DIR (default: the OS temp dir; its disk is what fsync measures)' },
   { name: 'keep', type: 'flag', help: 'keep the temp dir (data dirs and node logs) for inspection' },
   { name: 'quick', type: 'flag', help: 'a short smoke run (a few seconds per part): checks that everything works, numbers not comparable' },
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     rssSeconds: int('rss-seconds', quick ? 1 : 5, 0),
     fsyncSamples: quick ? 50 : 200,
     cpuProfDir: a.values.get('cpu-prof') as string | undefined,
+    events: !!a.values.get('events'),
     tmp: a.values.get('tmp') as string | undefined,
     keep: !!a.values.get('keep'),
     log: (line) => {

@@ -14,6 +14,7 @@ import { ClusterConfig, Endpoint } from '../config';
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
 import { takeClientLock } from './client-lock';
 import { CLIENT_HELP, ClientCommand, parseClientCommand } from './commands';
+import { clipText, EventReporter } from '../events/reporter';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
@@ -24,6 +25,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'json', short: 'j', type: 'flag', help: 'print each result as one JSON line' },
   { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'verbose', short: 'v', type: 'flag', help: 'print every message sent and received' },
+  { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view; typing "@events off" / "@events on" pauses and resumes them' },
 ];
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -148,6 +150,14 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stdout.write(printableLines(line) + '\n'); // no terminal escapes from answers
   const note = oneShot || json ? (line: string) => process.stderr.write(printableLines(line) + '\n') : say;
   let client: Client;
+  let connected: Client | null = null;
+  // --events (the cluster console's web view): the operation in flight, and the messages.
+  const reporter = args.values.get('events') ? new EventReporter(id, {
+    state: () => {
+      const w = connected?.waiting();
+      return w ? { req: w.req, op: w.op, key: clipText(w.key, 64), target: w.target, attempts: w.attempts, since: w.since } : null;
+    },
+  }, (line) => process.stdout.write(`${line}\n`)) : null;
   try {
     client = await Client.connect({
       security,
@@ -157,11 +167,14 @@ async function main(): Promise<void> {
       hint,
       onEvent: (l) => { progress.clear(); note(l); },
       trace: args.values.get('verbose') ? (l) => { progress.clear(); note(l); } : undefined,
+      observe: reporter ?? undefined,
     });
   } catch (e) {
     throw new ExitError((e as Error).message, EXIT.FAILED);
   }
   if (down) note(`warning: ${down}`);
+  connected = client;
+  reporter?.start();
   // The nodes' sockets to a configured client (immediate, reconnecting every 100 ms) drop what
   // they send before they have reconnected to this freshly bound process: without this pause
   // a one-shot client loses its first answer and waits out a whole attempt (src/net/transport.ts).
@@ -220,6 +233,8 @@ async function main(): Promise<void> {
   let exitCode: number = EXIT.OK;
   const finish = () => {
     unwatch();
+    reporter?.flush();
+    reporter?.stop();
     client.close();
     lock.release();
     process.exitCode = exitCode;
@@ -256,7 +271,11 @@ async function main(): Promise<void> {
     if (inputClosed) finish();
   };
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
-  rl.on('line', (line) => { lines.push(line); void pump(); });
+  rl.on('line', (line) => {
+    if (reporter?.control(line)) return; // the cluster console pausing or resuming the web view's events
+    lines.push(line);
+    void pump();
+  });
   rl.on('close', () => { inputClosed = true; if (!busy) finish(); });
 }
 

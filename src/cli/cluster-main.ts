@@ -18,6 +18,9 @@ import { Output } from '../cluster/output';
 import { runScript } from '../cluster/script';
 import { ClusterConfig, ConfigError, loadConfig } from '../config';
 import { commandLine, OptionSpec, runCli, UsageError } from './args';
+import { parseCommand } from '../cluster/commands';
+import { WebHub } from '../web/hub';
+import { isLoopback, WebServer } from '../web/server';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
@@ -29,6 +32,10 @@ const OPTIONS: OptionSpec[] = [
   { name: 'retry-ms', type: 'int', help: 'passed to the clients: wait this long for an answer before asking another node to lead (default: from the delay)' },
   { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'quiet', short: 'q', type: 'flag', help: 'pass --quiet to the nodes: do not print every message sent and received' },
+  { name: 'web-port', type: 'int', help: 'serve the web view on this port (default: a free port, printed at start; 0 too)' },
+  { name: 'no-web', type: 'flag', help: 'do not serve the web view (with --script it is off unless --web-port is given)' },
+  { name: 'web-host', type: 'string', arg: 'ADDR', help: 'serve the web view on this address instead of 127.0.0.1 (needs --web-token: anyone who can reach it could run commands)' },
+  { name: 'web-token', type: 'string', arg: 'TOKEN', help: 'require this token (16+ characters) on the web view\'s event stream and commands; the printed URL carries it' },
 ];
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -40,6 +47,10 @@ with its process's name. Type a process name and a line for its console, or a co
   npm start                                        the cluster of nodes.ini, node data in persist/
   npm start -- --delay-ms 1000 --fresh             1 s message delay, empty chains
   npm start -- --script scenarios/partition.txt    replay a scenario; exit 0 if every check held
+  npm start -- --web-port 8080                     the web view on http://127.0.0.1:8080/
+
+The web view (a page on 127.0.0.1, its URL printed at start) shows the nodes, ballots, chains
+and messages in flight live, with controls that type the same console commands.
 
 ${CONSOLE_HELP}`;
 
@@ -72,6 +83,13 @@ async function main(): Promise<void> {
   const clientRetryMs = args.values.get('retry-ms') as number | undefined;
   if (clientRetryMs !== undefined && clientRetryMs < 1) throw new UsageError('--retry-ms must be >= 1');
   const names = { nodes: config.nodes.map((n) => n.name), clients: config.clients.map((c) => c.name) };
+  const webPort = args.values.get('web-port') as number | undefined;
+  if (webPort !== undefined && (webPort < 0 || webPort > 65535)) throw new UsageError('--web-port must be 0..65535');
+  const webHost = (args.values.get('web-host') as string | undefined) ?? '127.0.0.1';
+  const webToken = (args.values.get('web-token') as string | undefined) ?? null;
+  if (webToken !== null && (webToken.length < 16 || webToken.length > 256 || !/^[\x21-\x7e]+$/.test(webToken))) throw new UsageError('--web-token must be 16..256 printable characters without spaces');
+  if (!isLoopback(webHost) && webToken === null) throw new UsageError(`--web-host ${webHost} is reachable from other machines: give --web-token TOKEN too (anyone with the page can run commands)`);
+  if (args.values.get('no-web') && (webPort !== undefined || args.values.has('web-host') || webToken !== null)) throw new UsageError('--no-web cannot go with --web-port, --web-host or --web-token');
 
   // A script is checked whole before anything starts.
   const scriptPath = args.values.get('script') as string | undefined;
@@ -110,13 +128,22 @@ async function main(): Promise<void> {
       throw new UsageError((e as Error).message);
     }
   }
-  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs, insecure });
+  // The web view: on by default at the console, off for a script unless a port is asked for.
+  const web = !args.values.get('no-web') && (script === null || webPort !== undefined);
+  let hub: WebHub | null = null;
+  const events = web ? { line: (name: string, line: string) => void hub?.onEventLine(name, line), answer: (name: string, line: string) => hub?.onAnswer(name, line) } : undefined;
+  const cluster = new Cluster({ config, configPath, delayMs, dataRoot, quiet: !!args.values.get('quiet'), out, root: ROOT, clientTimeoutMs, clientRetryMs, insecure, events });
+  if (web) {
+    hub = new WebHub(cluster, (l) => out.warn(l));
+    out.onInfo = (text, style) => hub?.onConsole(text, style);
+  }
   const ex = new Executor(cluster, out, { timeoutMs: defaultTimeoutMs(cluster.delayMs, clientTimeoutMs), failOnCrash: script !== null });
 
   // Never leave a process behind: on any exit of this one, SIGKILL what is still running.
   process.on('exit', () => cluster.killAll());
   let shuttingDown = false;
   let rl: readline.Interface | null = null;
+  let server: WebServer | null = null;
   const shutdown = async (code: number, why?: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
@@ -124,6 +151,7 @@ async function main(): Promise<void> {
     out.setPrompt(null);
     rl?.close();
     out.info(`${why ? `${why}: ` : ''}stopping all processes...`);
+    await server?.close();
     await cluster.stopAll();
     if (tempData && code === 0) fs.rmSync(dataRoot, { recursive: true, force: true });
     out.info(tempData ? (code === 0 ? 'stopped' : `stopped; the nodes' data is kept in ${dataRoot}`) : `stopped; the nodes' data stays in ${shown(dataRoot)} for the next start (--fresh wipes it)`);
@@ -144,6 +172,65 @@ async function main(): Promise<void> {
     wipe(cluster);
     out.info(`--fresh: wiped ${cluster.nodes.map((n) => shown(cluster.dataDir(n))).join(' ')}`);
   }
+  // One queue of console lines, typed here or sent by a page of the web view: they run in
+  // order through the same executor.
+  const terminal = !!(process.stdin.isTTY && process.stdout.isTTY);
+  const echo = !terminal; // piped commands, or output to a file: show what is run
+  type Done = (r: { ok: true } | { ok: false; error: string }) => void;
+  const queue: { line: string; web?: Done }[] = [];
+  let busy = false;
+  let inputClosed = false;
+  const pump = async () => {
+    if (busy) return;
+    busy = true;
+    while (queue.length > 0 && !shuttingDown) {
+      const { line, web: done } = queue.shift()!;
+      if (!line.trim()) {
+        done?.({ ok: true });
+        continue;
+      }
+      if (done) out.info(`(web) > ${line.trim()}`);
+      else if (echo) out.info(`> ${line.trim()}`);
+      try {
+        if ((await ex.line(line)) === 'quit') return void shutdown(0);
+        done?.({ ok: true });
+      } catch (e) {
+        const message = e instanceof CheckFailed ? `check failed: ${e.message}` : `error: ${(e as Error).message ?? String(e)}`;
+        out.error(message);
+        done?.({ ok: false, error: message });
+      }
+    }
+    busy = false;
+    if (inputClosed) void shutdown(0);
+  };
+  const fromPage = (line: string): Promise<{ ok: true } | { ok: false; error: string }> => {
+    if (script) return Promise.resolve({ ok: false, error: 'a script is running: the page only watches (start without --script to use the controls)' });
+    const p = parseCommand(line.trim(), names);
+    if (p.ok && p.value.kind === 'quit') return Promise.resolve({ ok: false, error: 'quit only at the console' });
+    if (shuttingDown) return Promise.resolve({ ok: false, error: 'the console is stopping' });
+    return new Promise((resolve) => {
+      queue.push({ line, web: resolve });
+      void pump();
+    });
+  };
+
+  if (hub) {
+    server = new WebServer({
+      host: webHost, port: webPort ?? 0, token: webToken, hub, run: fromPage,
+      staticDir: path.join(ROOT, 'web'), scenariosDir: path.join(ROOT, 'scenarios'), names,
+    });
+    try {
+      await server.start();
+    } catch (e) {
+      server = null;
+      out.error(`cannot serve the web view on ${webHost}:${webPort ?? 0}: ${(e as Error).message} (--web-port picks another port, --no-web turns it off)`);
+      await shutdown(2);
+      return;
+    }
+    hub.start();
+    out.info(`web view: ${server.url}`, 'bold');
+  }
+
   out.info(`starting ${cluster.nodes.join(' ')} and ${cluster.clients.join(' ')} (config ${shown(configPath)}, delay ${cluster.delayMs} ms, node data in ${shown(dataRoot)})`);
   try {
     await cluster.startAll();
@@ -177,9 +264,7 @@ async function main(): Promise<void> {
   }
 
   // ---- the interactive console
-  const terminal = !!(process.stdin.isTTY && process.stdout.isTTY);
-  const echo = !terminal; // piped commands, or output to a file: show what is run
-  out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.`);
+  out.info(`all ${cluster.procs.size} processes are up. Type "help" for commands, "quit" to stop.${server ? ` The web view: ${server.url}` : ''}`);
   const d = cluster.delayMs;
   const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
   out.info(`no node led at start: the clients, knowing no leader, asked P1 to lead as they started; it leads after 3 message delays (Leader, prepare, promise: about ${secs(3 * d)} at delay ${d} ms). An operation then takes 4 delays (about ${secs(4 * d)}); one typed before that waits for the election, at most ${FIRST_OPERATION_HOPS} delays (about ${secs(FIRST_OPERATION_HOPS * d)}). A client waits ${secs(clientRetryMs ?? leaderTimeoutMs(d))} for an answer from the node it believes leads (${secs(clientRetryMs ?? defaultClientTimeoutMs(d))} through another node, ${secs(clientRetryMs ?? electionTimeoutMs(d))} once it asked a node to lead) before it asks the next node, and gives up after ${secs(clientTimeoutMs ?? defaultDeadlineMs(d))} (--retry-ms, --timeout-ms)`);
@@ -188,32 +273,11 @@ async function main(): Promise<void> {
     out.setPrompt(() => rl!.prompt(true));
     rl.prompt();
   }
-  const queue: string[] = [];
-  let busy = false;
-  let inputClosed = false;
-  const pump = async () => {
-    if (busy) return;
-    busy = true;
-    while (queue.length > 0 && !shuttingDown) {
-      const line = queue.shift()!;
-      if (!line.trim()) continue;
-      if (echo) out.info(`> ${line.trim()}`);
-      try {
-        if ((await ex.line(line)) === 'quit') return void shutdown(0);
-      } catch (e) {
-        if (e instanceof CheckFailed) out.error(`check failed: ${e.message}`);
-        else if (e instanceof CommandError) out.error(`error: ${e.message}`);
-        else out.error(`error: ${(e as Error).message ?? String(e)}`);
-      }
-    }
-    busy = false;
-    if (inputClosed) void shutdown(0);
-  };
   rl.on('line', (line) => {
     // Typed quit stops at once, even during a long check; piped commands run in order.
     if (terminal && /^\s*(quit|exit)\s*$/i.test(line)) return void shutdown(0);
     if (terminal && busy && /^\s*\S/.test(line)) out.info(`(queued after the command in progress: ${line.trim()})`);
-    queue.push(line);
+    queue.push({ line });
     void pump();
   });
   rl.on('SIGINT', () => void shutdown(0));

@@ -18,6 +18,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'quiet', short: 'q', type: 'flag', help: 'do not print every message sent and received' },
   { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each (any command followed by --json answers as JSON)' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
+  { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view; typing "@events off" / "@events on" pauses and resumes them' },
   { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
     traceMessages: !args.values.get('quiet'),
     fsync: !args.values.get('no-fsync'),
     log,
+    events: args.values.get('events') ? (line) => process.stdout.write(`${line}\n`) : undefined,
     security,
   });
   try {
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
   rl.on('line', (line) => {
     if (!line.trim()) return;
+    if (node.events?.control(line)) return; // the cluster console pausing or resuming the web view's events
     const p = parseNodeCommand(line);
     // A trailing --json asks for data for this one command; the node's --json flag (kept as it
     // was for the tools that use it) only turns the print commands and status into JSON.

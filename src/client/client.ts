@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ClientReply, NoLeader, OpName, Redirect, Refused } from '../../messages';
 import { ClusterConfig, endpointUrl } from '../config';
 import { operationProblem } from '../limits';
-import { Transport } from '../net/transport';
+import { Transport, TransportObserver } from '../net/transport';
 import { LinkSecurity, linkSecurity } from '../security/link-security';
 import { ClientCore, Completed } from './client-core';
 
@@ -32,6 +32,8 @@ export interface ClientOptions {
   onEvent?: (line: string) => void;
   /** Message trace lines (sent/received). */
   trace?: (line: string) => void;
+  /** Sees every message sent and every one dropped at a failed link (--events: the web view). */
+  observe?: TransportObserver;
   /** How the links are secured (default: CurveZMQ with `id`'s keys from the config's key folder). */
   security?: LinkSecurity;
 }
@@ -133,6 +135,7 @@ export class Client {
       warn: (l) => o.onEvent?.(l),
       security: o.security ?? linkSecurity(o.config, o.id, false),
       isNode: (name) => o.config.nodes.some((n) => n.name === name),
+      observe: o.observe,
     });
     // The core exists before the transport delivers anything (an early answer, e.g. to a
     // previous run of this client on the same port, used to reach a core not yet built).
@@ -199,10 +202,10 @@ export class Client {
     return this.core.retryAt;
   }
 
-  /** The operation in flight: how long it has waited and where it was last sent. */
-  waiting(): { req: number; ms: number; target: string; attempts: number } | null {
+  /** The operation in flight: how long it has waited (since `since`, ms since 1970) and where it was last sent. */
+  waiting(): { req: number; ms: number; since: number; target: string; attempts: number; op: string; key: string } | null {
     const p = this.core.pending;
-    return p ? { req: p.req, ms: Date.now() - p.startedAt, target: `P${p.target}`, attempts: p.attempts } : null;
+    return p ? { req: p.req, ms: Date.now() - p.startedAt, since: p.startedAt, target: `P${p.target}`, attempts: p.attempts, op: p.op.op, key: p.op.key } : null;
   }
 
   private tick(): void {

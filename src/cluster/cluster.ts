@@ -12,6 +12,7 @@ import { LinkData, StatusData } from '../cli/format';
 import { Output } from './output';
 import { clientCommand, nodeCommand } from '../cli/entry-points';
 import { Proc } from './proc';
+import { EVENT_PREFIX } from '../events/reporter';
 
 export interface ClusterOptions {
   config: ClusterConfig;
@@ -31,6 +32,11 @@ export interface ClusterOptions {
   out: Output;
   /** Project folder: where dist/ is; the processes' working directory. */
   root: string;
+  /**
+   * The web view: when set, every process is started with --events, its event lines come here
+   * instead of the console, and so do the clients' answers (they are printed too).
+   */
+  events?: { line(name: string, line: string): void; answer(name: string, line: string): void };
 }
 
 export interface ChainView {
@@ -66,6 +72,7 @@ export class Cluster {
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
       args.push('--data-dir', this.dataDir(name));
       if (o.quiet) args.push('--quiet');
+      if (o.events) args.push('--events');
       args.push('--exit-on-stdin-close'); // if this console dies, even by SIGKILL, its nodes follow
       if (o.insecure) args.push('--insecure');
       this.add(name, 'node', args);
@@ -75,6 +82,7 @@ export class Cluster {
       if (o.delayMs !== undefined) args.push('--delay-ms', String(o.delayMs));
       if (o.clientTimeoutMs !== undefined) args.push('--timeout-ms', String(o.clientTimeoutMs));
       if (o.clientRetryMs !== undefined) args.push('--retry-ms', String(o.clientRetryMs));
+      if (o.events) args.push('--events');
       if (o.insecure) args.push('--insecure');
       this.add(name, 'client', args);
       this.results.set(name, []);
@@ -126,9 +134,11 @@ export class Cluster {
   // ---------------------------------------------------------------- lines and exits
 
   private onLine(p: Proc, line: string, stream: 'stdout' | 'stderr'): void {
+    if (this.o.events && stream === 'stdout' && line.startsWith(EVENT_PREFIX)) return this.o.events.line(p.name, line);
     if (p.kind === 'client' && stream === 'stdout') {
       const r = parseResultLine(line);
       if (r) {
+        this.o.events?.answer(p.name, line);
         const q = this.results.get(p.name)!;
         q.push({ seq: this.resultSeq++, result: r });
         if (q.length > MAX_RESULTS) q.shift();

@@ -23,6 +23,8 @@ export class Output {
   /** Redraws the prompt after a line (set by the interactive console). */
   private redraw: (() => void) | null = null;
   private clearLine = false;
+  /** Also sees the console's own lines (the web view's timeline). */
+  onInfo: ((text: string, style: Style) => void) | null = null;
 
   constructor(private readonly write: (s: string) => void, readonly colour: boolean) {}
 
@@ -62,6 +64,7 @@ export class Output {
   /** The console's own lines. */
   info(text: string, style: Style = 'plain'): void {
     this.emit(CONSOLE_NAME, '1', text, style);
+    this.onInfo?.(text, style);
   }
 
   warn(text: string): void {

@@ -7,6 +7,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as readline from 'node:readline';
 import { isReadyLine } from './lines';
+import { EVENT_PREFIX } from '../events/reporter';
 
 export type ProcKind = 'node' | 'client';
 export type ProcState = 'down' | 'starting' | 'up';
@@ -112,8 +113,10 @@ export class Proc {
   }
 
   private onLine(line: string, stream: 'stdout' | 'stderr'): void {
-    this.recent.push(line);
-    if (this.recent.length > 20) this.recent.shift();
+    if (!line.startsWith(EVENT_PREFIX)) { // (the web view's event lines say nothing about a failed start)
+      this.recent.push(line);
+      if (this.recent.length > 20) this.recent.shift();
+    }
     if (stream === 'stderr') this.lastStderr = line;
     if (this._state === 'starting' && stream === 'stdout' && isReadyLine(this.name, line)) {
       this._state = 'up';

@@ -66,6 +66,18 @@ export interface TransportOptions {
   isNode?: (name: string) => boolean;
   /** CurveZMQ with a key ring, or plain (`--insecure`). */
   security: LinkSecurity;
+  /**
+   * Sees each message sent (after the size check, before the delay) and each one dropped at a
+   * failed link: the events the web view draws (src/events/reporter.ts). Absent (the default,
+   * and whenever --events is off): no cost.
+   */
+  observe?: TransportObserver;
+}
+
+export interface TransportObserver {
+  sent(to: string, kind: string): void;
+  /** `kind` is null for a frame dropped after its delay (only the encoded frame is at hand). */
+  dropped(peer: string, kind: string | null, inbound: boolean): void;
 }
 
 /** A frame waiting to be sent: the encoded message and, in secure mode, its MAC for that peer. */
@@ -256,7 +268,10 @@ export class Transport {
       this.log.warn('sender-mismatch', `dropped a message from ${printableShort(claimed, 64)} that names ${printableShort(d.from, 64)} as its sender`);
       return;
     }
-    if (!this.links.isUp(d.from)) return; // failLink: accept nothing from that peer
+    if (!this.links.isUp(d.from)) { // failLink: accept nothing from that peer
+      this.o.observe?.dropped(d.from, d.msg.kind, true);
+      return;
+    }
     // Who may send what is checked only where the sender is proven (plain links prove nothing).
     const refused = claimed === null ? null : refusal(this.selfIsNode, d.from, this.isNode(d.from), d.msg);
     if (refused) {
@@ -341,7 +356,11 @@ export class Transport {
 
   /** Sends `msg` to `to` after the constant delay; `address` reaches a peer not in the config. */
   send(to: string, msg: AnyMessage, address?: string): void {
-    if (this.closed || !this.links.isUp(to)) return;
+    if (this.closed) return;
+    if (!this.links.isUp(to)) {
+      this.o.observe?.dropped(to, msg.kind, false);
+      return;
+    }
     const peer = this.peer(to, address);
     if (!peer) return;
     peer.lastUsed = Date.now();
@@ -364,6 +383,7 @@ export class Transport {
     // peer() found a key for `to` in secure mode, so the MAC exists.
     const frame: OutFrame = { payload, mac: sec.mode === 'curve' ? sec.ring.mac(to, payload) : null, bytes };
     if (this.o.trace) this.o.trace(printable(`${this.o.self} -> ${to} ${describe(msg)}`));
+    this.o.observe?.sent(to, msg.kind);
     if (this.o.delayMs <= 0) {
       this.release(peer, frame);
       return;
@@ -394,7 +414,11 @@ export class Transport {
 
   private release(peer: PeerSocket, frame: OutFrame): void {
     const bytes = frame.bytes;
-    if (this.closed || peer.closed || !this.links.isUp(peer.name)) return; // the link may have failed during the delay
+    if (this.closed || peer.closed) return;
+    if (!this.links.isUp(peer.name)) { // the link failed during the delay
+      this.o.observe?.dropped(peer.name, null, false);
+      return;
+    }
     if (peer.ready.length >= MAX_PEER_QUEUE_FRAMES || peer.readyBytes + bytes > MAX_PEER_QUEUE_BYTES) {
       peer.dropped++;
       this.log.warn('send-queue-full', `send queue to ${printableShort(peer.name, 64)} is full (${peer.ready.length} frames, ${peer.readyBytes} bytes): dropping`);

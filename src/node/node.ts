@@ -20,6 +20,7 @@ import { DurableRecord } from '../core/durable';
 import { ChainStore } from '../store/chain-store';
 import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
+import { chainTail, EventReporter, kvSample } from '../events/reporter';
 import { LinkSecurity } from '../security/link-security';
 import { DirLock } from './dir-lock';
 import { KvSnapshot } from './kv-snapshot';
@@ -37,6 +38,8 @@ export interface NodeOptions {
   /** Fsync (off only for experiments; the benchmark keeps it on). */
   fsync?: boolean;
   core?: Partial<CoreConfig>;
+  /** With --events: where the structured event lines go (src/events/reporter.ts; the web view). */
+  events?: (line: string) => void;
   /** CurveZMQ with this node's key ring, or plain (`--insecure`). */
   security: LinkSecurity;
 }
@@ -75,6 +78,7 @@ export class ChainNode {
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private lock: DirLock | null = null;
+  private reporter: EventReporter | null = null;
 
   constructor(readonly o: NodeOptions) {
     this.name = `P${o.id}`;
@@ -105,6 +109,16 @@ export class ChainNode {
     if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
     this.kv.save(this.replica.sm.dict, st.commit);
 
+    if (o.events) {
+      const d = this.replica.durable;
+      this.reporter = new EventReporter(this.name, {
+        state: () => this.status(),
+        chainVersion: () => `${this.replica.commit} ${d.end} ${d.end > 0 ? d.hashes[d.end - 1] : ''}`,
+        chain: () => chainTail(d.log, d.hashes, this.replica.commit),
+        kv: () => kvSample(this.replica.sm.dict),
+      }, o.events);
+    }
+    const reporter = this.reporter;
     const fsync = o.fsync !== false;
     this.host = new HostLoop(this.replica, {
       now: () => Date.now(),
@@ -120,6 +134,7 @@ export class ChainNode {
       }),
       observe: (out) => {
         for (const e of out.events) o.log(e);
+        if (reporter) for (const e of out.events) reporter.log(e);
         if (o.traceMessages) for (const e of out.blockEvents) o.log(e);
         if (out.decided.length > 0) this.kv.markDirty();
       },
@@ -137,12 +152,19 @@ export class ChainNode {
       warn: (l) => o.log(`[net] ${l}`),
       security: o.security,
       isNode: (name) => o.config.nodes.some((n) => n.name === name),
+      observe: reporter ?? undefined,
     });
     await this.transport.start();
     this.transport.connectAll();
     await this.transport.waitForPeers(300, (name) => name.startsWith('P')); // clients need not be up
     this.ticker = setInterval(() => this.host.input({ type: 'tick' }), TICK_MS);
     o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms, ${o.security.mode === 'curve' ? `CurveZMQ, keys in ${o.security.ring.dir ?? 'memory'}` : 'INSECURE plain TCP'})`);
+    this.reporter?.start();
+  }
+
+  /** The event reporter (--events), for the console's pause and resume lines. */
+  get events(): EventReporter | null {
+    return this.reporter;
   }
 
   get links() {
@@ -189,6 +211,7 @@ export class ChainNode {
     if (this.store) this.persist([], this.o.fsync !== false); // a clean stop leaves everything durable
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    this.reporter?.stop();
     this.transport?.close();
     try {
       this.kv?.save(this.replica.sm.dict, this.replica.commit);
