@@ -14,6 +14,7 @@ import {
   MAX_EVENT_COUNT_KEYS, MAX_EVENT_DROPS, MAX_EVENT_KV_ENTRIES, MAX_EVENT_LINE_CHARS, MAX_EVENT_LOG_LINES, MAX_EVENT_SENDS, MAX_EVENT_TAIL_BLOCKS,
   MAX_EVENT_TEXT_CHARS, MAX_WEB_BACKLOG_BYTES, MAX_WEB_PAGES, MAX_WEB_PUSH_SENDS, MAX_WEB_TIMELINE, RateLimitedLog, WEB_PUSH_MS,
 } from '../limits';
+import type { NodeStatus } from '../node/node';
 import { clipText, EVENT_PREFIX, EventBlock, EventChain, EventKv, EVENTS_OFF, EVENTS_ON, jsonLine } from '../events/reporter';
 
 export interface NodeView {
@@ -24,16 +25,8 @@ export interface NodeView {
   kv: EventKv | null;
 }
 
-export interface NodeStatusView {
-  role: string;
-  leader: string | null;
-  ballot: string | null;
-  promised: string | null;
-  depth: number;
-  tentative: number;
-  queue: number;
-  failedLinks: string[];
-}
+/** A node's `status`, as its events carry it (the page checks `role` as text). */
+export type NodeStatusView = Omit<NodeStatus, 'node' | 'role'> & { role: string };
 
 export interface ClientView {
   up: string;

@@ -12,10 +12,10 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { configToIni, Endpoint } from '../../src/config';
+import { freePorts } from '../e2e/harness';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLUSTER_MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'cluster-main.js');
@@ -26,16 +26,6 @@ const DELAY_MS = 200;
 /** The page's document, inside page.evaluate / waitForFunction (this project compiles without the DOM types). */
 declare const document: any;
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 describe('web view in a browser (headless Chromium)', function () {
   this.timeout(60_000);
