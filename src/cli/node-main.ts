@@ -17,6 +17,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'quiet', short: 'q', type: 'flag', help: 'do not print every message sent and received' },
   { name: 'json', short: 'j', type: 'flag', help: 'print printBlockchain/printKVStore/printQueue/status as one JSON line each (any command followed by --json answers as JSON)' },
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
+  { name: 'checkpoint-blocks', type: 'int', help: 'write a checkpoint every N decided blocks (default 100000); a restart replays only what follows the newest' },
+  { name: 'checkpoint-mb', type: 'int', help: 'write a checkpoint every N MiB written to chain.log, whichever comes first (default 64)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
 
@@ -44,8 +46,12 @@ async function main(): Promise<void> {
   } catch (e) {
     throw new ExitError(`P${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
   }
+  const ckBlocks = args.values.get('checkpoint-blocks') as number | undefined;
+  const ckMb = args.values.get('checkpoint-mb') as number | undefined;
+  if ((ckBlocks !== undefined && ckBlocks < 1) || (ckMb !== undefined && ckMb < 1)) throw new UsageError('--checkpoint-blocks and --checkpoint-mb must be >= 1');
   const node = new ChainNode({
     id, config, delayMs, dataDir,
+    checkpoint: { ...(ckBlocks !== undefined ? { everyBlocks: ckBlocks } : {}), ...(ckMb !== undefined ? { everyBytes: ckMb * 1024 * 1024 } : {}) },
     traceMessages: !args.values.get('quiet'),
     fsync: !args.values.get('no-fsync'),
     log,

@@ -61,6 +61,8 @@ export interface SimNodeEnv {
   fail(property: 'durability' | 'invariant' | 'checkpoint', detail: string): never;
   makeReplica(node: SimNode, report: LoadReport): Replica;
   load(disk: MemDisk, from?: LoadOptions['from']): LoadReport;
+  /** Counts checkpoint events for the run's statistics. */
+  count(what: 'checkpoints' | 'checkpointRestarts' | 'checkpointFallbacks'): void;
   /** This seed's checkpoint policy, and a planted checkpoint bug (a mutant). */
   checkpoints: { policy: CheckpointPolicy; mutation?: CheckpointMutation; rng: Prng; damageAtStart: number; compareWithReplay: boolean };
 }
@@ -140,6 +142,8 @@ export class SimNode {
     const chosen = chooseCheckpoint(this.checkpoints, this.disk, blocks, null);
     const report = this.env.load(this.disk, chosen.checkpoint ? { checkpoint: chosen.checkpoint, older: blocks } : undefined);
     for (const w of [...blocks.findings, ...chosen.warnings, ...report.warnings]) this.env.log(`${this.name} store: ${w}`);
+    for (const w of chosen.warnings) if (w.includes('cannot be used')) this.env.count('checkpointFallbacks');
+    if (report.checkpoint) this.env.count('checkpointRestarts');
     if (report.tampered) this.env.fail('invariant', `${this.name} took a crash for tampering: ${report.warnings.join('; ')}`);
     const has = report.state.promised;
     if (before.promised && (!has || Ballot.compareTerm(has, before.promised) < 0)) {
@@ -266,6 +270,7 @@ export class SimNode {
     if (this.armed === 'ckpt-write' || this.armed === 'ckpt-rename') this.checkpoints.armed = this.armed;
     const u = this.upkeep.afterTurn(this.host!.core, this.voteFloor);
     for (const l of u.lines) this.env.log(`${this.name} store: ${l}`);
+    if (u.checkpoint) this.env.count('checkpoints');
     if (u.checkpoint) this.env.log(`${this.name} checkpoint at depth ${u.checkpoint.depth} (${u.checkpoint.bytes} bytes)`);
   }
 

@@ -77,6 +77,10 @@ export interface SimStats {
   livenessWindows: number;
   /** From the heal until every client finished and every chain converged. */
   recoveryMs: number;
+  /** Checkpoints written; restarts that started from one; checkpoints found unusable (torn, damaged) at a restart. */
+  checkpoints: number;
+  checkpointRestarts: number;
+  checkpointFallbacks: number;
 }
 
 export interface SimResult {
@@ -147,6 +151,7 @@ class Simulation {
   private readonly stats: SimStats = {
     simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0,
     clientRestarts: 0, busy: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
+    checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0,
   };
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
@@ -289,6 +294,7 @@ class Simulation {
         return makeReplica(this.o.mutation, this.coreCfg(n.id), report.state, () => r.u32(), { voteFloor: report.voteFloor, sm });
       },
       load: (disk, from) => loadState(disk, { forgetPromises: this.o.mutation === 'forget-promise', from }),
+      count: (what) => this.stats[what]++,
       checkpoints: { ...this.ckpt, rng: this.ckptRng.fork(), compareWithReplay: !this.o.endToEndChecksOnly },
     }, this.rng.fork(), this.rng.fork(), { offsetMs: this.rng.int(0, 1_000_000), rate }, { diskMs: s.diskMs, turnMs: s.turnMs });
     this.nodes.push(node);

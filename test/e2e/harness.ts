@@ -368,12 +368,14 @@ export async function tempConfig(n = 5, nc = 3): Promise<{ dir: string; iniPath:
 export interface ClusterOptions {
   nodes?: number;
   clients?: number;
+  /** More node options (e.g. --checkpoint-blocks). */
+  nodeArgs?: string[];
 }
 
 export class Cluster {
   readonly nodes = new Map<number, NodeProc>();
   readonly clients: ClientProc[] = [];
-  private constructor(readonly dir: string, readonly iniPath: string, readonly config: ClusterConfig) {}
+  private constructor(readonly dir: string, readonly iniPath: string, readonly config: ClusterConfig, private readonly extraArgs: string[] = []) {}
 
   static async start(o: ClusterOptions = {}): Promise<Cluster> {
     const n = o.nodes ?? 5;
@@ -381,7 +383,7 @@ export class Cluster {
     let lastErr: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const { dir, iniPath, config } = await tempConfig(n, nc);
-      const c = new Cluster(dir, iniPath, config);
+      const c = new Cluster(dir, iniPath, config, o.nodeArgs);
       try {
         await Promise.all(config.nodes.map((_, i) => c.startNode(i + 1)));
         return c;
@@ -400,7 +402,7 @@ export class Cluster {
 
   /** The exact command line of node `id` (restarting is the same command). */
   nodeArgs(id: number): string[] {
-    return nodeCommand(id, ['--config', this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json']);
+    return nodeCommand(id, ['--config', this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', '0', '--json', ...this.extraArgs]);
   }
 
   /** Starts (or restarts) node `id` and waits until it listens. */
