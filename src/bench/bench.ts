@@ -74,6 +74,23 @@ export interface ReloadResult {
   /** Median CPU time (user + system) of the same: its cost without contention for the CPU (GC threads may add to it). */
   cpuMs: number;
   breakdown?: { readMs: number; parseMs: number; replayMs: number; verifyMs: number; dictMs: number };
+  /** The same chain as a node's folder with a checkpoint at its head (issue 15). */
+  checkpoint?: CheckpointRestartResult;
+}
+
+export interface CheckpointRestartResult {
+  /** Median restart (choose and check the checkpoint, replay what follows, Replica ready to vote), fresh process. */
+  restartMs: number;
+  trials: { totalMs: number; hwmMB: number | null; heapRetainedMB: number }[];
+  /** Worst peak RSS over the restart trials. */
+  hwmMB: number | null;
+  /** The first start of the folder without a checkpoint (full replay, writes blocks.dat), and the checkpoint it wrote. */
+  prepareMs: number;
+  writeMs: number;
+  checkpointBytes: number;
+  appendMs: number;
+  blocksDatBytes: number;
+  chainBytes: number;
 }
 
 export interface RssResult {
@@ -348,6 +365,35 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
     `steps: read ${fmt.ms(bd.readMs)}, parse+crc ${fmt.ms(bd.parseMs)}, replay+hash ${fmt.ms(bd.replayMs)}, verify ${fmt.ms(bd.verifyMs)}, dict ${fmt.ms(bd.dictMs)} ms`);
   const t = trials[0];
   o.log(`reload: memory: peak RSS during the load ${t.hwmMB?.toFixed(0)} MB; heap kept after it ${t.heapRetainedMB.toFixed(0)} MB (${t.bytesPerBlock?.toFixed(0)} bytes per block)`);
+  res.checkpoint = await runCheckpointRestart(o, chain);
+  return res;
+}
+
+/** The chain as a node's folder: one full start that writes blocks.dat and a checkpoint, then restarts from it. */
+async function runCheckpointRestart(o: BenchOptions, chain: GeneratedChain): Promise<CheckpointRestartResult> {
+  const dir = path.join(path.dirname(chain.path), 'checkpointed-node');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(chain.path, path.join(dir, 'chain.log'));
+  o.progress(`reload: first start of a ${fmt.int(chain.blocks)}-block folder (full replay, writes blocks.dat and a checkpoint)`);
+  const p = await runChild([RELOAD_CHILD, 'prepare', dir]);
+  const ck = p.checkpoint as { ms: number; bytes: number };
+  const trials: CheckpointRestartResult['trials'] = [];
+  for (let i = 0; i < o.reloadTrials; i++) {
+    o.progress(`reload: restart from the checkpoint, trial ${i + 1}/${o.reloadTrials}`);
+    const r = await runChild(['--expose-gc', RELOAD_CHILD, 'restart', dir]);
+    if (r.fromCheckpoint !== chain.blocks || r.decided !== chain.blocks || r.tampered) throw new Error(`restart from the checkpoint: ${JSON.stringify(r)}`);
+    trials.push({ totalMs: r.totalMs as number, hwmMB: r.hwmMB as number | null, heapRetainedMB: r.heapRetainedMB as number });
+  }
+  const hwms = trials.map((t) => t.hwmMB).filter((x): x is number => x !== null);
+  const res: CheckpointRestartResult = {
+    restartMs: median(trials.map((t) => t.totalMs)), trials, hwmMB: hwms.length ? Math.max(...hwms) : null,
+    prepareMs: p.totalMs as number, writeMs: ck.ms, checkpointBytes: ck.bytes, appendMs: p.appendMs as number,
+    blocksDatBytes: p.blocksDatBytes as number, chainBytes: p.chainBytes as number,
+  };
+  o.log(`reload: from a checkpoint at depth ${fmt.int(chain.blocks)}: restart ${fmt.int(res.restartMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.int(t.totalMs)).join(', ')}), peak RSS ${res.hwmMB?.toFixed(0)} MB, heap kept ${trials[0].heapRetainedMB.toFixed(0)} MB; ` +
+    `the first start without one ${fmt.int(res.prepareMs)} ms, then blocks.dat written in ${fmt.int(res.appendMs)} ms (${(res.blocksDatBytes / 2 ** 20).toFixed(1)} MiB) and the checkpoint in ${fmt.ms(res.writeMs)} ms (${fmt.int(res.checkpointBytes)} bytes); ` +
+    `disk per block: chain.log ${fmt.int(res.chainBytes / chain.blocks)} + blocks.dat ${fmt.int(res.blocksDatBytes / chain.blocks)} bytes`);
   return res;
 }
 
@@ -410,6 +456,12 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
   if (res.reload) {
     const note = res.reload.blocks < 100_000 ? `only ${fmt.int(res.reload.blocks)} blocks` : scaled;
     t.push({ name: `reload of ${fmt.int(res.reload.blocks)} blocks`, target: '<= 1.5 s for 100,000', measured: `${fmt.int(res.reload.totalMs)} ms`, ok: res.reload.totalMs <= 1500, note });
+    const ck = res.reload.checkpoint;
+    if (ck) {
+      const small = res.reload.blocks < 1_000_000 ? `only ${fmt.int(res.reload.blocks)} blocks` : scaled;
+      t.push({ name: `restart from checkpoint, ${fmt.int(res.reload.blocks)} blocks`, target: '<= 1.5 s for 1,000,000', measured: `${fmt.int(ck.restartMs)} ms`, ok: ck.restartMs <= 1500, note: small });
+      if (ck.hwmMB !== null) t.push({ name: `restart peak RSS, ${fmt.int(res.reload.blocks)} blocks`, target: '<= 200 MB', measured: `${ck.hwmMB.toFixed(0)} MB`, ok: ck.hwmMB <= 200, note: small });
+    }
   }
   if (res.rss) {
     const note = res.rss.blocks < 100_000 ? `only ${fmt.int(res.rss.blocks)} blocks` : scaled;
@@ -451,6 +503,8 @@ export function summaryText(res: BenchResults): string {
   if (res.etcdInfo && 'peakRssMB' in res.etcdInfo && res.etcdInfo.peakRssMB) lines.push(`etcd peak RSS per member after the runs: ${Object.entries(res.etcdInfo.peakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
   if (res.catchup) lines.push(`catch-up: ${res.catchup.node} restarted ${fmt.int(res.catchup.blocksBehind)} blocks behind: at the leader's depth after ${fmt.int(res.catchup.catchUpMs)} ms (process start ${fmt.int(res.catchup.startMs)} ms + repair ${fmt.int(res.catchup.repairMs)} ms)`);
   if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (CPU ${fmt.int(res.reload.cpuMs)} ms; fresh process, median of ${res.reload.trials.length})`);
+  const ck = res.reload?.checkpoint;
+  if (ck) lines.push(`restart from a checkpoint: ${fmt.int(res.reload!.blocks)}-block chain ready to vote in ${fmt.int(ck.restartMs)} ms, peak RSS ${ck.hwmMB?.toFixed(0) ?? '?'} MB (before: ${fmt.int(res.reload!.totalMs)} ms, ${res.reload!.trials[0].hwmMB?.toFixed(0) ?? '?'} MB); checkpoint write ${fmt.ms(ck.writeMs)} ms, ${fmt.int(ck.checkpointBytes)} bytes; disk per block ${fmt.int(ck.chainBytes / res.reload!.blocks)} (chain.log) + ${fmt.int(ck.blocksDatBytes / res.reload!.blocks)} (blocks.dat) bytes`);
   if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`);
   if (res.targets.length) {
     lines.push('', 'targets:');

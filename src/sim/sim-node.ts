@@ -222,7 +222,8 @@ export class SimNode {
     this.disk.crash(keep, holes);
     const blocksUnsynced = this.blocksDisk.unsyncedBytes;
     const ckRng = this.env.checkpoints.rng; // (not `tear`: the seeds drawn before checkpoints existed keep their tears)
-    this.blocksDisk.crash(blocksUnsynced > 0 && ckRng.chance(0.5) ? ckRng.int(0, blocksUnsynced) : 0);
+    const keepBlocks = blocksUnsynced > 0 && ckRng.chance(0.5) ? ckRng.int(0, blocksUnsynced) : 0;
+    this.blocksDisk.crash(keepBlocks, keepBlocks > 1 && ckRng.chance(0.5) ? [[ckRng.int(0, keepBlocks - 2), ckRng.int(1, 64)]] : []);
     this.checkpoints.crash();
     this.checkpoints.armed = null;
     this.upkeep = null;

@@ -49,7 +49,11 @@ export class BlockFile implements OlderBlocks {
     return this.offsets[this.n];
   }
 
-  /** Scans the framing (length, checksum; not the JSON) to rebuild the index; cuts a bad tail. */
+  /**
+   * Rebuilds the index from the framing alone (lengths, newlines; no checksum, no JSON), so a
+   * start does not read every block closely: each block's checksum is checked when it is read.
+   * A torn tail is cut: a crash leaves unwritten pages as zeros, and no record holds a zero byte.
+   */
   private index(): void {
     const size = this.disk.size();
     let off = 0;
@@ -57,38 +61,42 @@ export class BlockFile implements OlderBlocks {
     this.offsets[0] = 0;
     scan: while (off < size) {
       const chunk = this.disk.read(off, Math.min(SCAN_CHUNK_BYTES, size - off));
+      const last = off + chunk.length >= size;
+      let zero = chunk.indexOf(0);
       let p = 0;
       while (p < chunk.length) {
-        const sp1 = chunk.indexOf(0x20, p);
-        const sp2 = sp1 < 0 ? -1 : chunk.indexOf(0x20, sp1 + 1);
-        if (sp2 < 0 || sp2 - p > 20) {
-          if (off + chunk.length < size && p > 0) break; // the record goes on in the next chunk
+        // "<length> <crc32 hex> " then the body and a newline.
+        let q = p;
+        let len = 0;
+        while (q < chunk.length && q - p < 8 && chunk[q] >= 0x30 && chunk[q] <= 0x39) len = len * 10 + chunk[q++] - 0x30;
+        if (len > MAX_BLOCK_RECORD_BYTES) {
           why = 'bad record header';
           break scan;
         }
-        const len = Number(chunk.toString('latin1', p, sp1));
-        const crc = chunk.toString('latin1', sp1 + 1, sp2);
-        if (!Number.isSafeInteger(len) || len <= 0 || len > MAX_BLOCK_RECORD_BYTES || !/^[0-9a-f]{8}$/.test(crc)) {
-          why = 'bad record header';
-          break scan;
-        }
-        const endRec = sp2 + 1 + len + 1;
-        if (endRec > chunk.length) {
-          if (off + chunk.length < size && p > 0) break; // read on from this record
+        const bodyAt = q + 10;
+        const endRec = bodyAt + len + 1;
+        if (q === chunk.length || bodyAt > chunk.length || endRec > chunk.length) {
+          if (!last && p > 0) break; // the record goes on in the next chunk
           why = 'record not complete';
           break scan;
         }
-        if (chunk[endRec - 1] !== 0x0a || (crc32(chunk.subarray(sp2 + 1, sp2 + 1 + len)) >>> 0).toString(16).padStart(8, '0') !== crc) {
-          why = 'checksum mismatch';
+        if (q === p || chunk[q] !== 0x20 || chunk[q + 9] !== 0x20) {
+          why = 'bad record header';
+          break scan;
+        }
+        if (chunk[endRec - 1] !== 0x0a) {
+          why = 'record not terminated';
+          break scan;
+        }
+        if (zero >= 0 && zero < endRec) {
+          why = 'zeros the disk never wrote';
           break scan;
         }
         this.push(off + endRec);
         p = endRec;
+        if (zero >= 0 && zero < p) zero = chunk.indexOf(0, p);
       }
-      if (p === 0) {
-        why = 'record not complete';
-        break;
-      }
+      if (p === 0) break;
       off += p;
     }
     const good = this.offsets[this.n];
