@@ -81,7 +81,9 @@ export interface ReloadResult {
 export interface CheckpointRestartResult {
   /** Median restart (choose and check the checkpoint, replay what follows, Replica ready to vote), fresh process. */
   restartMs: number;
-  trials: { totalMs: number; hwmMB: number | null; heapRetainedMB: number }[];
+  trials: { totalMs: number; cpuMs: number; hwmMB: number | null; heapRetainedMB: number }[];
+  /** Median CPU time of the restart. */
+  cpuMs: number;
   /** Worst peak RSS over the restart trials. */
   hwmMB: number | null;
   /** The first start of the folder without a checkpoint (full replay, writes blocks.dat), and the checkpoint it wrote. */
@@ -383,15 +385,15 @@ async function runCheckpointRestart(o: BenchOptions, chain: GeneratedChain): Pro
     o.progress(`reload: restart from the checkpoint, trial ${i + 1}/${o.reloadTrials}`);
     const r = await runChild(['--expose-gc', RELOAD_CHILD, 'restart', dir]);
     if (r.fromCheckpoint !== chain.blocks || r.decided !== chain.blocks || r.tampered) throw new Error(`restart from the checkpoint: ${JSON.stringify(r)}`);
-    trials.push({ totalMs: r.totalMs as number, hwmMB: r.hwmMB as number | null, heapRetainedMB: r.heapRetainedMB as number });
+    trials.push({ totalMs: r.totalMs as number, cpuMs: r.cpuMs as number, hwmMB: r.hwmMB as number | null, heapRetainedMB: r.heapRetainedMB as number });
   }
   const hwms = trials.map((t) => t.hwmMB).filter((x): x is number => x !== null);
   const res: CheckpointRestartResult = {
-    restartMs: median(trials.map((t) => t.totalMs)), trials, hwmMB: hwms.length ? Math.max(...hwms) : null,
+    restartMs: median(trials.map((t) => t.totalMs)), cpuMs: median(trials.map((t) => t.cpuMs)), trials, hwmMB: hwms.length ? Math.max(...hwms) : null,
     prepareMs: p.totalMs as number, writeMs: ck.ms, checkpointBytes: ck.bytes, appendMs: p.appendMs as number,
     blocksDatBytes: p.blocksDatBytes as number, chainBytes: p.chainBytes as number,
   };
-  o.log(`reload: from a checkpoint at depth ${fmt.int(chain.blocks)}: restart ${fmt.int(res.restartMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.int(t.totalMs)).join(', ')}), peak RSS ${res.hwmMB?.toFixed(0)} MB, heap kept ${trials[0].heapRetainedMB.toFixed(0)} MB; ` +
+  o.log(`reload: from a checkpoint at depth ${fmt.int(chain.blocks)}: restart ${fmt.int(res.restartMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.int(t.totalMs)).join(', ')}; CPU ${fmt.int(res.cpuMs)} ms), peak RSS ${res.hwmMB?.toFixed(0)} MB, heap kept ${trials[0].heapRetainedMB.toFixed(0)} MB; ` +
     `the first start without one ${fmt.int(res.prepareMs)} ms, then blocks.dat written in ${fmt.int(res.appendMs)} ms (${(res.blocksDatBytes / 2 ** 20).toFixed(1)} MiB) and the checkpoint in ${fmt.ms(res.writeMs)} ms (${fmt.int(res.checkpointBytes)} bytes); ` +
     `disk per block: chain.log ${fmt.int(res.chainBytes / chain.blocks)} + blocks.dat ${fmt.int(res.blocksDatBytes / chain.blocks)} bytes`);
   return res;
@@ -504,7 +506,7 @@ export function summaryText(res: BenchResults): string {
   if (res.catchup) lines.push(`catch-up: ${res.catchup.node} restarted ${fmt.int(res.catchup.blocksBehind)} blocks behind: at the leader's depth after ${fmt.int(res.catchup.catchUpMs)} ms (process start ${fmt.int(res.catchup.startMs)} ms + repair ${fmt.int(res.catchup.repairMs)} ms)`);
   if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (CPU ${fmt.int(res.reload.cpuMs)} ms; fresh process, median of ${res.reload.trials.length})`);
   const ck = res.reload?.checkpoint;
-  if (ck) lines.push(`restart from a checkpoint: ${fmt.int(res.reload!.blocks)}-block chain ready to vote in ${fmt.int(ck.restartMs)} ms, peak RSS ${ck.hwmMB?.toFixed(0) ?? '?'} MB (before: ${fmt.int(res.reload!.totalMs)} ms, ${res.reload!.trials[0].hwmMB?.toFixed(0) ?? '?'} MB); checkpoint write ${fmt.ms(ck.writeMs)} ms, ${fmt.int(ck.checkpointBytes)} bytes; disk per block ${fmt.int(ck.chainBytes / res.reload!.blocks)} (chain.log) + ${fmt.int(ck.blocksDatBytes / res.reload!.blocks)} (blocks.dat) bytes`);
+  if (ck) lines.push(`restart from a checkpoint: ${fmt.int(res.reload!.blocks)}-block chain ready to vote in ${fmt.int(ck.restartMs)} ms (CPU ${fmt.int(ck.cpuMs)} ms), peak RSS ${ck.hwmMB?.toFixed(0) ?? '?'} MB (before: ${fmt.int(res.reload!.totalMs)} ms, CPU ${fmt.int(res.reload!.cpuMs)} ms, ${res.reload!.trials[0].hwmMB?.toFixed(0) ?? '?'} MB); checkpoint write ${fmt.ms(ck.writeMs)} ms, ${fmt.int(ck.checkpointBytes)} bytes; disk per block ${fmt.int(ck.chainBytes / res.reload!.blocks)} (chain.log) + ${fmt.int(ck.blocksDatBytes / res.reload!.blocks)} (blocks.dat) bytes`);
   if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`);
   if (res.targets.length) {
     lines.push('', 'targets:');

@@ -100,12 +100,15 @@ function checkpointMode(mode: 'prepare' | 'restart', dir: string): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const opened = openChainStore({ dir, identity: IDENTITY });
   const r = opened.report;
   const replica = new Replica(defaultCoreConfig(1, 0, 5), r.state, () => 4, { voteFloor: r.voteFloor, sm: r.checkpoint ? checkpointStateMachine(r.checkpoint) : undefined });
   StoreUpkeep.reconcile(opened.blocks, replica);
   const totalMs = ms(t0);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const upkeep = new StoreUpkeep({
     chain: opened.disk, syncChain: () => opened.store.write([], true), blocks: opened.blocks, dir: opened.checkpoints,
     policy: { ...DEFAULT_CHECKPOINT_POLICY, everyBlocks: 1, appendPerTurn: Number.MAX_SAFE_INTEGER }, identity: IDENTITY, startedFrom: r.checkpoint, now: () => performance.now(),
@@ -123,7 +126,7 @@ function checkpointMode(mode: 'prepare' | 'restart', dir: string): void {
   gc?.();
   const mu = process.memoryUsage();
   process.stdout.write(JSON.stringify({
-    mode, totalMs, fromCheckpoint: r.checkpoint?.depth ?? null, records: r.records, decided: replica.commit, inMemoryFrom: replica.durable.base,
+    mode, totalMs, cpuMs, fromCheckpoint: r.checkpoint?.depth ?? null, records: r.records, decided: replica.commit, inMemoryFrom: replica.durable.base,
     warnings: r.warnings, tampered: r.tampered, checkpoint, appendMs, blocksDatBytes: opened.blocks.bytes, chainBytes: opened.disk.size(),
     hwmMB: peak?.hwmMB ?? null, heapRetainedMB: (mu.heapUsed - heapBefore) / 2 ** 20,
   }) + '\n');

@@ -98,7 +98,9 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
   const evidence: StoreEvidence = { file, kvJson: readKvEvidence(path.join(o.dir, 'kv.json')) };
   let disk = new FileDisk(file);
   let report: LoadReport;
-  const blocks = new BlockFile(new FileDisk(path.join(o.dir, 'blocks.dat')));
+  const blocksFile = path.join(o.dir, 'blocks.dat');
+  const hadBlocks = fs.existsSync(blocksFile);
+  const blocks = new BlockFile(new FileDisk(blocksFile));
   const checkpoints = new FsCheckpointDir(o.dir);
   const early: string[] = [...blocks.findings];
   try {
@@ -114,6 +116,7 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
   } catch (e) {
     disk.closeUntouched();
     blocks.close();
+    if (!hadBlocks) fs.rmSync(blocksFile, { force: true }); // a refused start leaves the folder as it was
     throw e;
   }
   report.warnings.unshift(...early);
