@@ -8,7 +8,7 @@ import { hasControlChars, MAX_KEY_CHARS, printable, valueProblem } from '../limi
 
 export type NodeCommand = (
   | { cmd: 'failLink' | 'fixLink'; a: string; b: string }
-  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' }
+  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'verifyChain' | 'help' }
 ) & {
   /** `status --json`: answer with one JSON line (as every command does under the node's --json). */
   json?: boolean;
@@ -30,6 +30,7 @@ export const NODE_HELP = [
   '  printKVStore       the key-value dictionary (decided puts)',
   '  printQueue         operations waiting to be decided',
   '  status             role, leader, ballot, depth, queue length, failed links',
+  '  verifyChain        verify chain.log and blocks.dat on disk (in the background, with progress; names the first bad block)',
   '  help               this list',
   'Add --json to any of them for a one-line JSON answer (e.g. status --json).',
 ].join('\n');
@@ -67,7 +68,7 @@ export function parseNodeCommand(line: string): Parse<NodeCommand> {
   const name = call.name.toLowerCase();
   const simple: Record<string, NodeCommand['cmd']> = {
     failprocess: 'failProcess', printblockchain: 'printBlockchain', printkvstore: 'printKVStore',
-    printqueue: 'printQueue', status: 'status', help: 'help',
+    printqueue: 'printQueue', status: 'status', verifychain: 'verifyChain', help: 'help',
   };
   if (name === 'faillink' || name === 'fixlink') {
     const cmd = name === 'faillink' ? 'failLink' : 'fixLink';

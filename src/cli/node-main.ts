@@ -4,7 +4,9 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { printableLines } from '../limits';
+import { Worker } from 'node:worker_threads';
 import { ChainNode } from '../node/node';
+import { VerifyProgress, VerifyReport, verifyText } from '../store/verify-files';
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
 import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
 import { NODE_HELP, parseNodeCommand } from './commands';
@@ -114,11 +116,28 @@ async function main(): Promise<void> {
       case 'printKVStore': return log(dataJson ? kvJson(node) : kvText(node));
       case 'printQueue': return log(dataJson ? queueJson(node) : queueText(node));
       case 'status': return log(dataJson ? JSON.stringify(statusData(node)) : statusText(node));
+      case 'verifyChain': return verifyInBackground(dataDir, (l) => log(l), asJson);
       case 'help': return log(asJson ? JSON.stringify({ node: node.name, help: NODE_HELP.split('\n') }) : NODE_HELP);
     }
   });
   // By default stdin closing (e.g. a pipe ended) does not stop the node; signals do.
   if (args.values.get('exit-on-stdin-close')) rl.on('close', () => shutdown(0));
+}
+
+let verifying: Worker | null = null;
+
+/** verifyChain: the files are read in a worker thread, so the node goes on serving meanwhile. */
+function verifyInBackground(dir: string, log: (line: string) => void, json: boolean): void {
+  if (verifying) return log(json ? JSON.stringify({ error: 'verifyChain is already running' }) : 'verifyChain is already running');
+  if (!json) log(`verifyChain: reading ${dir} in the background`);
+  const w = new Worker(path.join(__dirname, '..', 'store', 'verify-worker.js'), { workerData: { dir } });
+  verifying = w;
+  w.on('message', (m: { progress?: VerifyProgress; report?: VerifyReport }) => {
+    if (m.progress && !json) log(`verifyChain: ${m.progress.file} ${Math.round((100 * m.progress.bytes) / Math.max(1, m.progress.total))}%, ${m.progress.blocks} blocks`);
+    if (m.report) log(json ? JSON.stringify({ verifyChain: m.report }) : verifyText(m.report).split('\n').map((l) => `verifyChain: ${l}`).join('\n'));
+  });
+  w.on('error', (e) => log(`verifyChain failed: ${e.message}`));
+  w.on('exit', () => { verifying = null; });
 }
 
 runCli('node', main);

@@ -53,6 +53,19 @@ export function readLogData(file: string): Buffer {
   return raw.subarray(0, dataEnd(raw));
 }
 
+/** Where the data of an open file of `size` bytes ends: read backwards only through its zero fill. */
+export function fileDataEnd(fd: number, size: number): number {
+  const chunk = Buffer.alloc(64 * 1024);
+  for (let pos = size; pos > 0; ) {
+    const start = Math.max(0, pos - chunk.length);
+    const n = fs.readSync(fd, chunk, 0, pos - start, start);
+    const e = dataEnd(chunk.subarray(0, n));
+    if (e > 0) return start + e;
+    pos = start;
+  }
+  return 0;
+}
+
 export class FileDisk implements Disk {
   private fd: number;
   /** Bytes of data; the file is zero-filled from here to `size`. */
@@ -63,17 +76,8 @@ export class FileDisk implements Disk {
     this.fileSize = fs.fstatSync(this.fd).size;
     this.end = this.findEnd();
   }
-  /** The data end, reading the file backwards only through its zero fill. */
   private findEnd(): number {
-    const chunk = Buffer.alloc(64 * 1024);
-    for (let pos = this.fileSize; pos > 0; ) {
-      const start = Math.max(0, pos - chunk.length);
-      const n = fs.readSync(this.fd, chunk, 0, pos - start, start);
-      const e = dataEnd(chunk.subarray(0, n));
-      if (e > 0) return start + e;
-      pos = start;
-    }
-    return 0;
+    return fileDataEnd(this.fd, this.fileSize);
   }
   readAll(): Buffer {
     return this.read(0, this.end);

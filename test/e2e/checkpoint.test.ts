@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { assertAllAgree, Cluster, describeAll, forgetProcs, stopAll } from './harness';
 
@@ -58,5 +59,12 @@ describe('e2e: restart from a checkpoint on real processes', function () {
     await p.waitForLine(new RegExp(`\\[store\\] loaded from checkpoint ${older} \\+`), { what: `P${victim} to load from checkpoint ${older}` });
     agreed = await assertAllAgree(c, { minDepth: 16 });
     assert.equal(agreed.kv.key0, '{"v":15}');
+
+    // Verify on demand: the console's verifyChain (in the background) and npm run verify on a running node's folder.
+    p.send('verifyChain');
+    await p.waitForLine(/^verifyChain: ok: \d+ decided block\(s\)/, { what: 'verifyChain to finish ok' });
+    const cli = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'src', 'cli', 'verify-main.js'), '--data-dir', c.dataDir(victim)], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr + cli.stdout);
+    assert.match(cli.stdout, /^ok: (1[6-9]|[2-9]\d) decided block\(s\)/m);
   });
 });
