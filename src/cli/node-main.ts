@@ -10,7 +10,7 @@ import { VerifyProgress, VerifyReport, verifyText } from '../store/verify-files'
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
 import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
 import { NODE_HELP, parseNodeCommand } from './commands';
-import { blockchainJson, blockchainText, kvJson, kvText, LinkData, queueJson, queueText, statusData, statusText } from './format';
+import { blockchainJson, blockchainText, blocksTable, PRINT_PAGE_BLOCKS, kvJson, kvText, LinkData, queueJson, queueText, statusData, statusText } from './format';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
@@ -112,7 +112,11 @@ async function main(): Promise<void> {
         log(`${node.name} failProcess: exiting now`);
         process.exit(1);
         return;
-      case 'printBlockchain': return log(dataJson ? blockchainJson(node) : blockchainText(node));
+      case 'printBlockchain': {
+        if ('all' in c && !dataJson) return printAllBlocks(node, log);
+        const last = 'last' in c ? c.last : undefined;
+        return log(dataJson ? blockchainJson(node, { last }) : blockchainText(node, { last }));
+      }
       case 'printKVStore': return log(dataJson ? kvJson(node) : kvText(node));
       case 'printQueue': return log(dataJson ? queueJson(node) : queueText(node));
       case 'status': return log(dataJson ? JSON.stringify(statusData(node)) : statusText(node));
@@ -122,6 +126,18 @@ async function main(): Promise<void> {
   });
   // By default stdin closing (e.g. a pipe ended) does not stop the node; signals do.
   if (args.values.get('exit-on-stdin-close')) rl.on('close', () => shutdown(0));
+}
+
+/** printBlockchain all: a page of blocks per turn of the event loop, read from blocks.dat below the memory window. */
+function printAllBlocks(node: ChainNode, log: (line: string) => void): void {
+  const end = node.chainEnd();
+  log(`${node.name} blockchain: ${node.replica.commit} decided, ${end - node.replica.commit} tentative (all ${end}, in pages of ${PRINT_PAGE_BLOCKS})`);
+  const page = (from: number) => {
+    if (from >= end) return;
+    log(blocksTable(node, from, Math.min(end, from + PRINT_PAGE_BLOCKS)));
+    setImmediate(() => page(from + PRINT_PAGE_BLOCKS));
+  };
+  page(0);
 }
 
 let verifying: Worker | null = null;

@@ -194,11 +194,15 @@ export class ChainNode {
     };
   }
 
-  /** The chain as stored here: decided blocks, then tentative ones. */
-  blocks(): BlockView[] {
-    // (Blocks below the in-memory window are read from blocks.dat.)
+  /** Blocks held (decided, then tentative). */
+  chainEnd(): number {
+    return this.replica.durable.end;
+  }
+
+  /** The chain as stored here from `from` to `to`: decided blocks, then tentative ones (older ones read from blocks.dat). */
+  blocks(from = 0, to = this.chainEnd()): BlockView[] {
     const d = this.replica.durable;
-    return d.range(0, d.end, Infinity, Infinity, () => 0).map((block, depth) => ({ depth, block, hash: d.hash(depth)!, status: depth < d.commit ? 'decided' : 'tentative' }));
+    return d.range(from, to, Infinity, Infinity, () => 0).map((block, i) => ({ depth: from + i, block, hash: d.hash(from + i)!, status: from + i < d.commit ? 'decided' : 'tentative' }));
   }
 
   /** Stops the clock and the sockets; pending records are written first (a clean stop, not a crash). */
