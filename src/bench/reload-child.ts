@@ -17,6 +17,7 @@ import { StateMachine } from '../core/state-machine';
 import { loadState } from '../store/chain-store';
 import { checkpointStateMachine, DEFAULT_CHECKPOINT_POLICY, StoreUpkeep } from '../store/checkpoint';
 import { openChainStore } from '../store/open';
+import { verifyDataDir } from '../store/verify-files';
 import { FileDisk } from '../store/disk';
 import { loadRecords } from '../store/record-log';
 import { procMemory } from './util';
@@ -85,6 +86,13 @@ function main(): void {
     return;
   }
   if (mode === 'prepare' || mode === 'restart') return checkpointMode(mode, file);
+  if (mode === 'verify') {
+    // npm run verify's work on a node's folder (chain.log and blocks.dat), streaming.
+    const t0 = process.hrtime.bigint();
+    const r = verifyDataDir(file);
+    process.stdout.write(JSON.stringify({ mode, ms: ms(t0), ok: r.ok, decided: r.decided, blocksDat: r.blocksDat, firstBad: r.firstBad, hwmMB: procMemory(process.pid)?.hwmMB ?? null }) + '\n');
+    return;
+  }
   throw new Error(`unknown mode ${mode}`);
 }
 
