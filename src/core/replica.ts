@@ -403,8 +403,13 @@ export class Replica {
     const d = this.durable;
     if (from > d.commit) return false; // (acceptors refuse prepares above their decided prefix)
     const overlap = Math.min(d.commit - from, blocks.length);
-    // Below my in-memory window only the block at base-1 is compared: by the hash chain it fixes those below.
-    for (let i = Math.max(0, d.base - 1 - from); i < overlap; i++) if (blockHash(blocks[i]) !== d.hash(from + i)) return false;
+    for (let i = 0; i < overlap; i++) {
+      // Below my in-memory window the blocks are read from disk. One that cannot be read is
+      // skipped: the block at base-1 (always known) fixes those below it by the hash chain, and a
+      // suffix that ends below it offers nothing above my decided prefix anyway.
+      const mine = d.hash(from + i);
+      if (mine !== null && blockHash(blocks[i]) !== mine) return false;
+    }
     return true;
   }
 
@@ -490,8 +495,10 @@ export class Replica {
     }
     // Blocks I already hold (decided, or tentative in this term) must be the very same.
     const overlap = Math.min(base - from, m.blocks.length);
-    // Below my in-memory window only the block at base-1 is compared: by the hash chain it fixes those below.
-    for (let i = Math.max(0, d.base - 1 - from); i < overlap; i++) {
+    // Every one, also below my in-memory window (read from disk; one that cannot be read counts as
+    // different): the accepted reply vouches for all of them, so a stale leader's block that lost
+    // must be refused here even when its accept stops short of my decided head.
+    for (let i = 0; i < overlap; i++) {
       if (blockHash(m.blocks[i]) !== d.hash(from + i)) {
         // Within one term a leader never changes its own blocks, but a stale leader's undecided
         // block can lose to one decided under a later term that I learned by repair. Refuse and
