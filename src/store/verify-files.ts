@@ -3,7 +3,9 @@
  * chain: chain.log is read a chunk at a time and replayed into a state that is compacted as it
  * goes (every decided block is checked: hash pointer, proof of work, a put's value), then
  * blocks.dat record by record (checksum, depth, the same checks, and that it is the very chain of
- * chain.log). Names the first bad block. Read only: nothing is cut or rewritten.
+ * chain.log), and each checkpoint's dictionary and sessions against the chain's at its depth (the
+ * state machine is replayed alongside: memory of the size of the dictionary). Names the first bad
+ * block or checkpoint. Read only: nothing is cut or rewritten.
  *
  * Used by `npm run verify -- --data-dir DIR` and the node console's `verifyChain` (in a worker
  * thread, so the node goes on serving); a running node's files are read up to their size at the
@@ -15,7 +17,9 @@ import { crc32 } from 'node:zlib';
 import { Block } from '../../messages';
 import { blockHash, GENESIS_POINTER, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState } from '../core/durable';
+import { StateMachine } from '../core/state-machine';
 import { MAX_BLOCK_RECORD_BYTES } from './block-file';
+import { Checkpoint, decodeCheckpoint, FsCheckpointDir, MAX_CHECKPOINT_BYTES } from './checkpoint';
 import { dataEnd, fileDataEnd } from './disk';
 import { parseAt } from './record-log';
 
@@ -106,12 +110,25 @@ export function verifyDataDir(dir: string, o: { progress?: (p: VerifyProgress) =
     let head = GENESIS_POINTER;
     let atBlocksEnd: string | null = bd.count === 0 ? GENESIS_POINTER : null;
     let index = 0;
+    // The checkpoints' dictionaries and sessions are checked against the chain's as it is replayed.
+    const ckpts = readCheckpoints(dir, notes);
+    const sm = new StateMachine();
     /** Checks decided blocks verified..upTo and drops them from memory. */
     const settle = (upTo: number): VerifyReport['firstBad'] => {
       if (upTo <= verified) return null;
       const blocks = s.range(verified, upTo, Infinity, Infinity, () => 0);
       const check = verifyChain(blocks, head, verified);
       if (!check.ok) return { file: 'chain.log', depth: check.depth, reason: check.reason };
+      for (const b of blocks) {
+        sm.apply(b);
+        const c = ckpts.get(sm.applied);
+        if (!c) continue;
+        const why = blockHash(b) !== c.ckpt.anchor ? 'its anchor is not the block at its depth'
+          : !sameEntries([...sm.dict].sort(byKey), [...c.ckpt.dict].sort(byKey)) ? 'its dictionary is not the decided chain\'s'
+            : !sameEntries([...sm.sessions], c.ckpt.sessions) ? 'its request-dedupe sessions are not the decided chain\'s' : null;
+        if (why) return { file: c.name, depth: c.ckpt.depth, reason: why };
+        c.checked = true;
+      }
       if (bd.count > verified && bd.count <= upTo) atBlocksEnd = s.hash(bd.count - 1);
       head = check.head;
       verified = upTo;
@@ -171,11 +188,30 @@ export function verifyDataDir(dir: string, o: { progress?: (p: VerifyProgress) =
     if (bd.count > 0 && atBlocksEnd !== bd.lastHash) {
       return report({ file: 'blocks.dat', depth: bd.count - 1, reason: `block ${bd.count - 1} (${short(bd.lastHash!)}) is not chain.log's (${short(atBlocksEnd ?? '?')})` }, s.commit, tentative, bd.count);
     }
+    for (const [depth, c] of ckpts) {
+      if (!c.checked) notes.push(`${c.name}: not checked (depth ${depth} is beyond the decided chain ${verified}: chain.log was cut, or replaced)`);
+    }
     s = new DurableState(); // (nothing kept)
     return report(null, verified, tentative, bd.count);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+const byKey = (a: [string, unknown], b: [string, unknown]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const sameEntries = (a: readonly unknown[], b: readonly unknown[]) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The folder's checkpoints that decode (a damaged one is a note: a node start passes over it too). */
+function readCheckpoints(dir: string, notes: string[]): Map<number, { name: string; ckpt: Checkpoint; checked: boolean }> {
+  const out = new Map<number, { name: string; ckpt: Checkpoint; checked: boolean }>();
+  const files = new FsCheckpointDir(dir);
+  for (const name of files.list().filter((n) => /^checkpoint-[0-9]+\.ckpt$/.test(n))) {
+    const buf = files.read(name, MAX_CHECKPOINT_BYTES);
+    const c = buf ? decodeCheckpoint(buf) : 'unreadable or too large';
+    if (typeof c === 'string') notes.push(`${name}: cannot be used (${c}); a node start passes over it`);
+    else out.set(c.depth, { name, ckpt: c, checked: false });
+  }
+  return out;
 }
 
 /** blocks.dat record by record: framing, checksum, depth, hash pointers, proof of work. */

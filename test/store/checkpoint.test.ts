@@ -296,6 +296,21 @@ describe('store: verify on demand (npm run verify, the console\'s verifyChain)',
     assert.match(r.firstBad!.reason, /hash pointer/);
   });
 
+  it("checks each checkpoint's dictionary and sessions against the chain's (a forged one with a valid checksum is named)", () => {
+    const dir = tmpDir();
+    runFolder(dir, [9, 7]);
+    assert.equal(verifyDataDir(dir).ok, true);
+    const file = path.join(dir, checkpointName(9));
+    const c = decodeCheckpoint(fs.readFileSync(file)) as Checkpoint;
+    fs.writeFileSync(file, encodeCheckpoint({ ...c, dict: [...c.dict, ['forged', '"1"']] }));
+    let r = verifyDataDir(dir);
+    assert.deepEqual([r.firstBad?.file, r.firstBad?.depth], [checkpointName(9), 9], JSON.stringify(r));
+    assert.match(r.firstBad!.reason, /dictionary/);
+    fs.writeFileSync(file, encodeCheckpoint({ ...c, sessions: c.sessions.slice(1) }));
+    r = verifyDataDir(dir);
+    assert.match(r.firstBad?.reason ?? '', /sessions/);
+  });
+
   it('takes a torn last record (a crash, or a write in progress) as a note, not damage', () => {
     const dir = tmpDir();
     runFolder(dir, [6]);
