@@ -12,7 +12,7 @@ const OPTIONS: OptionSpec[] = [
 
 function main(): void {
   const args = commandLine(process.argv.slice(2), OPTIONS, 'usage: npm run verify -- --data-dir DIR [--json]',
-    "Verifies a node's chain.log and blocks.dat (checksums, hash pointers, proof of work, one chain in both), streaming in constant memory, and names the first bad block. Reads only; safe on a running node's folder. Exit code 0 when all verifies, 1 when something is bad.");
+    "Verifies a node's chain.log and blocks.dat (checksums, hash pointers, proof of work, one chain in both) and its checkpoints (their dictionary and sessions against the chain's), streaming in memory that does not grow with the chain, and names the first bad block or checkpoint. Reads only; safe on a running node's folder. Exit code 0 when all verifies, 1 when something is bad.");
   if (!args) return;
   if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
   const dir = args.values.get('data-dir') as string | undefined;
