@@ -77,6 +77,27 @@ export interface ReloadResult {
   /** Median CPU time (user + system) of the same: its cost without contention for the CPU (GC threads may add to it). */
   cpuMs: number;
   breakdown?: { readMs: number; parseMs: number; replayMs: number; verifyMs: number; dictMs: number };
+  /** The same chain as a node's folder with a checkpoint at its head (issue 15). */
+  checkpoint?: CheckpointRestartResult;
+}
+
+export interface CheckpointRestartResult {
+  /** Median restart (choose and check the checkpoint, replay what follows, Replica ready to vote), fresh process. */
+  restartMs: number;
+  trials: { totalMs: number; cpuMs: number; hwmMB: number | null; heapRetainedMB: number }[];
+  /** Median CPU time of the restart. */
+  cpuMs: number;
+  /** Worst peak RSS over the restart trials. */
+  hwmMB: number | null;
+  /** The first start of the folder without a checkpoint (full replay, writes blocks.dat), and the checkpoint it wrote. */
+  prepareMs: number;
+  writeMs: number;
+  checkpointBytes: number;
+  appendMs: number;
+  blocksDatBytes: number;
+  chainBytes: number;
+  /** npm run verify on that folder: time and peak RSS. */
+  verify?: { ms: number; hwmMB: number | null; ok: boolean };
 }
 
 export interface RssResult {
@@ -90,6 +111,11 @@ export interface RssResult {
   nodeLoadMs: Record<string, number>;
   startMs: Record<string, number>;
   load?: RunResult;
+  /**
+   * The first start on the copied chain.log (no blocks.dat, no checkpoint: a full replay, then
+   * blocks.dat and a checkpoint are written). The figures above are of the restart after it.
+   */
+  firstStart?: { afterLoadMB: Record<string, number>; startMs: Record<string, number>; nodeLoadMs: Record<string, number> };
 }
 
 export interface Target {
@@ -398,6 +424,40 @@ async function runReload(o: BenchOptions, chain: GeneratedChain): Promise<Reload
     `steps: read ${fmt.ms(bd.readMs)}, parse+crc ${fmt.ms(bd.parseMs)}, replay+hash ${fmt.ms(bd.replayMs)}, verify ${fmt.ms(bd.verifyMs)}, dict ${fmt.ms(bd.dictMs)} ms`);
   const t = trials[0];
   o.log(`reload: memory: peak RSS during the load ${t.hwmMB?.toFixed(0)} MB; heap kept after it ${t.heapRetainedMB.toFixed(0)} MB (${t.bytesPerBlock?.toFixed(0)} bytes per block)`);
+  res.checkpoint = await runCheckpointRestart(o, chain);
+  return res;
+}
+
+/** The chain as a node's folder: one full start that writes blocks.dat and a checkpoint, then restarts from it. */
+async function runCheckpointRestart(o: BenchOptions, chain: GeneratedChain): Promise<CheckpointRestartResult> {
+  const dir = path.join(path.dirname(chain.path), 'checkpointed-node');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(chain.path, path.join(dir, 'chain.log'));
+  o.progress(`reload: first start of a ${fmt.int(chain.blocks)}-block folder (full replay, writes blocks.dat and a checkpoint)`);
+  const p = await runChild([RELOAD_CHILD, 'prepare', dir]);
+  const ck = p.checkpoint as { ms: number; bytes: number };
+  const trials: CheckpointRestartResult['trials'] = [];
+  for (let i = 0; i < o.reloadTrials; i++) {
+    o.progress(`reload: restart from the checkpoint, trial ${i + 1}/${o.reloadTrials}`);
+    const r = await runChild(['--expose-gc', RELOAD_CHILD, 'restart', dir]);
+    if (r.fromCheckpoint !== chain.blocks || r.decided !== chain.blocks || r.tampered) throw new Error(`restart from the checkpoint: ${JSON.stringify(r)}`);
+    trials.push({ totalMs: r.totalMs as number, cpuMs: r.cpuMs as number, hwmMB: r.hwmMB as number | null, heapRetainedMB: r.heapRetainedMB as number });
+  }
+  o.progress('reload: npm run verify on the folder');
+  const v = await runChild([RELOAD_CHILD, 'verify', dir]);
+  if (!v.ok || v.decided !== chain.blocks) throw new Error(`verify: ${JSON.stringify(v)}`);
+  const hwms = trials.map((t) => t.hwmMB).filter((x): x is number => x !== null);
+  const res: CheckpointRestartResult = {
+    restartMs: median(trials.map((t) => t.totalMs)), cpuMs: median(trials.map((t) => t.cpuMs)), trials, hwmMB: hwms.length ? Math.max(...hwms) : null,
+    prepareMs: p.totalMs as number, writeMs: ck.ms, checkpointBytes: ck.bytes, appendMs: p.appendMs as number,
+    blocksDatBytes: p.blocksDatBytes as number, chainBytes: p.chainBytes as number,
+    verify: { ms: v.ms as number, hwmMB: v.hwmMB as number | null, ok: true },
+  };
+  o.log(`reload: from a checkpoint at depth ${fmt.int(chain.blocks)}: restart ${fmt.int(res.restartMs)} ms (median of ${trials.length}: ${trials.map((t) => fmt.int(t.totalMs)).join(', ')}; CPU ${fmt.int(res.cpuMs)} ms), peak RSS ${res.hwmMB?.toFixed(0)} MB, heap kept ${trials[0].heapRetainedMB.toFixed(0)} MB; ` +
+    `the first start without one ${fmt.int(res.prepareMs)} ms, then blocks.dat written in ${fmt.int(res.appendMs)} ms (${(res.blocksDatBytes / 2 ** 20).toFixed(1)} MiB) and the checkpoint in ${fmt.ms(res.writeMs)} ms (${fmt.int(res.checkpointBytes)} bytes); ` +
+    `disk per block: chain.log ${fmt.int(res.chainBytes / chain.blocks)} + blocks.dat ${fmt.int(res.blocksDatBytes / chain.blocks)} bytes; ` +
+    `npm run verify of the folder: ${fmt.int(res.verify!.ms)} ms, peak RSS ${res.verify!.hwmMB?.toFixed(0)} MB`);
   return res;
 }
 
@@ -406,17 +466,33 @@ async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Pro
   const ids = cluster.config.nodes.map((_, i) => i + 1);
   for (const id of ids) fs.copyFileSync(chain.path, path.join(cluster.dataDir(id), 'chain.log'));
   try {
-    o.progress(`rss: starting 5 nodes on a ${fmt.int(chain.blocks)}-block chain`);
     // One at a time: each start is then what restarting one node costs (not five sharing the cores).
-    const starts: { readyMs: number }[] = [];
-    for (const id of ids) starts.push(await cluster.startNode(id));
-    const startMs = Object.fromEntries(ids.map((id, i) => [`P${id}`, starts[i].readyMs]));
-    const afterLoadMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
-    const nodeLoadMs: Record<string, number> = {};
-    for (const id of ids) {
-      const m = cluster.grepLog(id, (l) => l.includes('[store] loaded')).map((l) => /in ([0-9]+) ms/.exec(l)).find(Boolean);
-      if (m) nodeLoadMs[`P${id}`] = Number(m[1]);
+    const startEach = async (what: string) => {
+      o.progress(`rss: ${what} 5 nodes on a ${fmt.int(chain.blocks)}-block chain`);
+      const offsets = ids.map((id) => (fs.existsSync(cluster.logPath(id)) ? fs.statSync(cluster.logPath(id)).size : 0));
+      const starts: { readyMs: number }[] = [];
+      for (const id of ids) starts.push(await cluster.startNode(id));
+      const startMs = Object.fromEntries(ids.map((id, i) => [`P${id}`, starts[i].readyMs]));
+      const afterLoadMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
+      const nodeLoadMs: Record<string, number> = {};
+      ids.forEach((id, i) => {
+        const m = cluster.grepLog(id, (l) => l.includes('[store] loaded'), offsets[i]).map((l) => /in ([0-9]+) ms/.exec(l)).find(Boolean);
+        if (m) nodeLoadMs[`P${id}`] = Number(m[1]);
+      });
+      return { startMs, afterLoadMB, nodeLoadMs, offsets };
+    };
+    // The first start replays the whole chain.log and writes blocks.dat and a checkpoint; the
+    // numbers that count are those of the restart from that checkpoint.
+    const first = await startEach('first start (full replay) of');
+    o.progress('rss: waiting for every node to write blocks.dat and a checkpoint');
+    const deadline = performance.now() + 600_000;
+    while (!ids.every((id, i) => cluster.grepLog(id, (l) => l.includes('[store] checkpoint at depth'), first.offsets[i]).length > 0)) {
+      if (performance.now() > deadline) throw new Error('the nodes wrote no checkpoint within 600 s');
+      await new Promise((r) => setTimeout(r, 200));
     }
+    for (const id of ids) await cluster.stopNode(id);
+    const { startMs, afterLoadMB, nodeLoadMs } = await startEach('restart (from the checkpoint) of');
+    const firstStart = { afterLoadMB: first.afterLoadMB, startMs: first.startMs, nodeLoadMs: first.nodeLoadMs };
     let load: RunResult | undefined;
     if (o.rssSeconds > 0) {
       const clients = await cluster.connectClients();
@@ -429,8 +505,9 @@ async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Pro
       }
     }
     const peakMB = Object.fromEntries(ids.map((id) => [`P${id}`, procMemory(cluster.pid(id)!)?.hwmMB ?? NaN]));
-    const r: RssResult = { blocks: chain.blocks, afterLoadMB, peakMB, maxPeakMB: Math.max(...Object.values(peakMB)), nodeLoadMs, startMs, load };
-    o.log(`rss: at ${fmt.int(chain.blocks)} blocks, peak RSS (VmHWM) after load: ${mbList(afterLoadMB)} MB; after ${o.rssSeconds} s of 64 clients: ${mbList(peakMB)} MB` +
+    const r: RssResult = { blocks: chain.blocks, afterLoadMB, peakMB, maxPeakMB: Math.max(...Object.values(peakMB)), nodeLoadMs, startMs, load, firstStart };
+    o.log(`rss: at ${fmt.int(chain.blocks)} blocks, first start (full replay): peak RSS ${mbList(firstStart.afterLoadMB)} MB, loaded in ${Object.values(firstStart.nodeLoadMs).join(', ')} ms`);
+    o.log(`rss: at ${fmt.int(chain.blocks)} blocks, restarted from a checkpoint: peak RSS (VmHWM) after load: ${mbList(afterLoadMB)} MB; after ${o.rssSeconds} s of 64 clients: ${mbList(peakMB)} MB` +
       (load ? ` (${fmt.int(load.opsPerSec)} ops/s, p50 ${fmt.ms(load.latency.p50Ms)} ms)` : ''));
     o.log(`rss: node start on ${fmt.int(chain.blocks)} blocks: listening after ${Object.values(startMs).map((v) => fmt.int(v)).join(', ')} ms; the nodes' own "[store] loaded" times ${Object.values(nodeLoadMs).join(', ')} ms`);
     return r;
@@ -462,6 +539,12 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
   if (res.reload) {
     const note = res.reload.blocks < 100_000 ? `only ${fmt.int(res.reload.blocks)} blocks` : scaled;
     t.push({ name: `reload of ${fmt.int(res.reload.blocks)} blocks`, target: '<= 1.5 s for 100,000', measured: `${fmt.int(res.reload.totalMs)} ms`, ok: res.reload.totalMs <= 1500, note });
+    const ck = res.reload.checkpoint;
+    if (ck) {
+      const small = res.reload.blocks < 1_000_000 ? `only ${fmt.int(res.reload.blocks)} blocks` : scaled;
+      t.push({ name: `restart from checkpoint, ${fmt.int(res.reload.blocks)} blocks`, target: '<= 1.5 s for 1,000,000', measured: `${fmt.int(ck.restartMs)} ms`, ok: ck.restartMs <= 1500, note: small });
+      if (ck.hwmMB !== null) t.push({ name: `restart peak RSS, ${fmt.int(res.reload.blocks)} blocks`, target: '<= 200 MB', measured: `${ck.hwmMB.toFixed(0)} MB`, ok: ck.hwmMB <= 200, note: small });
+    }
   }
   if (res.rss) {
     const note = res.rss.blocks < 100_000 ? `only ${fmt.int(res.rss.blocks)} blocks` : scaled;
@@ -511,7 +594,10 @@ export function summaryText(res: BenchResults): string {
   if (res.etcdInfo && 'peakRssMB' in res.etcdInfo && res.etcdInfo.peakRssMB) lines.push(`etcd peak RSS per member after the runs: ${Object.entries(res.etcdInfo.peakRssMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MB`);
   if (res.catchup) lines.push(`catch-up: ${res.catchup.node} restarted ${fmt.int(res.catchup.blocksBehind)} blocks behind: at the leader's depth after ${fmt.int(res.catchup.catchUpMs)} ms (process start ${fmt.int(res.catchup.startMs)} ms + repair ${fmt.int(res.catchup.repairMs)} ms)`);
   if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (CPU ${fmt.int(res.reload.cpuMs)} ms; fresh process, median of ${res.reload.trials.length})`);
-  if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`);
+  const ck = res.reload?.checkpoint;
+  if (ck) lines.push(`restart from a checkpoint: ${fmt.int(res.reload!.blocks)}-block chain ready to vote in ${fmt.int(ck.restartMs)} ms (CPU ${fmt.int(ck.cpuMs)} ms), peak RSS ${ck.hwmMB?.toFixed(0) ?? '?'} MB (before: ${fmt.int(res.reload!.totalMs)} ms, CPU ${fmt.int(res.reload!.cpuMs)} ms, ${res.reload!.trials[0].hwmMB?.toFixed(0) ?? '?'} MB); checkpoint write ${fmt.ms(ck.writeMs)} ms, ${fmt.int(ck.checkpointBytes)} bytes; disk per block ${fmt.int(ck.chainBytes / res.reload!.blocks)} (chain.log) + ${fmt.int(ck.blocksDatBytes / res.reload!.blocks)} (blocks.dat) bytes`);
+  if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks, restarted from a checkpoint, after the 64-client run: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})` +
+    (res.rss.firstStart ? `; the first start (full replay) peaked at ${Math.max(...Object.values(res.rss.firstStart.afterLoadMB)).toFixed(0)} MB` : ''));
   if (res.targets.length) {
     lines.push('', 'targets:');
     for (const t of res.targets) {

@@ -11,7 +11,7 @@ import { requestKey } from '../core/replica';
 import { StateMachine } from '../core/state-machine';
 import { checkLinearizable, HistoryOp } from './linearizability';
 
-export type Property = 'agreement' | 'validity' | 'linearizability' | 'durability' | 'at-most-once' | 'liveness' | 'invariant' | 'vacuous';
+export type Property = 'agreement' | 'validity' | 'linearizability' | 'durability' | 'at-most-once' | 'liveness' | 'invariant' | 'vacuous' | 'checkpoint';
 
 export interface Finding {
   property: Property;
@@ -38,10 +38,13 @@ export function checkRun(run: RunRecord): Finding | null {
   const { chains, history } = run;
   const longest = chains.reduce((a, b) => (b.state.commit > a.state.commit ? b : a)).state;
   for (const { name, state } of chains) {
-    const check = verifyChain(state.log.slice(0, state.commit));
+    // (Blocks below a node's in-memory window are read from its blocks.dat.)
+    const decided = state.range(0, state.commit, Infinity, Infinity, () => 0);
+    if (decided.length < state.commit) return { property: 'durability', detail: `${name} cannot read its decided block ${decided.length} (blocks.dat)` };
+    const check = verifyChain(decided);
     if (!check.ok) return { property: 'validity', detail: `${name} decided chain breaks at ${check.depth}: ${check.reason}` };
     for (let k = 0; k < state.commit; k++) {
-      if (state.hashes[k] !== longest.hashes[k]) return { property: 'agreement', detail: `${name} and the longest chain differ at depth ${k}` };
+      if (state.hash(k) !== longest.hash(k)) return { property: 'agreement', detail: `${name} and the longest chain differ at depth ${k}` };
     }
   }
   const depthOf = new Map<string, number>();
@@ -50,7 +53,7 @@ export function checkRun(run: RunRecord): Finding | null {
   const sm = new StateMachine();
   const answer = new Map<string, string>();
   for (let k = 0; k < longest.commit; k++) {
-    const block = longest.log[k];
+    const block = longest.block(k)!;
     const op = block.operation;
     const rid = requestKey(op);
     const sent = run.issued.get(rid);

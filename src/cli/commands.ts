@@ -8,7 +8,10 @@ import { hasControlChars, MAX_KEY_CHARS, printable, valueProblem } from '../limi
 
 export type NodeCommand = (
   | { cmd: 'failLink' | 'fixLink'; a: string; b: string }
-  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'help' }
+  | { cmd: 'failProcess' | 'printBlockchain' | 'printKVStore' | 'printQueue' | 'status' | 'verifyChain' | 'help' }
+  /** printBlockchain all (every block, paged), printBlockchain N (the last N). */
+  | { cmd: 'printBlockchain'; all: true }
+  | { cmd: 'printBlockchain'; last: number }
 ) & {
   /** `status --json`: answer with one JSON line (as every command does under the node's --json). */
   json?: boolean;
@@ -26,10 +29,12 @@ export const NODE_HELP = [
   '  failLink(P1,P2)    cut the link between this node and the other one (both directions)',
   '  fixLink(P1,P2)     restore it',
   '  failProcess        kill this node (restart it with the same npm run node command)',
-  '  printBlockchain    the chain: depth, operation, nonce, hash pointer, status',
+  '  printBlockchain    the chain: depth, operation, nonce, hash pointer, status (the last 100 blocks;',
+  '                     printBlockchain N: the last N; printBlockchain all: every block, page by page)',
   '  printKVStore       the key-value dictionary (decided puts)',
   '  printQueue         operations waiting to be decided',
   '  status             role, leader, ballot, depth, queue length, failed links',
+  '  verifyChain        verify chain.log and blocks.dat on disk (in the background, with progress; names the first bad block)',
   '  help               this list',
   'Add --json to any of them for a one-line JSON answer (e.g. status --json).',
 ].join('\n');
@@ -67,7 +72,7 @@ export function parseNodeCommand(line: string): Parse<NodeCommand> {
   const name = call.name.toLowerCase();
   const simple: Record<string, NodeCommand['cmd']> = {
     failprocess: 'failProcess', printblockchain: 'printBlockchain', printkvstore: 'printKVStore',
-    printqueue: 'printQueue', status: 'status', help: 'help',
+    printqueue: 'printQueue', status: 'status', verifychain: 'verifyChain', help: 'help',
   };
   if (name === 'faillink' || name === 'fixlink') {
     const cmd = name === 'faillink' ? 'failLink' : 'fixLink';
@@ -76,6 +81,12 @@ export function parseNodeCommand(line: string): Parse<NodeCommand> {
     for (const x of [a, b]) if (!NODE_NAME.test(x) && !/^C[1-9][0-9]*$/.test(x)) return { ok: false, error: `"${x}" is not a process name like P2 or C1` };
     if (a === b) return { ok: false, error: `${cmd} needs two different processes` };
     return { ok: true, value: { cmd, a, b } };
+  }
+  if (name === 'printblockchain' && call.args.length === 1) {
+    const a = call.args[0];
+    if (/^all$/i.test(a)) return { ok: true, value: { cmd: 'printBlockchain', all: true } };
+    if (/^[1-9][0-9]{0,6}$/.test(a)) return { ok: true, value: { cmd: 'printBlockchain', last: Number(a) } };
+    return { ok: false, error: 'printBlockchain takes "all" or a number of blocks (1..9999999), e.g. printBlockchain 20' };
   }
   if (name in simple) {
     if (call.args.length > 0) return { ok: false, error: `${simple[name]} takes no arguments` };

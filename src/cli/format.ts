@@ -3,11 +3,18 @@ import { PendingOp } from '../../messages';
 import { printable } from '../limits';
 import { ChainNode, NodeStatus } from '../node/node';
 
-export function blockchainJson(node: ChainNode): string {
+/** printBlockchain without `all` shows this many blocks (the newest) as text. */
+export const PRINT_LAST_DEFAULT = 100;
+/** printBlockchain all: blocks printed per turn of the event loop (the node serves in between). */
+export const PRINT_PAGE_BLOCKS = 1000;
+
+/** The whole chain by default (tools read it), or the last `last` blocks. */
+export function blockchainJson(node: ChainNode, o: { last?: number } = {}): string {
+  const end = node.chainEnd();
   return JSON.stringify({
     node: node.name,
     commit: node.replica.commit,
-    blocks: node.blocks().map((b) => ({
+    blocks: node.blocks(o.last === undefined ? 0 : Math.max(0, end - o.last), end).map((b) => ({
       depth: b.depth, op: b.block.operation.op, key: b.block.operation.key, value: b.block.operation.value ?? null,
       client: b.block.operation.client, req: b.block.operation.req, session: b.block.operation.session ?? null,
       nonce: b.block.nonce, hashPointer: b.block.hashPointer, hash: b.hash, status: b.status,
@@ -27,15 +34,22 @@ const clip = (s: string, n: number) => {
   return t.length > n ? t.slice(0, n - 1) + '…' : t;
 };
 
-export function blockchainText(node: ChainNode): string {
-  const blocks = node.blocks();
-  if (blocks.length === 0) return `${node.name} blockchain: empty`;
-  const rows = blocks.map((b) => [
+/** The blocks from `from` to `to` as a table. */
+export function blocksTable(node: ChainNode, from: number, to: number): string {
+  const rows = node.blocks(from, to).map((b) => [
     String(b.depth), b.status, b.block.operation.op, clip(b.block.operation.key, 20), clip(b.block.operation.value ?? '', 36),
     printable(`${b.block.operation.client}#${b.block.operation.req}`), printable(b.block.nonce), b.block.hashPointer.slice(0, 16) + '…', b.hash.slice(0, 16) + '…',
   ]);
-  return `${node.name} blockchain: ${node.replica.commit} decided, ${blocks.length - node.replica.commit} tentative\n` +
-    table(['depth', 'status', 'op', 'key', 'value', 'request', 'nonce', 'hash pointer (prev)', 'block hash'], rows);
+  return table(['depth', 'status', 'op', 'key', 'value', 'request', 'nonce', 'hash pointer (prev)', 'block hash'], rows);
+}
+
+/** The newest `last` blocks (PRINT_LAST_DEFAULT), or all of them (`printBlockchain all` pages them instead: node-main). */
+export function blockchainText(node: ChainNode, o: { last?: number } = {}): string {
+  const end = node.chainEnd();
+  if (end === 0) return `${node.name} blockchain: empty`;
+  const from = Math.max(0, end - (o.last ?? PRINT_LAST_DEFAULT));
+  const shown = from > 0 ? ` (the last ${end - from}; printBlockchain all for all ${end}, printBlockchain N for the last N)` : '';
+  return `${node.name} blockchain: ${node.replica.commit} decided, ${end - node.replica.commit} tentative${shown}\n` + blocksTable(node, from, end);
 }
 
 export function kvJson(node: ChainNode): string {

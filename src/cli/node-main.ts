@@ -5,11 +5,13 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { printableLines } from '../limits';
 import { insecureBanner, LinkSecurity, linkSecurity } from '../security/link-security';
+import { Worker } from 'node:worker_threads';
 import { ChainNode } from '../node/node';
+import { VerifyProgress, VerifyReport, verifyText } from '../store/verify-files';
 import { commandLine, configFromArgs, EXIT, ExitError, OptionSpec, runCli, UsageError } from './args';
 import { checkListen, DataDirState, prepareDataDir, undoStart } from './node-preflight';
 import { NODE_HELP, parseNodeCommand } from './commands';
-import { blockchainJson, blockchainText, kvJson, kvText, LinkData, queueJson, queueText, statusData, statusText } from './format';
+import { blockchainJson, blockchainText, blocksTable, PRINT_PAGE_BLOCKS, kvJson, kvText, LinkData, queueJson, queueText, statusData, statusText } from './format';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'config', short: 'c', type: 'string', arg: 'FILE', help: 'cluster file (default: nodes.ini in the project folder)' },
@@ -20,6 +22,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'no-fsync', type: 'flag', help: 'skip fsync (unsafe: for experiments only)' },
   { name: 'events', type: 'flag', help: 'also print structured event lines ("@event {json}", at most 10 a second) for the cluster console\'s web view; typing "@events off" / "@events on" pauses and resumes them' },
   { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
+  { name: 'checkpoint-blocks', type: 'int', help: 'write a checkpoint every N decided blocks (default 100000); a restart replays only what follows the newest' },
+  { name: 'checkpoint-mb', type: 'int', help: 'write a checkpoint every N MiB written to chain.log, whichever comes first (default 64)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
 
@@ -55,8 +59,12 @@ async function main(): Promise<void> {
   } catch (e) {
     throw new ExitError(`P${id} cannot start: ${(e as Error).message}`, EXIT.FAILED);
   }
+  const ckBlocks = args.values.get('checkpoint-blocks') as number | undefined;
+  const ckMb = args.values.get('checkpoint-mb') as number | undefined;
+  if ((ckBlocks !== undefined && ckBlocks < 1) || (ckMb !== undefined && ckMb < 1)) throw new UsageError('--checkpoint-blocks and --checkpoint-mb must be >= 1');
   const node = new ChainNode({
     id, config, delayMs, dataDir,
+    checkpoint: { ...(ckBlocks !== undefined ? { everyBlocks: ckBlocks } : {}), ...(ckMb !== undefined ? { everyBytes: ckMb * 1024 * 1024 } : {}) },
     traceMessages: !args.values.get('quiet'),
     fsync: !args.values.get('no-fsync'),
     log,
@@ -118,15 +126,48 @@ async function main(): Promise<void> {
         log(`${node.name} failProcess: exiting now`);
         process.exit(1);
         return;
-      case 'printBlockchain': return log(dataJson ? blockchainJson(node) : blockchainText(node));
+      case 'printBlockchain': {
+        if ('all' in c && !dataJson) return printAllBlocks(node, log);
+        const last = 'last' in c ? c.last : undefined;
+        return log(dataJson ? blockchainJson(node, { last }) : blockchainText(node, { last }));
+      }
       case 'printKVStore': return log(dataJson ? kvJson(node) : kvText(node));
       case 'printQueue': return log(dataJson ? queueJson(node) : queueText(node));
       case 'status': return log(dataJson ? JSON.stringify(statusData(node)) : statusText(node));
+      case 'verifyChain': return verifyInBackground(dataDir, (l) => log(l), asJson);
       case 'help': return log(asJson ? JSON.stringify({ node: node.name, help: NODE_HELP.split('\n') }) : NODE_HELP);
     }
   });
   // By default stdin closing (e.g. a pipe ended) does not stop the node; signals do.
   if (args.values.get('exit-on-stdin-close')) rl.on('close', () => shutdown(0));
+}
+
+/** printBlockchain all: a page of blocks per turn of the event loop, read from blocks.dat below the memory window. */
+function printAllBlocks(node: ChainNode, log: (line: string) => void): void {
+  const end = node.chainEnd();
+  log(`${node.name} blockchain: ${node.replica.commit} decided, ${end - node.replica.commit} tentative (all ${end}, in pages of ${PRINT_PAGE_BLOCKS})`);
+  const page = (from: number) => {
+    if (from >= end) return;
+    log(blocksTable(node, from, Math.min(end, from + PRINT_PAGE_BLOCKS)));
+    setImmediate(() => page(from + PRINT_PAGE_BLOCKS));
+  };
+  page(0);
+}
+
+let verifying: Worker | null = null;
+
+/** verifyChain: the files are read in a worker thread, so the node goes on serving meanwhile. */
+function verifyInBackground(dir: string, log: (line: string) => void, json: boolean): void {
+  if (verifying) return log(json ? JSON.stringify({ error: 'verifyChain is already running' }) : 'verifyChain is already running');
+  if (!json) log(`verifyChain: reading ${dir} in the background`);
+  const w = new Worker(path.join(__dirname, '..', 'store', 'verify-worker.js'), { workerData: { dir } });
+  verifying = w;
+  w.on('message', (m: { progress?: VerifyProgress; report?: VerifyReport }) => {
+    if (m.progress && !json) log(`verifyChain: ${m.progress.file} ${Math.round((100 * m.progress.bytes) / Math.max(1, m.progress.total))}%, ${m.progress.blocks} blocks`);
+    if (m.report) log(json ? JSON.stringify({ verifyChain: m.report }) : verifyText(m.report).split('\n').map((l) => `verifyChain: ${l}`).join('\n'));
+  });
+  w.on('error', (e) => log(`verifyChain failed: ${e.message}`));
+  w.on('exit', () => { verifying = null; });
 }
 
 runCli('node', main);

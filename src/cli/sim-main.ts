@@ -34,17 +34,20 @@ export interface BatchSummary {
   clientRestarts: number;
   busy: number;
   livenessWindows: number;
+  checkpoints: number;
+  checkpointRestarts: number;
+  checkpointFallbacks: number;
 }
 
 /** Runs seeds [start, start+count) on `workers` threads; `onResult` sees each result as it comes. */
 /** What every seed of a batch shares: a planted bug, a swarm profile. */
-export type BatchOptions = Pick<SimOptions, 'mutation' | 'profile'>;
+export type BatchOptions = Pick<SimOptions, 'mutation' | 'profile' | 'endToEndChecksOnly'>;
 
 export async function runSeeds(start: number, count: number, workers: number, batch: BatchOptions, onResult: (r: SimResult) => void, opts: { stopAtFirstFailure?: boolean } = {}): Promise<BatchSummary> {
   const t0 = Date.now();
   const summary: BatchSummary = {
     seeds: count, failed: [], seconds: 0, opsCompleted: 0, opsDuringFaults: 0, crashes: 0, elections: 0,
-    freezes: 0, lateMessages: 0, clientRestarts: 0, busy: 0, livenessWindows: 0,
+    freezes: 0, lateMessages: 0, clientRestarts: 0, busy: 0, livenessWindows: 0, checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0,
   };
   const take = (r: SimResult) => {
     if (!r.ok) summary.failed.push(r);
@@ -58,6 +61,9 @@ export async function runSeeds(start: number, count: number, workers: number, ba
     summary.clientRestarts += r.stats.clientRestarts;
     summary.busy += r.stats.busy;
     summary.livenessWindows += r.stats.livenessWindows;
+    summary.checkpoints += r.stats.checkpoints;
+    summary.checkpointRestarts += r.stats.checkpointRestarts;
+    summary.checkpointFallbacks += r.stats.checkpointFallbacks;
     onResult(r);
   };
   if (workers <= 1) {
@@ -132,7 +138,7 @@ async function main(): Promise<void> {
       // Replay with the full trace so the prefix shown is complete.
       process.stdout.write(formatFailure(runSim({ seed: r.seed, trace: true, ...batch }), tail) + '\n\n');
     }
-    process.stdout.write(`${count} seeds from ${start} in ${summary.seconds.toFixed(1)} s (${(count / summary.seconds).toFixed(0)} seeds/s, ${workers} workers): ${summary.failed.length} failed${summary.failed.length ? ' (' + summary.failed.map((r) => r.seed).slice(0, 20).join(', ') + ')' : ''}; ${summary.opsCompleted} client ops completed (${summary.opsDuringFaults} during faults), ${summary.crashes} crashes, ${summary.elections} elections, ${summary.freezes} freezes, ${summary.lateMessages} late messages, ${summary.clientRestarts} client restarts, ${summary.busy} busy refusals, ${summary.livenessWindows} healthy-majority windows watched\n`);
+    process.stdout.write(`${count} seeds from ${start} in ${summary.seconds.toFixed(1)} s (${(count / summary.seconds).toFixed(0)} seeds/s, ${workers} workers): ${summary.failed.length} failed${summary.failed.length ? ' (' + summary.failed.map((r) => r.seed).slice(0, 20).join(', ') + ')' : ''}; ${summary.opsCompleted} client ops completed (${summary.opsDuringFaults} during faults), ${summary.crashes} crashes, ${summary.elections} elections, ${summary.freezes} freezes, ${summary.lateMessages} late messages, ${summary.clientRestarts} client restarts, ${summary.busy} busy refusals, ${summary.livenessWindows} healthy-majority windows watched, ${summary.checkpoints} checkpoints (${summary.checkpointRestarts} restarts from one, ${summary.checkpointFallbacks} found damaged or torn)\n`);
   }
   if (summary.failed.length) process.exitCode = 1;
 }

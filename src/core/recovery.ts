@@ -25,6 +25,13 @@ export interface Recovery {
   findings: string[];
 }
 
+export interface RecoverOptions {
+  /** Plants the simulator's forget-promise mutant. */
+  forgetPromises?: boolean;
+  /** A fresh state to replay onto (a checkpoint's); a new empty one by default. */
+  start?: () => DurableState;
+}
+
 function maxDepth(r: DurableRecord): number {
   switch (r.t) {
     case 'promise': return r.ballot.depth;
@@ -39,11 +46,12 @@ function maxDepth(r: DurableRecord): number {
  * `floor` a vote floor an earlier recovery recorded. `forgetPromises` plants the simulator's
  * forget-promise mutant.
  */
-export function recover(records: readonly DurableRecord[], lost: readonly DurableRecord[], floor: number, opts: { forgetPromises?: boolean } = {}): Recovery {
+export function recover(records: readonly DurableRecord[], lost: readonly DurableRecord[], floor: number, opts: RecoverOptions = {}): Recovery {
+  const fresh = opts.start ?? (() => new DurableState());
   const findings: string[] = [];
   let damaged = lost.length > 0;
   let voteFloor = floor;
-  let state = new DurableState();
+  let state = fresh();
   let applied = 0;
   const dropped: DurableRecord[] = [...lost];
   for (const r of records) {
@@ -60,14 +68,15 @@ export function recover(records: readonly DurableRecord[], lost: readonly Durabl
   }
   const kept = records.slice(0, applied);
   // Verify every block: a value edited together with its checksum still breaks a hash pointer or a nonce.
-  const check = verifyChain(state.log, undefined, 0, state.hashes);
+  // (From a checkpoint: the blocks replayed after it, linked to its anchor, which the store checked.)
+  const check = verifyChain(state.suffixFrom(state.base), state.headHash(state.base), state.base, state.heldHashes());
   if (!check.ok) {
     damaged = true;
     // A broken pointer at d may mean block d-1 was edited (its own nonce can still pass): distrust both.
-    const cut = check.kind === 'pointer' ? Math.max(0, check.depth - 1) : check.depth;
+    const cut = Math.max(state.base, check.kind === 'pointer' ? check.depth - 1 : check.depth);
     findings.push(`TAMPERED: block ${check.depth} fails verification (${check.reason}); dropping the blocks from depth ${cut} on`);
     voteFloor = Math.max(voteFloor, state.end);
-    state = rebuildBelow(kept, cut, opts);
+    state = rebuildBelow(kept, cut, fresh(), opts);
   }
   for (const r of dropped) {
     voteFloor = Math.max(voteFloor, maxDepth(r));
@@ -82,8 +91,7 @@ export function recover(records: readonly DurableRecord[], lost: readonly Durabl
 }
 
 /** Replays `records` keeping only blocks below `depth` (the first block that failed verification). */
-function rebuildBelow(records: readonly DurableRecord[], depth: number, opts: { forgetPromises?: boolean }): DurableState {
-  const s = new DurableState();
+function rebuildBelow(records: readonly DurableRecord[], depth: number, s: DurableState, opts: { forgetPromises?: boolean }): DurableState {
   for (const r of records) {
     if (opts.forgetPromises && r.t === 'promise') continue;
     if (r.t === 'accept' || r.t === 'learn') {

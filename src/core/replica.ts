@@ -62,7 +62,7 @@ interface Candidacy {
 export class Replica {
   readonly cfg: CoreConfig;
   readonly durable: DurableState;
-  readonly sm = new StateMachine();
+  readonly sm: StateMachine;
   private role: Role = 'follower';
   /** The node believed to lead (from accepts and replies), or null. */
   private leaderHint: number | null = null;
@@ -97,7 +97,11 @@ export class Replica {
   private voteFloor: number;
   private out!: Output;
 
-  constructor(cfg: CoreConfig, durable: DurableState, random: Random, opts: { voteFloor?: number } = {}) {
+  /**
+   * `opts.sm`: the dictionary and sessions at `durable.base` (from a checkpoint); without it they
+   * are rebuilt from depth 0, which needs the whole chain in memory.
+   */
+  constructor(cfg: CoreConfig, durable: DurableState, random: Random, opts: { voteFloor?: number; sm?: StateMachine } = {}) {
     this.cfg = cfg;
     this.durable = durable;
     this.random = random;
@@ -105,7 +109,9 @@ export class Replica {
     this.queue = new ClientQueue(cfg.queueMax, cfg.queueMaxBytes);
     if (durable.promised) this.maxSeq = durable.promised.seq;
     // Rebuild the dictionary from the decided prefix (never from tentative blocks).
-    for (let d = 0; d < durable.commit; d++) this.sm.apply(durable.log[d]);
+    this.sm = opts.sm ?? new StateMachine();
+    invariant(this.sm.applied === durable.base || (!opts.sm && durable.base === 0), () => `the dictionary is at depth ${this.sm.applied}, the chain in memory starts at ${durable.base}`);
+    for (let d = this.sm.applied; d < durable.commit; d++) this.sm.apply(durable.held(d));
     this.reindexSuffix();
   }
 
@@ -301,7 +307,7 @@ export class Replica {
       this.stepDown();
       this.promiseTo(m.ballot);
     }
-    const suffix = d.log.slice(d.commit);
+    const suffix = d.suffixFrom(d.commit);
     this.send(peer, make(PromiseMsg, {
       ballot: m.ballot,
       commit: d.commit,
@@ -326,7 +332,7 @@ export class Replica {
     const d = this.durable;
     // The suffixes on offer: mine and each promiser's, with the term they were accepted under.
     const offers: SuffixOffer[] = [];
-    if (d.suffixBallot) offers.push({ ballot: d.suffixBallot, from: d.commit, blocks: d.log.slice(d.commit) });
+    if (d.suffixBallot) offers.push({ ballot: d.suffixBallot, from: d.commit, blocks: d.suffixFrom(d.commit) });
     for (const [peer, p] of c.promises) {
       if (!p.suffixBallot) continue;
       // A promiser behind my decided prefix may hold a block there that lost (it has not learned
@@ -397,7 +403,13 @@ export class Replica {
     const d = this.durable;
     if (from > d.commit) return false; // (acceptors refuse prepares above their decided prefix)
     const overlap = Math.min(d.commit - from, blocks.length);
-    for (let i = 0; i < overlap; i++) if (blockHash(blocks[i]) !== d.hashes[from + i]) return false;
+    for (let i = 0; i < overlap; i++) {
+      // Below my in-memory window the blocks are read from disk. One that cannot be read is
+      // skipped: the block at base-1 (always known) fixes those below it by the hash chain, and a
+      // suffix that ends below it offers nothing above my decided prefix anyway.
+      const mine = d.hash(from + i);
+      if (mine !== null && blockHash(blocks[i]) !== mine) return false;
+    }
     return true;
   }
 
@@ -410,7 +422,7 @@ export class Replica {
       this.sendDecide(this.leadership!, (_, pp) => pp.decideOwed || this.decideDirty);
       this.decideDirty = false;
       for (let i = d.commit; i < d.end; i++) {
-        const op = d.log[i].operation;
+        const op = d.held(i).operation;
         const rid = requestKey(op);
         const to = this.replyTo.get(rid);
         if (to !== undefined && !this.queue.has(rid)) this.queue.add(rid, PendingOp.of(op, to)); // (may pass the bounds: they were in flight)
@@ -483,8 +495,11 @@ export class Replica {
     }
     // Blocks I already hold (decided, or tentative in this term) must be the very same.
     const overlap = Math.min(base - from, m.blocks.length);
+    // Every one, also below my in-memory window (read from disk; one that cannot be read counts as
+    // different): the accepted reply vouches for all of them, so a stale leader's block that lost
+    // must be refused here even when its accept stops short of my decided head.
     for (let i = 0; i < overlap; i++) {
-      if (blockHash(m.blocks[i]) !== d.hashes[from + i]) {
+      if (blockHash(m.blocks[i]) !== d.hash(from + i)) {
         // Within one term a leader never changes its own blocks, but a stale leader's undecided
         // block can lose to one decided under a later term that I learned by repair. Refuse and
         // show my decided head: the leader will fetch it, see it is stale, and step down.
@@ -556,7 +571,7 @@ export class Replica {
 
   /** Whether my block at commit-1 is the one a peer decided: by its hash, which fixes the prefix. */
   protected holdsDecided(commit: number, hash: string): boolean {
-    return this.durable.hashes[commit - 1] === hash;
+    return this.durable.hash(commit - 1) === hash;
   }
 
   private onDecide(peer: number, m: Decide, now: number): void {
@@ -595,7 +610,7 @@ export class Replica {
   private applyDecided(from: number): void {
     const d = this.durable;
     for (let depth = from; depth < d.commit; depth++) {
-      const block = d.log[depth];
+      const block = d.held(depth);
       const op = block.operation;
       const rid = requestKey(op);
       const { result, duplicate, stale } = this.sm.apply(block);
@@ -605,7 +620,7 @@ export class Replica {
       const to = this.replyTo.get(rid);
       this.replyTo.delete(rid);
       const label = op.op === 'put' ? `put ${op.key}` : `get ${op.key}`;
-      this.out.blockEvents.push(`decided block ${depth}: ${label} (${requestId(op)}) hash ${short(d.hashes[depth])}${stale ? ' [stale request number: no effect]' : duplicate ? ' [repeat request: no effect]' : ''}`);
+      this.out.blockEvents.push(`decided block ${depth}: ${label} (${requestId(op)}) hash ${short(d.hash(depth)!)}${stale ? ' [stale request number: no effect]' : duplicate ? ' [repeat request: no effect]' : ''}`);
       if (this.role === 'leader' && to !== undefined) {
         if (stale) this.refuse(op, to, 'stale');
         else this.replyToClient(op, to, result, depth);
@@ -717,7 +732,7 @@ export class Replica {
     let head = d.headHash(d.end);
     const from = d.end;
     let windowBytes = 0;
-    for (let i = d.commit; i < d.end; i++) windowBytes += blockBytes(d.log[i]);
+    for (let i = d.commit; i < d.end; i++) windowBytes += blockBytes(d.held(i));
     for (const [rid, p] of this.queue.entries()) { // (a Map iterator survives the removals)
       if (d.end + fresh.length - d.commit >= this.cfg.windowMax) break;
       if (windowBytes > 0 && windowBytes + pendingBytes(p) > this.cfg.windowMaxBytes) break; // (one block always fits an empty window)
@@ -783,7 +798,7 @@ export class Replica {
   /** Decided blocks from `from`, as many as one message holds (batchMax, batchMaxBytes). */
   private decidedBatch(from: number): Block[] {
     const d = this.durable;
-    return d.log.slice(from, from + fitCount(d.log, from, d.commit, this.cfg.batchMax, this.cfg.batchMaxBytes, blockBytes));
+    return d.range(from, d.commit, this.cfg.batchMax, this.cfg.batchMaxBytes, blockBytes);
   }
 
   /** Leader -> one peer: decided blocks if it is far behind, else my log from its next index. */
@@ -802,8 +817,8 @@ export class Replica {
     const from = Math.min(pp.next, d.end);
     let accept = this.acceptsByFrom.get(from);
     if (!accept) {
-      const n = fitCount(d.log, from, d.end, Number.MAX_SAFE_INTEGER, this.cfg.batchMaxBytes, blockBytes);
-      accept = make(Accept, { ballot: l.ballot.at(from), blocks: d.log.slice(from, from + n), commit: d.commit, commitHash: this.commitHash });
+      const blocks = d.range(from, d.end, Number.MAX_SAFE_INTEGER, this.cfg.batchMaxBytes, blockBytes);
+      accept = make(Accept, { ballot: l.ballot.at(from), blocks, commit: d.commit, commitHash: this.commitHash });
       this.acceptsByFrom.set(from, accept);
     }
     this.send(peer, accept);
@@ -861,7 +876,7 @@ export class Replica {
     if (from > d.commit || from + blocks.length <= d.commit) return;
     const skip = d.commit - from;
     for (let i = Math.max(0, skip - 1); i < skip; i++) {
-      invariant(blockHash(blocks[i]) === d.hashes[from + i], () => `peer's decided block ${from + i} differs from mine`);
+      invariant(blockHash(blocks[i]) === d.hash(from + i), () => `peer's decided block ${from + i} differs from mine`);
     }
     const rest = blocks.slice(skip);
     const check = verifyChain(rest, d.headHash(d.commit), d.commit);
@@ -888,7 +903,7 @@ export class Replica {
       this.inLog.clear();
       from = d.commit;
     }
-    for (let i = from; i < d.end; i++) this.inLog.set(requestKey(d.log[i].operation), i);
+    for (let i = from; i < d.end; i++) this.inLog.set(requestKey(d.held(i).operation), i);
   }
 
   /** The node reports my records durable: my own vote now counts for the blocks they hold. */

@@ -18,6 +18,8 @@ import { CoreConfig, defaultCoreConfig, Replica, Role } from '../core/replica';
 import { HostLoop } from '../host/host-loop';
 import { DurableRecord } from '../core/durable';
 import { ChainStore } from '../store/chain-store';
+import { BlockFile } from '../store/block-file';
+import { checkpointStateMachine, CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, StoreUpkeep } from '../store/checkpoint';
 import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
 import { chainTail, EventReporter, kvSample } from '../events/reporter';
@@ -42,6 +44,8 @@ export interface NodeOptions {
   events?: (line: string) => void;
   /** CurveZMQ with this node's key ring, or plain (`--insecure`). */
   security: LinkSecurity;
+  /** When to checkpoint and how many decided blocks to keep in memory (store/checkpoint.ts). */
+  checkpoint?: Partial<CheckpointPolicy>;
 }
 
 /** What `status` reports (one JSON line with --json); the cluster console and the benchmark read it. */
@@ -73,6 +77,9 @@ export class ChainNode {
   replica!: Replica;
   private transport!: Transport;
   private store!: ChainStore;
+  private blockFile!: BlockFile;
+  private upkeep!: StoreUpkeep;
+  private voteFloor = 0;
   private kv!: KvSnapshot;
   private host!: HostLoop;
   private ticker: NodeJS.Timeout | null = null;
@@ -90,9 +97,12 @@ export class ChainNode {
     fs.mkdirSync(o.dataDir, { recursive: true });
     this.lock = DirLock.take(o.dataDir);
     const t0 = Date.now();
-    const { report, store } = openChainStore({ dir: o.dataDir, identity: { cluster: clusterId(o.config.nodes), node: this.name } });
+    const identity = { cluster: clusterId(o.config.nodes), node: this.name };
+    const { report, store, disk, blocks, checkpoints } = openChainStore({ dir: o.dataDir, identity });
     for (const w of report.warnings) o.log(`[store] ${w}`);
     this.store = store;
+    this.blockFile = blocks;
+    this.voteFloor = report.voteFloor;
     const core: CoreConfig = { ...defaultCoreConfig(o.id, o.delayMs, o.config.nodes.length), ...o.core };
     this.replica = new Replica(core, report.state, (() => {
       const buf = new Uint32Array(256);
@@ -101,9 +111,16 @@ export class ChainNode {
         if (i === buf.length) { crypto.getRandomValues(buf); i = 0; }
         return buf[i++];
       };
-    })(), { voteFloor: report.voteFloor });
+    })(), { voteFloor: report.voteFloor, sm: report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined });
     const st = report.state;
-    o.log(`[store] loaded ${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; ${report.tampered ? 'kept only the part that verifies' : 'chain verified'}`);
+    const from = report.checkpoint ? `from checkpoint ${report.checkpoint.depth} + ` : '';
+    o.log(`[store] loaded ${from}${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; ${report.tampered ? 'kept only the part that verifies' : from ? 'replayed blocks verified against its anchor' : 'chain verified'}`);
+    const reconciled = StoreUpkeep.reconcile(blocks, this.replica);
+    if (reconciled) o.log(`[store] ${reconciled}`);
+    this.upkeep = new StoreUpkeep({
+      chain: disk, syncChain: () => this.persist([], o.fsync !== false), blocks, dir: checkpoints,
+      policy: { ...DEFAULT_CHECKPOINT_POLICY, ...o.checkpoint }, identity, startedFrom: report.checkpoint, now: () => Date.now(),
+    });
     this.kv = new KvSnapshot(path.join(o.dataDir, 'kv.json'));
     const kvCheck = this.kv.compare(this.replica.sm.dict, st.commit);
     if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
@@ -171,9 +188,16 @@ export class ChainNode {
     return this.transport.links;
   }
 
-  /** After each turn's batch: kv.json, at most once a second. */
+  /** After each turn's batch: blocks.dat, memory window and checkpoints; kv.json, at most once a second. */
   private afterTurn(): void {
     if (this.stopped) return;
+    try {
+      const u = this.upkeep.afterTurn(this.replica, this.voteFloor);
+      for (const l of u.lines) this.o.log(`[store] ${l}`);
+      if (u.checkpoint) this.o.log(`[store] checkpoint at depth ${u.checkpoint.depth}: ${u.checkpoint.bytes} bytes in ${u.checkpoint.ms} ms`);
+    } catch (e) {
+      this.o.log(`[store] cannot write blocks.dat (${(e as Error).message}); the chain is the source of truth, will retry`);
+    }
     const kvError = this.kv.maybeSave(this.replica.sm.dict, this.replica.commit);
     if (kvError) this.o.log(`[store] cannot save kv.json (${kvError}); the chain is the source of truth, will retry`);
   }
@@ -197,10 +221,15 @@ export class ChainNode {
     };
   }
 
-  /** The chain as stored here: decided blocks, then tentative ones. */
-  blocks(): BlockView[] {
+  /** Blocks held (decided, then tentative). */
+  chainEnd(): number {
+    return this.replica.durable.end;
+  }
+
+  /** The chain as stored here from `from` to `to`: decided blocks, then tentative ones (older ones read from blocks.dat). */
+  blocks(from = 0, to = this.chainEnd()): BlockView[] {
     const d = this.replica.durable;
-    return d.log.map((block, depth) => ({ depth, block, hash: d.hashes[depth], status: depth < d.commit ? 'decided' : 'tentative' }));
+    return d.range(from, to, Infinity, Infinity, () => 0).map((block, i) => ({ depth: from + i, block, hash: d.hash(from + i)!, status: from + i < d.commit ? 'decided' : 'tentative' }));
   }
 
   /** Stops the clock and the sockets; pending records are written first (a clean stop, not a crash). */
@@ -216,6 +245,7 @@ export class ChainNode {
     try {
       this.kv?.save(this.replica.sm.dict, this.replica.commit);
       this.store?.close();
+      this.blockFile?.close();
     } catch (e) {
       this.o.log(`[store] on stop: ${(e as Error).message} (the chain is durable; kv.json is rebuilt on start)`);
     }

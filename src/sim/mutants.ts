@@ -6,11 +6,12 @@
 import { AnyMessage, Ballot, Block, Operation } from '../../messages';
 import { Random } from '../chain';
 import { DurableState } from '../core/durable';
+import { StateMachine } from '../core/state-machine';
 import { CoreConfig, Leadership, Replica, SuffixOffer } from '../core/replica';
 
 export const MUTATIONS = [
   'forget-promise', 'skip-adoption', 'no-dedupe', 'adopt-longest', 'leader-vote-early', 'accept-nosync', 'commit-by-index',
-  'adopt-highest-suffix',
+  'adopt-highest-suffix', 'checkpoint-tentative', 'checkpoint-no-dedupe',
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -23,6 +24,8 @@ export const MUTATION_HELP: Record<Mutation, string> = {
   'accept-nosync': 'an acceptor sends `accepted` before its accept record is fsynced',
   'commit-by-index': 'a node learns "decided" by index alone, without the hash check',
   'adopt-highest-suffix': "a new leader adopts the highest-term suffix whole (this core's rule before byte-capped accepts made it unsafe)",
+  'checkpoint-tentative': "a checkpoint's dictionary includes the tentative (undecided) blocks (applied by the checkpoint writer)",
+  'checkpoint-no-dedupe': 'a checkpoint leaves out the request-dedupe sessions (applied by the checkpoint writer)',
 };
 
 class SkipAdoption extends Replica {
@@ -62,7 +65,7 @@ class CommitByIndex extends Replica {
 }
 
 /** A core with `mutation`'s bug planted (or the real one); `forget-promise` acts in the store loader. */
-export function makeReplica(mutation: Mutation | undefined, cfg: CoreConfig, state: DurableState, random: Random, opts: { voteFloor?: number }): Replica {
+export function makeReplica(mutation: Mutation | undefined, cfg: CoreConfig, state: DurableState, random: Random, opts: { voteFloor?: number; sm?: StateMachine }): Replica {
   switch (mutation) {
     case 'skip-adoption': return new SkipAdoption(cfg, state, random, opts);
     case 'no-dedupe': return new NoDedupe(cfg, state, random, opts);

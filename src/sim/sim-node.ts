@@ -11,8 +11,12 @@ import { Accepted, Ballot } from '../../messages';
 import { DurableRecord, DurableState } from '../core/durable';
 import { Outbound, Output, pname, Replica } from '../core/replica';
 import { HostLoop } from '../host/host-loop';
-import { ChainStore, LoadReport } from '../store/chain-store';
+import { StateMachine } from '../core/state-machine';
+import { BlockFile } from '../store/block-file';
+import { ChainStore, LoadOptions, LoadReport } from '../store/chain-store';
+import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy, chooseCheckpoint, StoreUpkeep } from '../store/checkpoint';
 import { MemDisk } from '../store/disk';
+import { CheckpointCrash, MemCheckpointDir } from './mem-checkpoints';
 import { Prng } from './prng';
 
 /** What a node's `accepted` reply vouched for: under `term`, blocks `hashes` from depth `from` (its decided prefix then). */
@@ -31,11 +35,11 @@ export function stillHolds(state: DurableState, v: Vouched): string | null {
   for (let i = 0; i < v.hashes.length; i++) {
     const depth = v.from + i;
     if (depth < state.commit) {
-      if (state.hashes[depth] !== v.hashes[i]) return null; // overruled by a decided block: it lost, and all above it
+      if (state.hash(depth) !== v.hashes[i]) return null; // overruled by a decided block: it lost, and all above it
       continue;
     }
-    if (depth >= state.end || state.hashes[depth] !== v.hashes[i]) {
-      return `it vouched (accepted under ${v.term}) for block ${depth} ${v.hashes[i].slice(0, 10)}, but holds ${depth < state.end ? state.hashes[depth].slice(0, 10) : 'nothing'} there (suffix term ${state.suffixBallot ?? '-'})`;
+    if (depth >= state.end || state.hash(depth) !== v.hashes[i]) {
+      return `it vouched (accepted under ${v.term}) for block ${depth} ${v.hashes[i].slice(0, 10)}, but holds ${depth < state.end ? state.hash(depth)!.slice(0, 10) : 'nothing'} there (suffix term ${state.suffixBallot ?? '-'})`;
     }
   }
   return null;
@@ -44,7 +48,7 @@ export function stillHolds(state: DurableState, v: Vouched): string | null {
 /** Thrown by the simulated disk: the node process dies here (a crash point or a disk error). */
 export class NodeDies extends Error {}
 
-export type Armed = DurableRecord['t'] | 'write' | 'fsync' | 'eio' | 'enospc';
+export type Armed = DurableRecord['t'] | 'write' | 'fsync' | 'eio' | 'enospc' | CheckpointCrash;
 
 export interface SimNodeEnv {
   /** Global simulated time. */
@@ -54,14 +58,39 @@ export interface SimNodeEnv {
   log(line: string): void;
   observe(node: SimNode, out: Output): void;
   /** A check failed: stop the run. */
-  fail(property: 'durability' | 'invariant', detail: string): never;
+  fail(property: 'durability' | 'invariant' | 'checkpoint', detail: string): never;
   makeReplica(node: SimNode, report: LoadReport): Replica;
-  load(disk: MemDisk): LoadReport;
+  load(disk: MemDisk, from?: LoadOptions['from']): LoadReport;
+  /** Counts checkpoint events for the run's statistics. */
+  count(what: 'checkpoints' | 'checkpointRestarts' | 'checkpointFallbacks'): void;
+  /** This seed's checkpoint policy, and a planted checkpoint bug (a mutant). */
+  checkpoints: { policy: CheckpointPolicy; mutation?: CheckpointMutation; rng: Prng; damageAtStart: number; compareWithReplay: boolean };
+}
+
+/** Why a restart from a checkpoint differs from a full replay of the same chain.log (null: it does not). */
+export function differsFromReplay(fromCkpt: LoadReport, full: LoadReport, sm: StateMachine): string | null {
+  const a = fromCkpt.state;
+  const b = full.state;
+  if (a.commit !== b.commit || a.end !== b.end) return `decided ${a.commit}/end ${a.end}, a full replay gives ${b.commit}/${b.end}`;
+  if (String(a.promised) !== String(b.promised) || String(a.suffixBallot) !== String(b.suffixBallot)) return `promised ${a.promised}/suffix term ${a.suffixBallot}, a full replay gives ${b.promised}/${b.suffixBallot}`;
+  if (fromCkpt.voteFloor !== full.voteFloor) return `vote floor ${fromCkpt.voteFloor}, a full replay gives ${full.voteFloor}`;
+  for (let d = a.base; d < a.end; d++) if (a.hash(d) !== b.hash(d)) return `block ${d} differs from a full replay's`;
+  const replayed = new StateMachine();
+  for (let d = 0; d < b.commit; d++) replayed.apply(b.held(d));
+  const dict = (m: StateMachine) => JSON.stringify([...m.dict].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  if (dict(sm) !== dict(replayed)) return `its dictionary differs from the decided chain's: ${dict(sm).slice(0, 200)} vs ${dict(replayed).slice(0, 200)}`;
+  if (JSON.stringify([...sm.sessions]) !== JSON.stringify([...replayed.sessions])) return `its request-dedupe sessions differ from the decided chain's (${sm.sessions.size} vs ${replayed.sessions.size})`;
+  return null;
 }
 
 export class SimNode {
   readonly name: string;
   readonly disk = new MemDisk();
+  /** blocks.dat and the checkpoint folder. */
+  readonly blocksDisk = new MemDisk();
+  readonly checkpoints: MemCheckpointDir;
+  private upkeep: StoreUpkeep | null = null;
+  private voteFloor = 0;
   host: HostLoop | null = null;
   /** Bumped on every start, so events scheduled for an earlier life are ignored. */
   incarnation = 0;
@@ -83,6 +112,7 @@ export class SimNode {
    */
   constructor(readonly id: number, private readonly env: SimNodeEnv, private readonly rng: Prng, private readonly tear: Prng, private readonly clock: { offsetMs: number; rate: number }, private readonly opts: { diskMs: number; turnMs: number }) {
     this.name = pname(id);
+    this.checkpoints = new MemCheckpointDir((why) => { throw new NodeDies(why); }, env.checkpoints.rng.fork());
   }
 
   get up(): boolean {
@@ -103,8 +133,17 @@ export class SimNode {
   /** Starts (or restarts) the process from its disk. Returns the load report. */
   start(): LoadReport {
     const before = this.synced;
-    const report = this.env.load(this.disk);
-    for (const w of report.warnings) this.env.log(`${this.name} store: ${w}`);
+    const ck = this.env.checkpoints;
+    if (ck.rng.chance(ck.damageAtStart)) {
+      const done = this.checkpoints.damageNewest(ck.rng);
+      if (done) this.env.log(`${this.name} disk fault while down: ${done}`);
+    }
+    const blocks = new BlockFile(this.blocksDisk);
+    const chosen = chooseCheckpoint(this.checkpoints, this.disk, blocks, null);
+    const report = this.env.load(this.disk, chosen.checkpoint ? { checkpoint: chosen.checkpoint, older: blocks } : undefined);
+    for (const w of [...blocks.findings, ...chosen.warnings, ...report.warnings]) this.env.log(`${this.name} store: ${w}`);
+    for (const w of chosen.warnings) if (w.includes('cannot be used')) this.env.count('checkpointFallbacks');
+    if (report.checkpoint) this.env.count('checkpointRestarts');
     if (report.tampered) this.env.fail('invariant', `${this.name} took a crash for tampering: ${report.warnings.join('; ')}`);
     const has = report.state.promised;
     if (before.promised && (!has || Ballot.compareTerm(has, before.promised) < 0)) {
@@ -114,13 +153,30 @@ export class SimNode {
       const lost = stillHolds(report.state, this.vouched);
       if (lost) this.env.fail('durability', `${this.name} restarted without a block it had vouched for: ${lost}`);
     }
-    this.synced = this.env.load(this.disk).state; // (a second copy: the core's own is mutated as it runs)
+    // A second copy, from a full replay (the core's own is mutated as it runs); a restart from a
+    // checkpoint must give exactly what the full replay gives.
+    const full = this.env.load(this.disk);
+    this.synced = full.state;
+    if (report.checkpoint && ck.compareWithReplay) {
+      const sm = checkpointStateMachine(report.checkpoint);
+      for (let d = report.state.base; d < report.state.commit; d++) sm.apply(report.state.held(d));
+      const wrong = differsFromReplay(report, full, sm);
+      if (wrong) this.env.fail('checkpoint', `${this.name} restarted from checkpoint ${report.checkpoint.depth}: ${wrong}`);
+    }
     this.unsynced = [];
     this.incarnation++;
     this.frozenUntil = 0;
     this.deferred = [];
     this.armed = null;
     const replica = this.env.makeReplica(this, report);
+    const reconciled = StoreUpkeep.reconcile(blocks, replica);
+    if (reconciled) this.env.log(`${this.name} store: ${reconciled}`);
+    this.voteFloor = report.voteFloor;
+    this.upkeep = new StoreUpkeep({
+      chain: this.disk, syncChain: () => this.syncAll(), blocks, dir: this.checkpoints, policy: ck.policy,
+      identity: { cluster: 'sim', node: this.name }, startedFrom: report.checkpoint, now: () => this.localNow(),
+      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies,
+    });
     const life = this.incarnation;
     this.host = new HostLoop(replica, {
       now: () => this.localNow(),
@@ -130,7 +186,10 @@ export class SimNode {
         this.env.at(this.env.now() + this.rng.int(0, this.opts.diskMs), () => this.run(life, () => this.fsynced(mark, done)));
       },
       send: (out) => this.send(out),
-      defer: (fn) => this.env.at(this.env.now() + this.rng.int(0, this.opts.turnMs), () => this.run(life, fn)),
+      defer: (fn) => this.env.at(this.env.now() + this.rng.int(0, this.opts.turnMs), () => this.run(life, () => {
+        fn();
+        this.afterTurn();
+      })),
       observe: (out) => {
         // What each accepted reply vouches for is what the core held when it wrote the records.
         const d = replica.durable;
@@ -138,13 +197,15 @@ export class SimNode {
           if (o.msg.kind !== 'accepted') continue;
           const m = o.msg as Accepted;
           const from = Math.min(d.commit, m.end);
-          this.vouching.set(o.msg, { term: m.ballot, from, hashes: d.hashes.slice(from, m.end) });
+          const hashes: string[] = [];
+          for (let i = from; i < m.end; i++) hashes.push(d.hash(i)!);
+          this.vouching.set(o.msg, { term: m.ballot, from, hashes });
         }
         this.env.observe(this, out);
       },
     });
     const st = report.state;
-    this.env.log(`${this.name} up: depth ${st.commit} decided, ${st.end - st.commit} tentative, promised ${st.promised ?? '-'}`);
+    this.env.log(`${this.name} up${report.checkpoint ? ` from checkpoint ${report.checkpoint.depth}` : ''}: depth ${st.commit} decided, ${st.end - st.commit} tentative, promised ${st.promised ?? '-'}`);
     return report;
   }
 
@@ -159,6 +220,13 @@ export class SimNode {
     // Half the torn writes also lose a page in the middle (it reads back as zero fill).
     const holes: [number, number][] = keep > 1 && tear.chance(0.5) ? [[tear.int(0, Math.min(keep - 2, 100)), tear.int(1, 64)]] : [];
     this.disk.crash(keep, holes);
+    const blocksUnsynced = this.blocksDisk.unsyncedBytes;
+    const ckRng = this.env.checkpoints.rng; // (not `tear`: the seeds drawn before checkpoints existed keep their tears)
+    const keepBlocks = blocksUnsynced > 0 && ckRng.chance(0.5) ? ckRng.int(0, blocksUnsynced) : 0;
+    this.blocksDisk.crash(keepBlocks, keepBlocks > 1 && ckRng.chance(0.5) ? [[ckRng.int(0, keepBlocks - 2), ckRng.int(1, 64)]] : []);
+    this.checkpoints.crash();
+    this.checkpoints.armed = null;
+    this.upkeep = null;
     this.unsynced = [];
     this.deferred = [];
     this.env.log(`${this.name} CRASH (${why}); kept ${keep}/${unsynced} unsynced bytes${holes.length ? `, ${holes[0][1]} of them lost at +${holes[0][0]}` : ''}`);
@@ -195,6 +263,23 @@ export class SimNode {
       if (!(e instanceof NodeDies)) throw e;
       this.crash(e.message);
     }
+  }
+
+  /** After each turn, as in the node: blocks.dat, the memory window, checkpoints. */
+  private afterTurn(): void {
+    if (!this.up || !this.upkeep) return;
+    if (this.armed === 'ckpt-write' || this.armed === 'ckpt-rename') this.checkpoints.armed = this.armed;
+    const u = this.upkeep.afterTurn(this.host!.core, this.voteFloor);
+    for (const l of u.lines) this.env.log(`${this.name} store: ${l}`);
+    if (u.checkpoint) this.env.count('checkpoints');
+    if (u.checkpoint) this.env.log(`${this.name} checkpoint at depth ${u.checkpoint.depth} (${u.checkpoint.bytes} bytes)`);
+  }
+
+  /** fsync of the whole chain.log (before a checkpoint): what it made durable joins `synced`. */
+  private syncAll(): void {
+    this.disk.sync();
+    for (const u of this.unsynced) for (const r of u.records) this.synced.apply(r);
+    this.unsynced = [];
   }
 
   private write(records: readonly DurableRecord[]): void {

@@ -22,6 +22,7 @@ import { ClientCore } from '../client/client-core';
 import { InvariantError } from '../core/invariant';
 import { CoreConfig, defaultCoreConfig, Outbound, Output, pname, requestId, requestKey } from '../core/replica';
 import { loadState } from '../store/chain-store';
+import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy } from '../store/checkpoint';
 import { EventQueue } from './event-queue';
 import { makeReplica, Mutation } from './mutants';
 import { SimNetwork } from './network';
@@ -43,6 +44,11 @@ export interface SimOptions {
   lazyMs?: number;
   /** Which swarm to draw from (default `mixed`; `churn` aims at leader changes). */
   profile?: SwarmProfile;
+  /**
+   * Skip the check that a restart from a checkpoint gives what a full replay gives (to show the
+   * client-visible checks catch a checkpoint mutant on their own).
+   */
+  endToEndChecksOnly?: boolean;
 }
 
 export interface Violation {
@@ -71,6 +77,10 @@ export interface SimStats {
   livenessWindows: number;
   /** From the heal until every client finished and every chain converged. */
   recoveryMs: number;
+  /** Checkpoints written; restarts that started from one; checkpoints found unusable (torn, damaged) at a restart. */
+  checkpoints: number;
+  checkpointRestarts: number;
+  checkpointFallbacks: number;
 }
 
 export interface SimResult {
@@ -118,6 +128,8 @@ export function runSim(opts: SimOptions): SimResult {
 class Simulation {
   private readonly rng: Prng;
   private readonly swarm: Swarm;
+  private readonly ckptRng: Prng;
+  private readonly ckpt: { policy: CheckpointPolicy; mutation?: CheckpointMutation; damageAtStart: number; crashes: number };
   private readonly lazyMs: number;
   private readonly netRng: Prng;
   private readonly faultRng: Prng;
@@ -139,6 +151,7 @@ class Simulation {
   private readonly stats: SimStats = {
     simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0,
     clientRestarts: 0, busy: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
+    checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0,
   };
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
@@ -157,6 +170,9 @@ class Simulation {
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
+    // Checkpoints draw from a PRNG of their own, so the seeds drawn before they existed keep their schedules.
+    this.ckptRng = new Prng((o.seed * 2654435761 + 0x5eed) % 2 ** 32);
+    this.ckpt = drawCheckpoints(this.ckptRng, o.mutation);
     const swarmRng = this.rng.fork();
     this.churn = o.profile === 'churn';
     this.swarm = drawSwarm(swarmRng, o.profile);
@@ -274,9 +290,12 @@ class Simulation {
       fail: (p, d) => this.fail(p, d),
       makeReplica: (n, report) => {
         const r = this.rng.fork();
-        return makeReplica(this.o.mutation, this.coreCfg(n.id), report.state, () => r.u32(), { voteFloor: report.voteFloor });
+        const sm = report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined;
+        return makeReplica(this.o.mutation, this.coreCfg(n.id), report.state, () => r.u32(), { voteFloor: report.voteFloor, sm });
       },
-      load: (disk) => loadState(disk, { forgetPromises: this.o.mutation === 'forget-promise' }),
+      load: (disk, from) => loadState(disk, { forgetPromises: this.o.mutation === 'forget-promise', from }),
+      count: (what) => this.stats[what]++,
+      checkpoints: { ...this.ckpt, rng: this.ckptRng.fork(), compareWithReplay: !this.o.endToEndChecksOnly },
     }, this.rng.fork(), this.rng.fork(), { offsetMs: this.rng.int(0, 1_000_000), rate }, { diskMs: s.diskMs, turnMs: s.turnMs });
     this.nodes.push(node);
     node.start();
@@ -306,7 +325,7 @@ class Simulation {
         this.decidedAt.set(d.depth, { hash, by: node.name });
         this.stats.decided++;
         // Decided means a majority holds it durably: count the disks, not the messages.
-        const holders = this.nodes.filter((n) => n.synced.end > d.depth && n.synced.hashes[d.depth] === hash);
+        const holders = this.nodes.filter((n) => n.synced.end > d.depth && n.synced.hash(d.depth) === hash);
         if (holders.length < MAJORITY) {
           this.fail('durability', `${node.name} decided block ${d.depth} (${requestId(d.block.operation)}) while only ${holders.length} node(s) held it durably (${holders.map((n) => n.name).join(',') || 'none'})`);
         }
@@ -402,6 +421,11 @@ class Simulation {
       // (churn: mostly a leader that dies right after recording a decision, before telling anyone)
       const type = this.churn && r.chance(0.6) ? 'decide' : r.pick(['write', 'promise', 'accept', 'decide', 'learn', 'fsync'] as const);
       this.at(t, armAndRestart(type, r.int(20, 1000), this.churn || r.chance(0.5)));
+    }
+    // Crashes inside a checkpoint write (a torn temp file; a rename the folder's fsync did not cover).
+    for (let i = 0; i < this.ckpt.crashes; i++) {
+      const c = this.ckptRng;
+      this.at(c.int(50, this.faultMs - 50), armAndRestart(c.pick(['ckpt-write', 'ckpt-rename'] as const), c.int(100, 1500), c.chance(0.5)));
     }
     for (let i = 0; i < s.diskFaults; i++) {
       const t = at();
@@ -675,8 +699,29 @@ class Simulation {
   }
 }
 
+/**
+ * This seed's checkpoints: most seeds take them often (every few blocks, so restarts start from
+ * them and chains are compacted down to a small in-memory window); some never do (full replays).
+ */
+function drawCheckpoints(r: Prng, mutation: Mutation | undefined): { policy: CheckpointPolicy; mutation?: CheckpointMutation; damageAtStart: number; crashes: number } {
+  const never = r.chance(0.15);
+  return {
+    policy: {
+      everyBlocks: never ? Number.MAX_SAFE_INTEGER : r.int(2, 20),
+      everyBytes: never ? Number.MAX_SAFE_INTEGER : r.pick([2_000, 20_000, 1 << 30]),
+      windowBlocks: r.pick([0, 1, 5, 20, 1000]),
+      appendPerTurn: r.pick([1, 3, 50, 20_000]),
+    },
+    mutation: mutation === 'checkpoint-tentative' || mutation === 'checkpoint-no-dedupe' ? mutation : undefined,
+    damageAtStart: r.pick([0, 0, 0.2, 0.5]),
+    crashes: r.pick([0, 0, 1, 3]),
+  };
+}
+
 function describeArmed(t: Armed): string {
   switch (t) {
+    case 'ckpt-write': return 'crash while writing its next checkpoint';
+    case 'ckpt-rename': return 'crash after renaming its next checkpoint into place, before the folder fsync';
     case 'fsync': return 'crash before its next fsync completes';
     case 'eio': return 'its next fsync fails (EIO): it must stop';
     case 'enospc': return 'its next write fails (ENOSPC, disk full): it must stop';

@@ -7,7 +7,8 @@
  * promise it must still honour, how far it must re-learn before voting) is the core's recovery
  * policy, `src/core/recovery.ts`.
  */
-import { DurableRecord, DurableState } from '../core/durable';
+import { DurableRecord, DurableState, OlderBlocks } from '../core/durable';
+import { Checkpoint } from './checkpoint';
 import { recover } from '../core/recovery';
 import { Disk } from './disk';
 import { loadRecords, RecordLog } from './record-log';
@@ -73,6 +74,16 @@ export interface LoadReport {
   /** Do not promise or accept until the decided prefix reaches this depth. */
   voteFloor: number;
   records: number;
+  /** The checkpoint the state starts from (null: a full replay). */
+  checkpoint: Checkpoint | null;
+}
+
+export interface LoadOptions {
+  forgetPromises?: boolean;
+  identity?: StoreIdentity;
+  evidence?: StoreEvidence;
+  /** Start from this checkpoint (already checked against blocks.dat and chain.log by `chooseCheckpoint`). */
+  from?: { checkpoint: Checkpoint; older: OlderBlocks };
 }
 
 function isRecord(v: unknown): v is DurableRecord {
@@ -102,13 +113,17 @@ const HEADER_BYTES_MAX = 300;
  * log while `evidence` says the folder held data, throw `StoreRefused` (one line) instead of
  * being cut as a torn write. Without it (the simulator, tools) only the records are checked.
  */
-export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity?: StoreIdentity; evidence?: StoreEvidence } = {}): LoadReport {
-  const raw = disk.readAll();
+export function loadState(disk: Disk, opts: LoadOptions = {}): LoadReport {
+  const ckpt = opts.from?.checkpoint ?? null;
+  // From a checkpoint only the records after its position are read (and the header, for the identity check).
+  const start = ckpt ? ckpt.logOffset : 0;
+  const raw = start > 0 ? disk.read(start, disk.size() - start) : disk.readAll();
   const loaded = loadRecords(raw, isStored);
   const file = opts.evidence?.file ?? 'chain.log';
-  const header = loaded.records.length > 0 && isHeader(loaded.records[0]) ? loaded.records[0] : null;
+  const first = start > 0 ? loadRecords(disk.read(0, HEADER_BYTES_MAX), isHeader).records[0] ?? null : loaded.records[0];
+  const header = isHeader(first) ? first : null;
   const coreRecords = loaded.records.filter(isRecord);
-  if (opts.identity) checkIdentity(opts.identity, header, raw.length, coreRecords.length, loaded, file, opts.evidence);
+  if (opts.identity) checkIdentity(opts.identity, header, start + raw.length, start > 0 ? 1 : coreRecords.length, loaded, file, opts.evidence);
   const warnings: string[] = [];
   let tampered = false;
   let voteFloor = 0;
@@ -116,8 +131,8 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity
   if (loaded.tornTail) {
     const failure = disk.lastFailure?.() ?? null;
     const why = failure ? `the last write failed: ${failure}` : 'a crash interrupted a write';
-    warnings.push(`discarded a torn last record at byte ${loaded.tornTail.offset} (${loaded.tornTail.bytes} bytes: ${loaded.tornTail.reason}) — ${why}`);
-    disk.truncate(loaded.goodBytes);
+    warnings.push(`discarded a torn last record at byte ${start + loaded.tornTail.offset} (${loaded.tornTail.bytes} bytes: ${loaded.tornTail.reason}) — ${why}`);
+    disk.truncate(start + loaded.goodBytes);
   } else if (disk.lastFailure?.()) {
     warnings.push(`the last write failed (${disk.lastFailure!()}) but left no partial record`);
   }
@@ -127,10 +142,14 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity
     tampered = true;
     for (const r of loaded.corrupt.recordsAfter) if (isFloor(r)) voteFloor = Math.max(voteFloor, r.depth);
     lost = loaded.corrupt.recordsAfter.filter(isRecord);
-    warnings.push(`TAMPERED: record ${loaded.corrupt.index} at byte ${loaded.corrupt.offset} is damaged (${loaded.corrupt.reason}); ignoring it and the ${loaded.corrupt.recordsAfter.length} record(s) after it`);
+    warnings.push(`TAMPERED: record ${loaded.corrupt.index} at byte ${start + loaded.corrupt.offset} is damaged (${loaded.corrupt.reason}); ignoring it and the ${loaded.corrupt.recordsAfter.length} record(s) after it`);
   }
   // What to believe after damage is the core's decision (src/core/recovery.ts), not the store's.
-  const recovery = recover(coreRecords, lost, voteFloor, { forgetPromises: opts.forgetPromises });
+  const forgetPromises = opts.forgetPromises;
+  const recovery = recover(coreRecords, lost, voteFloor, {
+    forgetPromises,
+    start: ckpt ? () => DurableState.fromBase(forgetPromises ? { ...ckpt, promised: null } : ckpt, opts.from!.older) : undefined,
+  });
   warnings.push(...recovery.findings);
   tampered ||= recovery.damaged;
   voteFloor = recovery.voteFloor;
@@ -138,8 +157,8 @@ export function loadState(disk: Disk, opts: { forgetPromises?: boolean; identity
   const records = recovery.kept;
   return {
     state, warnings, tampered, voteFloor, records: records.length, header,
-    legacy: header === null && coreRecords.length > 0, empty: loaded.records.length === 0,
-    kept: records,
+    legacy: header === null && coreRecords.length > 0 && start === 0, empty: start === 0 && loaded.records.length === 0,
+    kept: records, checkpoint: ckpt,
   };
 }
 
@@ -172,7 +191,7 @@ function checkIdentity(
 /** The node's writer: appends the core's records, fsyncing when the core says it must. */
 export class ChainStore {
   private readonly log: RecordLog;
-  constructor(private readonly disk: Disk) {
+  constructor(readonly disk: Disk) {
     this.log = new RecordLog(disk);
   }
   write(records: readonly DurableRecord[], sync: boolean): void {

@@ -8,6 +8,10 @@ import * as fs from 'node:fs';
 export interface Disk {
   /** Everything currently stored. */
   readAll(): Buffer;
+  /** Bytes of data stored. */
+  size(): number;
+  /** `length` bytes from `offset` (fewer at the end of the data). */
+  read(offset: number, length: number): Buffer;
   append(data: Buffer): void;
   /** Durable from here on (fsync). */
   sync(): void;
@@ -49,40 +53,51 @@ export function readLogData(file: string): Buffer {
   return raw.subarray(0, dataEnd(raw));
 }
 
+/** Where the data of an open file of `size` bytes ends: read backwards only through its zero fill. */
+export function fileDataEnd(fd: number, size: number): number {
+  const chunk = Buffer.alloc(64 * 1024);
+  for (let pos = size; pos > 0; ) {
+    const start = Math.max(0, pos - chunk.length);
+    const n = fs.readSync(fd, chunk, 0, pos - start, start);
+    const e = dataEnd(chunk.subarray(0, n));
+    if (e > 0) return start + e;
+    pos = start;
+  }
+  return 0;
+}
+
 export class FileDisk implements Disk {
   private fd: number;
   /** Bytes of data; the file is zero-filled from here to `size`. */
   private end: number;
-  private size: number;
+  private fileSize: number;
   constructor(readonly path: string) {
     this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    this.size = fs.fstatSync(this.fd).size;
+    this.fileSize = fs.fstatSync(this.fd).size;
     this.end = this.findEnd();
   }
-  /** The data end, reading the file backwards only through its zero fill. */
   private findEnd(): number {
-    const chunk = Buffer.alloc(64 * 1024);
-    for (let pos = this.size; pos > 0; ) {
-      const start = Math.max(0, pos - chunk.length);
-      const n = fs.readSync(this.fd, chunk, 0, pos - start, start);
-      const e = dataEnd(chunk.subarray(0, n));
-      if (e > 0) return start + e;
-      pos = start;
-    }
-    return 0;
+    return fileDataEnd(this.fd, this.fileSize);
   }
   readAll(): Buffer {
-    const buf = Buffer.alloc(this.end);
+    return this.read(0, this.end);
+  }
+  size(): number {
+    return this.end;
+  }
+  read(offset: number, length: number): Buffer {
+    const len = Math.max(0, Math.min(length, this.end - offset));
+    const buf = Buffer.alloc(len);
     let off = 0;
-    while (off < this.end) {
-      const n = fs.readSync(this.fd, buf, off, this.end - off, off);
+    while (off < len) {
+      const n = fs.readSync(this.fd, buf, off, len - off, offset + off);
       if (n === 0) break; // shortened by someone else since we opened it
       off += n;
     }
     return buf.subarray(0, off);
   }
   append(data: Buffer): void {
-    if (this.end + data.length > this.size) this.grow(this.end + data.length + GROW_BYTES);
+    if (this.end + data.length > this.fileSize) this.grow(this.end + data.length + GROW_BYTES);
     try {
       for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off, data.length - off, this.end + off);
     } catch (e) {
@@ -90,7 +105,7 @@ export class FileDisk implements Disk {
       throw e;
     }
     this.end += data.length;
-    this.size = Math.max(this.size, this.end);
+    this.fileSize = Math.max(this.fileSize, this.end);
   }
   /**
    * The file next to the log that records a write that failed because the disk was full: the
@@ -124,7 +139,7 @@ export class FileDisk implements Disk {
    */
   private grow(size: number): void {
     try {
-      while (this.size < size) this.size += fs.writeSync(this.fd, ZEROS, 0, Math.min(ZEROS.length, size - this.size), this.size);
+      while (this.fileSize < size) this.fileSize += fs.writeSync(this.fd, ZEROS, 0, Math.min(ZEROS.length, size - this.fileSize), this.fileSize);
     } catch {
       // No room for the fill: the data write that follows says whether there is room for the data.
     }
@@ -140,7 +155,7 @@ export class FileDisk implements Disk {
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
     fs.fsyncSync(this.fd);
-    this.end = this.size = length;
+    this.end = this.fileSize = length;
   }
   /** Closes without touching the file (not even its zero fill): for a log refused at start. */
   closeUntouched(): void {
@@ -151,7 +166,7 @@ export class FileDisk implements Disk {
   /** A clean close leaves no zero fill behind. */
   close(): void {
     if (this.fd < 0) return;
-    if (this.size > this.end) fs.ftruncateSync(this.fd, this.end);
+    if (this.fileSize > this.end) fs.ftruncateSync(this.fd, this.end);
     fs.closeSync(this.fd);
     this.fd = -1;
   }
@@ -162,10 +177,20 @@ export class MemDisk implements Disk {
   private pending: Buffer[] = [];
   /** Writes ever appended; the first `written - pending.length` of them are synced. */
   private written = 0;
+  /** readAll's result until the next change (the simulator reads single blocks often). */
+  private view: Buffer | null = null;
   readAll(): Buffer {
-    return Buffer.concat([this.synced, ...this.pending]);
+    this.view ??= Buffer.concat([this.synced, ...this.pending]);
+    return this.view;
+  }
+  size(): number {
+    return this.readAll().length;
+  }
+  read(offset: number, length: number): Buffer {
+    return this.readAll().subarray(offset, offset + length);
   }
   append(data: Buffer): void {
+    this.view = null;
     this.pending.push(Buffer.from(data));
     this.written++;
   }
@@ -187,6 +212,7 @@ export class MemDisk implements Disk {
   truncate(length: number): void {
     this.synced = this.readAll().subarray(0, length);
     this.pending = [];
+    this.view = null;
   }
   close(): void {}
   /** Bytes written but not yet synced. */
@@ -203,5 +229,6 @@ export class MemDisk implements Disk {
     for (const [off, len] of holes) kept.fill(0, Math.min(off, kept.length), Math.min(off + len, kept.length));
     this.synced = Buffer.concat([this.synced, kept.subarray(0, dataEnd(kept))]);
     this.pending = [];
+    this.view = null;
   }
 }

@@ -16,6 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DurableRecord, DurableState } from '../core/durable';
 import { ChainStore, FloorRecord, headerFor, LoadReport, loadState, StoreEvidence, StoreIdentity, StoreRefused } from './chain-store';
+import { BlockFile } from './block-file';
+import { chooseCheckpoint, FsCheckpointDir } from './checkpoint';
 import { FileDisk } from './disk';
 import { encodeRecord } from './record-log';
 
@@ -36,6 +38,9 @@ export interface OpenedStore {
   report: LoadReport;
   store: ChainStore;
   disk: FileDisk;
+  /** blocks.dat: the decided blocks, indexed (older blocks are read from it). */
+  blocks: BlockFile;
+  checkpoints: FsCheckpointDir;
 }
 
 function readKvEvidence(file: string): StoreEvidence['kvJson'] {
@@ -56,8 +61,12 @@ function readKvEvidence(file: string): StoreEvidence['kvJson'] {
 /** The records that rebuild `s` exactly: decided blocks, the tentative suffix with its term, the promise. */
 function stateRecords(s: DurableState): DurableRecord[] {
   const out: DurableRecord[] = [];
-  for (let from = 0; from < s.commit; from += 1000) out.push({ t: 'learn', from, blocks: s.log.slice(from, Math.min(s.commit, from + 1000)) });
-  if (s.end > s.commit && s.suffixBallot) out.push({ t: 'accept', ballot: s.suffixBallot, from: s.commit, blocks: s.log.slice(s.commit) });
+  for (let from = 0; from < s.commit; from += 1000) {
+    const blocks = s.range(from, Math.min(s.commit, from + 1000), 1000, Infinity, () => 0);
+    if (blocks.length < Math.min(s.commit, from + 1000) - from) throw new StoreRefused(`cannot rewrite the damaged chain.log: block ${from + blocks.length} is unreadable in blocks.dat too; move the folder away to start this node empty`);
+    out.push({ t: 'learn', from, blocks });
+  }
+  if (s.end > s.commit && s.suffixBallot) out.push({ t: 'accept', ballot: s.suffixBallot, from: s.commit, blocks: s.suffixFrom(s.commit) });
   if (s.promised) out.push({ t: 'promise', ballot: s.promised });
   return out;
 }
@@ -89,12 +98,28 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
   const evidence: StoreEvidence = { file, kvJson: readKvEvidence(path.join(o.dir, 'kv.json')) };
   let disk = new FileDisk(file);
   let report: LoadReport;
+  const blocksFile = path.join(o.dir, 'blocks.dat');
+  const hadBlocks = fs.existsSync(blocksFile);
+  const blocks = new BlockFile(new FileDisk(blocksFile));
+  const checkpoints = new FsCheckpointDir(o.dir);
+  const early: string[] = [...blocks.findings];
   try {
-    report = loadState(disk, { identity: o.identity, evidence });
+    const chosen = chooseCheckpoint(checkpoints, disk, blocks, o.identity);
+    early.push(...chosen.warnings);
+    const from = chosen.checkpoint ? { checkpoint: chosen.checkpoint, older: blocks } : undefined;
+    report = loadState(disk, { identity: o.identity, evidence, from });
+    if (report.tampered && from) {
+      // Damage after the checkpoint: rewriting chain.log needs the whole chain, so read it all.
+      early.push(`the records after checkpoint ${from.checkpoint.depth} are damaged: reading the whole chain.log`);
+      report = loadState(disk, { identity: o.identity, evidence });
+    }
   } catch (e) {
     disk.closeUntouched();
+    blocks.close();
+    if (!hadBlocks) fs.rmSync(blocksFile, { force: true }); // a refused start leaves the folder as it was
     throw e;
   }
+  report.warnings.unshift(...early);
   const header = headerFor(o.identity);
   if (report.tampered) {
     const keep = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -102,6 +127,7 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     fs.copyFileSync(file, keep);
     const floor: FloorRecord[] = report.voteFloor > report.state.commit ? [{ t: 'floor', depth: report.voteFloor }] : [];
     rewrite(file, [header, ...stateRecords(report.state), ...floor]);
+    for (const n of checkpoints.list()) if (/^checkpoint-[0-9]+\.ckpt$/.test(n)) checkpoints.remove(n); // (their chain.log positions are gone)
     report.warnings.push(`rewrote ${file} without the damaged records (the damaged file is kept as ${path.basename(keep)}); the next start will not report it again`);
     disk = new FileDisk(file);
   } else if (report.legacy) {
@@ -113,5 +139,5 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     disk.append(encodeRecord(header));
     disk.sync();
   }
-  return { report, store: new ChainStore(disk), disk };
+  return { report, store: new ChainStore(disk), disk, blocks, checkpoints };
 }

@@ -30,9 +30,10 @@ export interface LoadedLog<T> {
   corrupt: { offset: number; index: number; reason: string; recordsAfter: T[] } | null;
 }
 
-type Parsed = { ok: true; value: unknown; next: number } | { ok: false; reason: string; next: number };
+export type Parsed = { ok: true; value: unknown; next: number } | { ok: false; reason: string; next: number };
 
-function parseAt(buf: Buffer, off: number): Parsed {
+/** The record at `off` of `buf` (checked: header, length, checksum, JSON), and where the next one starts. */
+export function parseAt(buf: Buffer, off: number): Parsed {
   const nl = buf.indexOf(0x0a, off);
   const lineEnd = nl < 0 ? buf.length : nl;
   const next = nl < 0 ? buf.length : nl + 1;

@@ -378,6 +378,8 @@ export interface ClusterOptions {
   prepare?: (c: Cluster) => void | Promise<void>;
   /** The config's message delay, which nodes and clients started by the harness use (default 0). */
   delayMs?: number;
+  /** More node options (e.g. --checkpoint-blocks). */
+  nodeArgs?: string[];
 }
 
 export class Cluster {
@@ -386,7 +388,7 @@ export class Cluster {
   /** A node's own cluster file, when it is not `iniPath` (the wire-capture test puts a proxy in others' view of P1). */
   readonly iniFor = new Map<number, string>();
   insecure = false;
-  private constructor(readonly dir: string, readonly iniPath: string, readonly config: ClusterConfig) {}
+  private constructor(readonly dir: string, readonly iniPath: string, readonly config: ClusterConfig, private readonly extraArgs: string[] = []) {}
 
   static async start(o: ClusterOptions = {}): Promise<Cluster> {
     const n = o.nodes ?? 5;
@@ -394,7 +396,7 @@ export class Cluster {
     let lastErr: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const { dir, iniPath, config } = await tempConfig(n, nc, o.delayMs ?? 0);
-      const c = new Cluster(dir, iniPath, config);
+      const c = new Cluster(dir, iniPath, config, o.nodeArgs);
       c.insecure = !!o.insecure;
       try {
         await o.prepare?.(c);
@@ -415,7 +417,7 @@ export class Cluster {
 
   /** The exact command line of node `id` (restarting is the same command). */
   nodeArgs(id: number): string[] {
-    return nodeCommand(id, ['--config', this.iniFor.get(id) ?? this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', String(this.config.delayMs), '--json', ...(this.insecure ? ['--insecure'] : [])]);
+    return nodeCommand(id, ['--config', this.iniFor.get(id) ?? this.iniPath, '--data-dir', this.dataDir(id), '--delay-ms', String(this.config.delayMs), '--json', ...(this.insecure ? ['--insecure'] : []), ...this.extraArgs]);
   }
 
   /** Starts (or restarts) node `id` and waits until it listens. */

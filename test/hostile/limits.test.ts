@@ -84,6 +84,7 @@ describe('hostile: limits and printing', () => {
       name: 'P1',
       replica: { commit: 1, sm: { dict: new Map([[op.key, op.value!]]) }, pendingOps: () => [PendingOp.of(op, 'tcp://127.0.0.1:1')] },
       blocks: () => [{ depth: 0, block, hash: 'f'.repeat(64), status: 'decided' }],
+      chainEnd: () => 1,
     } as unknown as ChainNode;
     for (const text of [kvText(fake), blockchainText(fake), queueText(fake)]) {
       assert.ok(!RAW_CONTROL.test(text), `raw control character in:\n${JSON.stringify(text)}`);

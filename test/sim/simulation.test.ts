@@ -67,6 +67,8 @@ describe('simulation: randomized faults with replayable seeds', function () {
     assert.ok(s.crashes > SEEDS / 2 && s.elections > SEEDS, 'faults and elections happened');
     // Every new fault kind was drawn, and the liveness-during-faults check had windows to watch.
     assert.ok(s.freezes > 0 && s.lateMessages > 0 && s.clientRestarts > 0 && s.busy > 0 && s.livenessWindows > 0, JSON.stringify(s));
+    // Checkpoints were taken, restarts started from them, and damaged or torn ones were found and passed over.
+    assert.ok(s.checkpoints > SEEDS && s.checkpointRestarts > SEEDS / 10 && s.checkpointFallbacks > 0, JSON.stringify(s));
     process.stdout.write(`      ${SEEDS} seeds in ${s.seconds.toFixed(1)} s (${(SEEDS / s.seconds).toFixed(0)} seeds/s on ${WORKERS} workers), ${s.opsCompleted} ops, ${s.crashes} crashes, ${s.elections} elections\n`);
   });
 });
@@ -82,6 +84,8 @@ describe('simulation: deliberately broken cores are caught (the checks are not b
     ['leader-vote-early', 'mixed', 200],   // the leader counts its own vote before its fsync
     ['accept-nosync', 'mixed', 50],        // `accepted` leaves before the accept record is fsynced
     ['commit-by-index', 'churn', 300],     // "decided" learned by index alone, without the hash
+    ['checkpoint-tentative', 'mixed', 100], // a checkpoint's dictionary holds undecided blocks
+    ['checkpoint-no-dedupe', 'mixed', 100], // a checkpoint drops the request-dedupe sessions
   ];
   for (const [mutation, profile, budget] of mutants) {
     it(`catches the "${mutation}" mutant within ${budget} ${profile} seeds`, async () => {
@@ -91,4 +95,8 @@ describe('simulation: deliberately broken cores are caught (the checks are not b
       assert.ok(safety.length > 0, `${mutation} only tripped liveness: ${s.failed.map((r) => r.violation!.detail).join('; ')}`);
     });
   }
+  it('catches the "checkpoint-no-dedupe" mutant by its client-visible effect too (at-most-once), without the replay comparison', async () => {
+    const s = await runSeeds(1, 200, WORKERS, { mutation: 'checkpoint-no-dedupe', endToEndChecksOnly: true }, () => {}, { stopAtFirstFailure: true });
+    assert.ok(s.failed.some((r) => r.violation!.property === 'at-most-once'), JSON.stringify(s.failed.map((r) => r.violation)));
+  });
 });

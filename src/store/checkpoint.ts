@@ -1,0 +1,344 @@
+/**
+ * Checkpoints: what a restart needs so that it replays only the chain.log records written after
+ * one, instead of the whole chain (the way etcd restarts from its latest snapshot plus the WAL
+ * after it).
+ *
+ * A checkpoint at depth D holds
+ * - decided state only for the dictionary and the request-dedupe sessions: the state machine
+ *   after applying blocks 0..D-1, never a tentative block;
+ * - the hash of block D-1 (the anchor: blocks.dat must hold that very block, and every block
+ *   replayed after it must link to it);
+ * - the acceptor state chain.log held at byte `logOffset` (the promise, the tentative suffix and
+ *   its term), copied from records already fsynced there, so that replaying the records after
+ *   `logOffset` rebuilds exactly the state a full replay would;
+ * - a sha256 of the 4 KiB of chain.log before `logOffset`, so a chain.log that was replaced
+ *   or rewritten since is noticed.
+ *
+ * The file is `checkpoint-<depth>.ckpt`: one header line `chainkv-checkpoint 1 <sha256> <bytes>`
+ * then the JSON body; written to a temp file, fsynced, renamed, and the folder fsynced. The two
+ * newest are kept: a torn, corrupt or mismatching newest one is reported in one line and the
+ * previous one (or a full replay) is used.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Ballot, Block } from '../../messages';
+import { blockHash } from '../chain';
+import { DurableBase } from '../core/durable';
+import { Replica } from '../core/replica';
+import { MAX_SESSIONS, Session, StateMachine } from '../core/state-machine';
+import { BlockFile } from './block-file';
+import { Disk } from './disk';
+
+/** Checkpoints kept: the newest, and the one before it in case the newest is damaged. */
+export const CHECKPOINTS_KEPT = 2;
+/** Largest checkpoint file read (the dictionary dominates it); a bigger one is refused as damaged. */
+export const MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024;
+/** chain.log bytes before `logOffset` whose hash a checkpoint keeps. */
+const LOG_TAIL_BYTES = 4096;
+const MAGIC = 'chainkv-checkpoint';
+const NAME = /^checkpoint-([0-9]{1,15})\.ckpt$/;
+
+export interface CheckpointPolicy {
+  /** Take one after this many blocks were decided since the last... */
+  everyBlocks: number;
+  /** ... or after this many bytes were written to chain.log since the last. */
+  everyBytes: number;
+  /** Decided blocks kept in memory below the decided head (older ones are read from blocks.dat). */
+  windowBlocks: number;
+  /** Most decided blocks appended to blocks.dat in one turn of the event loop (bounds a turn's work). */
+  appendPerTurn: number;
+}
+
+export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = {
+  everyBlocks: 100_000,
+  everyBytes: 64 * 1024 * 1024,
+  windowBlocks: 10_000,
+  appendPerTurn: 20_000,
+};
+
+export interface Checkpoint extends DurableBase {
+  cluster: string;
+  node: string;
+  logOffset: number;
+  logTail: string;
+  dict: [string, string][];
+  sessions: [string, Session][];
+}
+
+/** Where checkpoint files live: the data folder, or the simulator's in-memory one. */
+export interface CheckpointDir {
+  list(): string[];
+  /** The file's bytes, or null if it is missing or larger than `maxBytes`. */
+  read(name: string, maxBytes: number): Buffer | null;
+  /** Replaces `name` atomically and durably: temp file, fsync, rename, fsync of the folder. */
+  writeAtomic(name: string, data: Buffer): void;
+  remove(name: string): void;
+}
+
+export class FsCheckpointDir implements CheckpointDir {
+  constructor(readonly dir: string) {}
+  list(): string[] {
+    return fs.readdirSync(this.dir);
+  }
+  read(name: string, maxBytes: number): Buffer | null {
+    const file = path.join(this.dir, name);
+    try {
+      if (fs.statSync(file).size > maxBytes) return null;
+      return fs.readFileSync(file);
+    } catch {
+      return null;
+    }
+  }
+  writeAtomic(name: string, data: Buffer): void {
+    const file = path.join(this.dir, name);
+    const tmp = `${file}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off, off);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const dfd = fs.openSync(this.dir, 'r');
+    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+  }
+  remove(name: string): void {
+    fs.rmSync(path.join(this.dir, name), { force: true });
+  }
+}
+
+export function checkpointName(depth: number): string {
+  return `checkpoint-${String(depth).padStart(12, '0')}.ckpt`;
+}
+
+export function encodeCheckpoint(c: Checkpoint): Buffer {
+  const body = Buffer.from(JSON.stringify(c), 'utf8');
+  const sum = crypto.createHash('sha256').update(body).digest('hex');
+  return Buffer.concat([Buffer.from(`${MAGIC} 1 ${sum} ${body.length}\n`, 'latin1'), body]);
+}
+
+const isHex64 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function ballotOf(v: unknown): Ballot | null | undefined {
+  if (v === null) return null;
+  const b = v as { seq?: unknown; pid?: unknown; depth?: unknown };
+  if (typeof b !== 'object' || !isCount(b.seq) || !isCount(b.pid) || !isCount(b.depth)) return undefined;
+  return Ballot.of(b.seq, b.pid, b.depth);
+}
+
+function isBlock(v: unknown): v is Block {
+  const b = v as Partial<Block> | null;
+  const op = b?.operation as Partial<Block['operation']> | undefined;
+  return typeof b === 'object' && b !== null && typeof b.hashPointer === 'string' && typeof b.nonce === 'string'
+    && typeof op === 'object' && op !== null && (op.op === 'put' || op.op === 'get') && typeof op.key === 'string' && typeof op.client === 'string' && isCount(op.req);
+}
+
+function isSession(v: unknown): v is Session {
+  const s = v as Partial<Session> | null;
+  return typeof s === 'object' && s !== null && isCount(s.req) && typeof s.result === 'string' && isCount(s.depth) && typeof s.digest === 'string';
+}
+
+/** Parses and checks a checkpoint file: the reason it cannot be used, or the checkpoint. */
+export function decodeCheckpoint(buf: Buffer): Checkpoint | string {
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0 || nl > 200) return 'no header line (torn or not a checkpoint)';
+  const m = /^chainkv-checkpoint 1 ([0-9a-f]{64}) ([0-9]{1,10})$/.exec(buf.toString('latin1', 0, nl));
+  if (!m) return 'bad header line';
+  const body = buf.subarray(nl + 1);
+  if (body.length !== Number(m[2])) return `body is ${body.length} bytes, the header says ${m[2]} (torn write)`;
+  if (crypto.createHash('sha256').update(body).digest('hex') !== m[1]) return 'checksum mismatch';
+  let v: Partial<Record<keyof Checkpoint, unknown>>;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch {
+    return 'body is not JSON';
+  }
+  if (typeof v !== 'object' || v === null) return 'body is not an object';
+  const promised = ballotOf(v.promised);
+  const suffixBallot = ballotOf(v.suffixBallot);
+  if (typeof v.cluster !== 'string' || typeof v.node !== 'string') return 'no cluster or node';
+  if (!isCount(v.depth) || v.depth === 0 || !isHex64(v.anchor) || !isCount(v.logOffset) || !isHex64(v.logTail)) return 'bad depth, anchor or log position';
+  if (promised === undefined || suffixBallot === undefined) return 'bad ballot';
+  if (!Array.isArray(v.suffix) || !v.suffix.every(isBlock)) return 'bad tentative suffix';
+  if (!Array.isArray(v.dict) || !v.dict.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string')) return 'bad dictionary';
+  if (!Array.isArray(v.sessions) || v.sessions.length > MAX_SESSIONS || !v.sessions.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && isSession(e[1]))) return 'bad session table';
+  return {
+    cluster: v.cluster, node: v.node, depth: v.depth, anchor: v.anchor, logOffset: v.logOffset, logTail: v.logTail,
+    promised, suffixBallot, suffix: v.suffix as Block[], dict: v.dict as [string, string][], sessions: v.sessions as [string, Session][],
+  };
+}
+
+/** The dictionary and sessions a checkpoint restores, at its depth. */
+export function checkpointStateMachine(c: Checkpoint): StateMachine {
+  const sm = new StateMachine();
+  for (const [k, v] of c.dict) sm.dict.set(k, v);
+  for (const [k, s] of c.sessions) sm.sessions.set(k, s);
+  sm.applied = c.depth;
+  return sm;
+}
+
+function logTail(chain: Disk, offset: number): string {
+  const from = Math.max(0, offset - LOG_TAIL_BYTES);
+  return crypto.createHash('sha256').update(chain.read(from, offset - from)).digest('hex');
+}
+
+export interface Chosen {
+  checkpoint: Checkpoint | null;
+  /** One line per checkpoint that could not be used (and why). */
+  warnings: string[];
+}
+
+/**
+ * The newest checkpoint that is intact and matches blocks.dat and chain.log (null: none, replay
+ * the whole chain). Leftover temp files of an interrupted write are removed.
+ */
+export function chooseCheckpoint(dir: CheckpointDir, chain: Disk, blocks: BlockFile, id: { cluster: string; node: string } | null): Chosen {
+  const warnings: string[] = [];
+  const names: { name: string; depth: number }[] = [];
+  for (const name of dir.list()) {
+    if (/^checkpoint-[0-9]+\.ckpt\.tmp$/.test(name)) {
+      warnings.push(`removed ${name}: a checkpoint write that a crash interrupted`);
+      dir.remove(name);
+      continue;
+    }
+    const m = NAME.exec(name);
+    if (m) names.push({ name, depth: Number(m[1]) });
+  }
+  names.sort((a, b) => b.depth - a.depth);
+  for (const { name, depth } of names) {
+    const problem = ((): Checkpoint | string => {
+      const buf = dir.read(name, MAX_CHECKPOINT_BYTES);
+      if (!buf) return `unreadable or larger than ${MAX_CHECKPOINT_BYTES} bytes`;
+      const c = decodeCheckpoint(buf);
+      if (typeof c === 'string') return c;
+      if (c.depth !== depth) return `it holds depth ${c.depth}, its name says ${depth}`;
+      if (id && (c.cluster !== id.cluster || c.node !== id.node)) return `it belongs to ${c.node} of cluster ${c.cluster}`;
+      if (blocks.count < c.depth) return `blocks.dat holds only ${blocks.count} blocks`;
+      const anchor = blocks.block(c.depth - 1);
+      if (!anchor || blockHash(anchor) !== c.anchor) return `block ${c.depth - 1} in blocks.dat is not its anchor`;
+      if (chain.size() < c.logOffset) return `chain.log is ${chain.size()} bytes, shorter than its position ${c.logOffset}`;
+      if (logTail(chain, c.logOffset) !== c.logTail) return `chain.log before byte ${c.logOffset} is not what it was (rewritten or replaced)`;
+      return c;
+    })();
+    if (typeof problem !== 'string') return { checkpoint: problem, warnings };
+    warnings.push(`checkpoint ${name} cannot be used (${problem}); trying the previous one, else the whole chain`);
+  }
+  return { checkpoint: null, warnings };
+}
+
+/** Planted checkpoint bugs, for the simulator's mutants (never set in the node). */
+export type CheckpointMutation = 'checkpoint-tentative' | 'checkpoint-no-dedupe';
+
+export interface UpkeepReport {
+  /** A checkpoint was taken: at which depth, how long the node was busy with it, its size. */
+  checkpoint?: { depth: number; ms: number; bytes: number };
+  /** Lines for the node's log (a damaged block read, a failed write). */
+  lines: string[];
+}
+
+/**
+ * The host's side of the store after each turn of the event loop: blocks.dat catches up with
+ * the decided chain (a bounded number of blocks a turn), the in-memory window is compacted, and
+ * a checkpoint is taken when due. The same code in the node and the simulator.
+ */
+export class StoreUpkeep {
+  private last: { depth: number; logOffset: number };
+
+  constructor(
+    private readonly o: {
+      chain: Disk;
+      /** fsync chain.log (the simulator also tracks what that made durable). */
+      syncChain: () => void;
+      blocks: BlockFile;
+      dir: CheckpointDir;
+      policy: CheckpointPolicy;
+      identity: { cluster: string; node: string };
+      /** The checkpoint the node started from (null: none). */
+      startedFrom: Checkpoint | null;
+      now: () => number;
+      mutation?: CheckpointMutation;
+      /** The simulator's crash points: these errors end the process instead of being reported. */
+      isCrash?: (e: unknown) => boolean;
+    },
+  ) {
+    this.last = o.startedFrom ? { depth: o.startedFrom.depth, logOffset: o.startedFrom.logOffset } : { depth: 0, logOffset: 0 };
+  }
+
+  /**
+   * blocks.dat after a load: keep what agrees with the loaded chain (checked by the hash of its
+   * last block there), cut the rest; what is missing is written again by `afterTurn`.
+   */
+  static reconcile(blocks: BlockFile, r: Replica): string | null {
+    const d = r.durable;
+    const n = Math.min(blocks.count, d.commit);
+    const had = blocks.count;
+    let keep = n;
+    if (n > d.base) {
+      const b = blocks.block(n - 1);
+      if (!b || blockHash(b) !== d.hash(n - 1)) keep = d.base;
+    }
+    blocks.truncate(keep);
+    return keep < had ? `blocks.dat: kept ${keep} of its ${had} blocks (the rest ${keep < n ? 'disagreed with' : 'is beyond'} the decided chain); writing the rest again` : null;
+  }
+
+  afterTurn(r: Replica, voteFloor: number): UpkeepReport {
+    const o = this.o;
+    const d = r.durable;
+    const lines: string[] = [];
+    if (o.blocks.count < d.commit) {
+      const from = o.blocks.count;
+      const to = Math.min(d.commit, from + o.policy.appendPerTurn);
+      const out: Block[] = [];
+      for (let i = from; i < to; i++) out.push(d.held(i));
+      o.blocks.append(from, out);
+    }
+    // Memory: keep `windowBlocks` decided blocks (and the tentative suffix); older ones are on disk.
+    const keepFrom = Math.min(o.blocks.count, d.commit - o.policy.windowBlocks);
+    if (keepFrom - d.base >= Math.max(1, o.policy.windowBlocks)) d.compact(keepFrom, o.blocks);
+    const failure = o.blocks.takeReadFailure();
+    if (failure) lines.push(failure);
+    const due = d.commit - this.last.depth >= o.policy.everyBlocks || (o.chain.size() - this.last.logOffset >= o.policy.everyBytes && d.commit > this.last.depth);
+    if (due && d.commit > 0 && o.blocks.count === d.commit && d.commit >= voteFloor) {
+      const t0 = o.now();
+      try {
+        const bytes = this.take(r);
+        return { checkpoint: { depth: d.commit, ms: o.now() - t0, bytes }, lines };
+      } catch (e) {
+        if (o.isCrash?.(e)) throw e;
+        // Not fatal: the chain is the source of truth. Try again after another interval.
+        this.last = { depth: d.commit, logOffset: o.chain.size() };
+        lines.push(`cannot write a checkpoint at depth ${d.commit} (${(e as Error).message}); restarts replay more until the next one`);
+      }
+    }
+    return { lines };
+  }
+
+  /** Writes a checkpoint of `r` at its decided depth; returns its size. */
+  take(r: Replica): number {
+    const o = this.o;
+    const d = r.durable;
+    // Everything it stands on must be durable first: the blocks below it and chain.log up to here.
+    o.blocks.sync();
+    o.syncChain();
+    const logOffset = o.chain.size();
+    let sm = r.sm;
+    if (o.mutation === 'checkpoint-tentative') {
+      sm = checkpointStateMachine({ dict: [...r.sm.dict], sessions: [...r.sm.sessions], depth: r.sm.applied } as Checkpoint);
+      for (let i = d.commit; i < d.end; i++) sm.apply(d.held(i)); // (the bug: undecided blocks applied)
+    }
+    const c: Checkpoint = {
+      cluster: o.identity.cluster, node: o.identity.node, depth: d.commit, anchor: d.headHash(d.commit), logOffset, logTail: logTail(o.chain, logOffset),
+      promised: d.promised, suffixBallot: d.suffixBallot, suffix: d.suffixFrom(d.commit),
+      dict: [...sm.dict], sessions: o.mutation === 'checkpoint-no-dedupe' ? [] : [...sm.sessions],
+    };
+    const data = encodeCheckpoint(c);
+    o.dir.writeAtomic(checkpointName(c.depth), data);
+    this.last = { depth: c.depth, logOffset };
+    const ours = o.dir.list().filter((n) => NAME.test(n)).sort().reverse();
+    for (const old of ours.slice(CHECKPOINTS_KEPT)) o.dir.remove(old);
+    return data.length;
+  }
+}
