@@ -399,7 +399,8 @@
     for (const [from, to, kind, t] of m.sent || []) addDot(from, to, kind, t);
     for (const [k, n] of Object.entries(m.counts || {})) {
       const [from, to, kind] = k.split(' ');
-      if (!S.nodes[from] && !S.clients[from]) continue;
+      // Only links between processes drawn here: a name from elsewhere would grow this table for ever.
+      if ((!S.nodes[from] && !S.clients[from]) || (!S.nodes[to] && !S.clients[to])) continue;
       const key = pairKey(from, to);
       if (!S.rates.has(key)) S.rates.set(key, []);
       S.rates.get(key).push({ t: Date.now(), n, kind });
@@ -423,7 +424,12 @@
       try { m = JSON.parse(e.data); } catch { return; }
       if (m.type === 'snapshot') applySnapshot(m);
       else if (m.type === 'push') applyPush(m);
-      else if (m.type === 'refused') { $('conn').textContent = m.error; es.close(); }
+      else if (m.type === 'refused') {
+        // Too many pages open: try again in a while (another page may have closed by then).
+        $('conn').textContent = `${m.error}; trying again in 10 s`;
+        es.close();
+        setTimeout(connect, 10_000);
+      }
     };
   }
 

@@ -124,11 +124,14 @@ export class WebServer {
       res.writeHead(204);
       return void res.end();
     }
-    if (route === '/events' || route.startsWith('/api/')) this.checkToken(req, url);
+    if (route === '/events' || route.startsWith('/api/')) {
+      this.checkToken(req, url);
+      this.checkFetchSite(req);
+    }
     switch (route) {
       case '/events': {
         allow(method, ['GET']);
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'content-security-policy': "frame-ancestors 'none'", 'x-frame-options': 'DENY' });
         if (!this.o.hub.addPage(res)) {
           res.end(`data: ${jsonLine({ type: 'refused', error: 'too many pages are open on this console' })}\n\nretry: 10000\n\n`);
         }
@@ -197,6 +200,20 @@ export class WebServer {
     const host = req.headers.host ?? '';
     const ok = [`127.0.0.1:${this.port}`, `localhost:${this.port}`, `[::1]:${this.port}`, `${this.o.host}:${this.port}`];
     if (!ok.includes(host.toLowerCase())) throw new HttpError(403, 'wrong Host header: open the URL the console printed');
+  }
+
+  /**
+   * The stream and the API are for this console's own page: a browser says where a request comes
+   * from in Sec-Fetch-Site, and anything but `same-origin` (or `none`, typed in the address bar)
+   * is another page — another site, or another port of this machine, which browsers count as the
+   * same site — e.g. hidden iframes on a page elsewhere holding every stream slot. Tools that send
+   * no Sec-Fetch-Site (curl, the tests) are not browsers running someone else's page.
+   */
+  private checkFetchSite(req: http.IncomingMessage): void {
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'the stream and the commands are taken only from the page this console serves');
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new HttpError(403, 'the stream and the commands are taken only from the page this console serves');
   }
 
   /** A POST must come from this page (a browser sends Origin on a cross-site POST). */
