@@ -166,8 +166,8 @@ export function createKeySet(dir: string, names: readonly string[]): boolean {
 interface PeerKey {
   z85: string;
   raw: Buffer;
-  /** The pairwise MAC key, derived on first use. */
-  mac?: Buffer;
+  /** The pairwise MAC key, derived when the key is read (which also proves the key usable). */
+  mac: Buffer;
 }
 
 /** This process's key pair and every identity's public key, with the pairwise link keys. */
@@ -214,29 +214,33 @@ export class KeyRing {
     const me = keys.get(self);
     if (!me) throw new KeyError(`no key pair for ${self}`);
     const ring = new KeyRing(null, self, { z85: me.secretKey, raw: z85Decode(me.secretKey)! }, me.publicKey);
-    for (const [name, kp] of keys) if (!ring.unusable(z85Decode(kp.publicKey)!)) ring.setPeer(name, kp.publicKey, z85Decode(kp.publicKey)!);
+    for (const [name, kp] of keys) {
+      const raw = z85Decode(kp.publicKey)!;
+      const mac = ring.linkKey(name, raw);
+      if (typeof mac !== 'string') ring.setPeer(name, kp.publicKey, raw, mac);
+    }
     return ring;
   }
 
   /**
-   * Why `raw` cannot be a peer's key, or null: libsodium and OpenSSL refuse a shared secret of
-   * zeros (a low-order point, e.g. an all-zero key), so such a key could never complete a
-   * handshake, and deriving a MAC key from it would throw.
+   * The MAC key of the link between this process and `peer` (public key `raw`), or why `raw`
+   * cannot be a peer's key: libsodium and OpenSSL refuse a shared secret of zeros (a low-order
+   * point, e.g. an all-zero key), so such a key could never complete a handshake either.
    */
-  private unusable(raw: Buffer): string | null {
+  private linkKey(peer: string, raw: Buffer): Buffer | string {
+    let shared: Buffer;
     try {
-      crypto.diffieHellman({ privateKey: this.privateKey, publicKey: publicKeyObject(raw) });
-      return null;
+      shared = crypto.diffieHellman({ privateKey: this.privateKey, publicKey: publicKeyObject(raw) });
     } catch (e) {
       return `not a usable Curve25519 public key (${(e as Error).message})`;
     }
+    // Both names in the derivation: the key of the link P1-C2 is no other link's key.
+    const info = [this.self, peer].sort().join('\n');
+    return Buffer.from(crypto.hkdfSync('sha256', shared, 'chainkv link mac v1', info, MAC_BYTES));
   }
 
-  private setPeer(name: string, z85: string, raw: Buffer): void {
-    const old = this.peers.get(name);
-    if (old && old.z85 === z85) return;
-    if (old) this.byRaw.delete(old.raw.toString('hex'));
-    this.peers.set(name, { z85, raw });
+  private setPeer(name: string, z85: string, raw: Buffer, mac: Buffer): void {
+    this.peers.set(name, { z85, raw, mac });
     this.byRaw.set(raw.toString('hex'), name);
   }
 
@@ -275,14 +279,9 @@ export class KeyRing {
         const taken = this.byRaw.get(hex);
         if (taken) throw new KeyError(`${path.join(folder, f)} repeats the public key of ${taken}: ignored`);
         const prev = old.get(name);
-        if (prev && prev.z85 === k.z85) {
-          this.peers.set(name, prev); // keeps its derived MAC key
-          this.byRaw.set(hex, name);
-          continue;
-        }
-        const bad = this.unusable(k.raw);
-        if (bad) throw new KeyError(`${path.join(folder, f)}: ${bad}`);
-        this.setPeer(name, k.z85, k.raw);
+        const mac = prev && prev.z85 === k.z85 ? prev.mac : this.linkKey(name, k.raw); // an unchanged key keeps its derived MAC key
+        if (typeof mac === 'string') throw new KeyError(`${path.join(folder, f)}: ${mac}`);
+        this.setPeer(name, k.z85, k.raw, mac);
       } catch (e) {
         problems.push((e as Error).message);
       }
@@ -339,21 +338,9 @@ export class KeyRing {
   }
 
   private macKey(peer: string): Buffer | null {
-    const p = this.peers.get(peer) ?? (this.rescan() ? this.peers.get(peer) : undefined);
-    if (!p) return null;
-    if (!p.mac) {
-      let shared: Buffer;
-      try {
-        shared = crypto.diffieHellman({ privateKey: this.privateKey, publicKey: publicKeyObject(p.raw) });
-      } catch {
-        return null; // an unusable key (checked when read; never trusted to be)
-      }
-      // Both names in the derivation: the key of the link P1-C2 is no other link's key.
-      const info = [this.self, peer].sort().join('\n');
-      p.mac = Buffer.from(crypto.hkdfSync('sha256', shared, 'chainkv link mac v1', info, MAC_BYTES));
-    }
-    return p.mac;
+    return (this.peers.get(peer) ?? (this.rescan() ? this.peers.get(peer) : undefined))?.mac ?? null;
   }
+
 
   /** The MAC of a frame this process sends to `to`, or null when `to` has no key. */
   mac(to: string, payload: string | Uint8Array): Buffer | null {
