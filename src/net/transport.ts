@@ -380,8 +380,13 @@ export class Transport {
       return;
     }
     const sec = this.o.security;
-    // peer() found a key for `to` in secure mode, so the MAC exists.
-    const frame: OutFrame = { payload, mac: sec.mode === 'curve' ? sec.ring.mac(to, payload) : null, bytes };
+    const mac = sec.mode === 'curve' ? sec.ring.mac(to, payload) : null;
+    if (sec.mode === 'curve' && !mac) {
+      // The socket was opened with `to`'s key, which has since left the key set.
+      this.log.warn('no-key', `not sending to ${printableShort(to, 64)}: no public key of that name in the key set`);
+      return;
+    }
+    const frame: OutFrame = { payload, mac, bytes };
     if (this.o.trace) this.o.trace(printable(`${this.o.self} -> ${to} ${describe(msg)}`));
     this.o.observe?.sent(to, msg.kind);
     if (this.o.delayMs <= 0) {

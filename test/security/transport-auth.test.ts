@@ -138,3 +138,34 @@ describe('security: the transport admits and acts only on what keys prove', func
     assert.match(warnings.join('\n'), /C1: dropped leader from P1: a client takes only answers from nodes/);
   });
 });
+
+describe('security: a key removed while a socket to it is open', () => {
+  it('nothing more is sent to that identity (one line), rather than a frame without a MAC', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { createKeySet, publicPath } = await import('../../src/security/keys');
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-revoke-')), 'keys');
+    createKeySet(dir, ['P1', 'C1']);
+    const ring = KeyRing.load(dir, 'P1');
+    const warnings: string[] = [];
+    const sent: string[] = [];
+    const tr = new Transport({
+      self: 'P1', bind: 'tcp://127.0.0.1:0', peers: new Map([['P1', 'tcp://127.0.0.1:1'], ['C1', 'tcp://127.0.0.1:2']]), delayMs: 0,
+      security: { mode: 'curve', ring }, isNode: (n) => n.startsWith('P'), onMessage: () => {}, warn: (l) => warnings.push(l),
+      observe: { sent: (to) => sent.push(to), dropped: () => {} },
+    });
+    await tr.start();
+    try {
+      tr.send('C1', make(ClientReply, { client: 'C1', req: 1, result: 'ack', leader: 'P1', depth: 1 }));
+      assert.deepEqual(sent, ['C1'], 'sent while C1 has a key');
+      fs.rmSync(publicPath(dir, 'C1'));
+      ring.refresh();
+      tr.send('C1', make(ClientReply, { client: 'C1', req: 2, result: 'ack', leader: 'P1', depth: 1 }));
+      assert.deepEqual(sent, ['C1'], 'nothing sent once the key is gone');
+      assert.match(warnings.join('\n'), /not sending to C1: no public key of that name in the key set/);
+    } finally {
+      tr.close();
+    }
+  });
+});
