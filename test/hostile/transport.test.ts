@@ -1,7 +1,7 @@
 /** The transport's own bounds, in one process: reply connections, addresses, queues. */
 import { strict as assert } from 'node:assert';
 import { make, RepairRequest } from '../../messages';
-import { MAX_REPLY_SOCKETS } from '../../src/limits';
+import { LEADER_REQUEST_MIN_INTERVAL_MS, MAX_LEADER_REQUESTERS, MAX_REPLY_SOCKETS } from '../../src/limits';
 import { Transport } from '../../src/net/transport';
 
 const msg = (n: number) => make(RepairRequest, { from: n });
@@ -10,10 +10,12 @@ describe('hostile: transport bounds (in process)', function () {
   this.timeout(20_000);
   let t: Transport;
   const warnings: string[] = [];
+  const delivered: string[] = [];
   beforeEach(async () => {
     warnings.length = 0;
+    delivered.length = 0;
     t = new Transport({
-      self: 'P1', bind: 'tcp://127.0.0.1:0', delayMs: 0, security: { mode: 'plain' }, onMessage: () => {}, warn: (l) => warnings.push(l),
+      self: 'P1', bind: 'tcp://127.0.0.1:0', delayMs: 0, security: { mode: 'plain' }, onMessage: (from, m) => delivered.push(`${from} ${m.kind}`), warn: (l) => warnings.push(l),
       peers: new Map([['P2', 'tcp://127.0.0.1:1'], ['C1', 'tcp://127.0.0.1:2']]),
     });
     await t.start();
@@ -38,6 +40,28 @@ describe('hostile: transport bounds (in process)', function () {
     for (const [n, p] of [...aged, ...rest]) inner.onDemand.set(n, p);
     inner.closeIdle();
     assert.equal(t.onDemandSockets, 5);
+  });
+
+  it(`acts on one Leader per client per ${LEADER_REQUEST_MIN_INTERVAL_MS} ms, and remembers at most ${MAX_LEADER_REQUESTERS} clients`, async () => {
+    const zmq = await import('zeromq');
+    const d = new zmq.Dealer({ linger: 0, sendTimeout: 1000, sendHighWaterMark: 100_000 });
+    d.connect(t.endpoint);
+    const leader = (from: string) => d.send(JSON.stringify({ from, body: { kind: 'leader' } }));
+    try {
+      await leader('c0');
+      await leader('c0'); // the same client at once: dropped
+      for (let i = 1; i <= MAX_LEADER_REQUESTERS + 10; i++) await leader(`c${i}`);
+      const end = Date.now() + 10_000;
+      while (delivered.length < MAX_LEADER_REQUESTERS + 11 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(delivered.filter((x) => x === 'c0 leader').length, 1, 'the second Leader from c0 within the interval is dropped');
+      assert.equal(delivered.length, MAX_LEADER_REQUESTERS + 11, 'every other client\'s first Leader is acted on');
+      assert.match(warnings.join('\n'), /dropped a Leader request from c0: its previous one was \d+ ms ago/);
+      const remembered = (t as unknown as { leaderAt: Map<string, number> }).leaderAt;
+      assert.equal(remembered.size, MAX_LEADER_REQUESTERS, 'the table is bounded');
+      assert.ok(!remembered.has('c0') && remembered.has(`c${MAX_LEADER_REQUESTERS + 10}`), 'the least recently seen are forgotten first');
+    } finally {
+      d.close();
+    }
   });
 
   it('never throws on a bad address: one rate-limited line instead, and no socket', () => {

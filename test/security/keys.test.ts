@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
-import { addIdentity, createKeySet, KeyRing, publicOf, publicPath, secretPath } from '../../src/security/keys';
+import { addIdentity, createKeySet, KeyRing, MAX_KEY_FILE_BYTES, MAX_KEYS, publicOf, publicPath, secretPath } from '../../src/security/keys';
 import { z85Decode, z85Encode } from '../../src/security/z85';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-keys-'));
@@ -79,6 +79,18 @@ describe('security: key sets on disk', () => {
     await new Promise((r) => setTimeout(r, 1_050));
     assert.equal(ring.publicKeyOf('C99'), null);
     assert.equal(ring.scans, scans + 1);
+  });
+});
+
+describe('security: the key set\'s bounds', () => {
+  it(`a key file over ${MAX_KEY_FILE_BYTES} bytes is refused, naming it; more than ${MAX_KEYS} public keys are refused at start`, () => {
+    const dir = path.join(tmp(), 'keys');
+    createKeySet(dir, ['P1']);
+    fs.writeFileSync(publicPath(dir, 'C1'), 'x'.repeat(MAX_KEY_FILE_BYTES + 1), { mode: 0o644 });
+    assert.throws(() => KeyRing.load(dir, 'P1'), new RegExp(`C1\\.pub is ${MAX_KEY_FILE_BYTES + 1} bytes: not a key`));
+    fs.rmSync(publicPath(dir, 'C1'));
+    for (let i = 0; i < MAX_KEYS; i++) fs.writeFileSync(publicPath(dir, `X${i}`), `${zmq.curveKeyPair().publicKey}\n`, { mode: 0o644 });
+    assert.throws(() => KeyRing.load(dir, 'P1'), new RegExp(`${MAX_KEYS + 1} public keys in .*: only the first ${MAX_KEYS} are read`));
   });
 });
 
