@@ -134,13 +134,25 @@ export class Nack extends Message {
   @field.array(() => Block) blocks: Block[] = [];
 }
 
-/** Phase 2a: blocks from `ballot.depth` on, plus the leader's first uncommitted index. */
+/** Most block hashes an accept's `tail` names (more than a leader's window and one batch). */
+export const MAX_TAIL_HASHES = 4096;
+/** Characters of one block hash in hex. */
+export const HASH_HEX_CHARS = 64;
+
+/**
+ * Phase 2a: blocks from `ballot.depth` on, plus the leader's first uncommitted index. When a byte
+ * cap cut the blocks short of the leader's log, `end` is that log's end and `tail` the hashes (hex,
+ * concatenated) of the leader's blocks after the cut: an acceptor entering the term keeps (and
+ * votes again for) its own blocks there that match, instead of forgetting votes the cut left out.
+ */
 export class Accept extends Message {
   readonly kind = 'accept';
   @field.nested(() => Ballot) ballot: Ballot = new Ballot();
   @field.array(() => Block) blocks: Block[] = [];
   @field.int() commit = 0;
   @field.string({ maxLength: 64 }) commitHash = '';
+  @field.int({ optional: true }) end = 0;
+  @field.string({ optional: true, maxLength: MAX_TAIL_HASHES * HASH_HEX_CHARS }) tail = '';
 }
 
 /** Phase 2b: I hold your blocks below `end` under `ballot`; my first uncommitted index is `commit`. */

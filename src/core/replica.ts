@@ -22,7 +22,7 @@
  */
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
-  LeaderRequest, make, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused, RefusalReason, RepairRequest, RepairResponse,
+  HASH_HEX_CHARS, LeaderRequest, make, MAX_TAIL_HASHES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused, RefusalReason, RepairRequest, RepairResponse,
 } from '../../messages';
 import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState, needsSync } from './durable';
@@ -518,12 +518,47 @@ export class Replica {
         this.nackGap(peer, m.ballot, d.commit);
         return;
       }
-      this.persist({ t: 'accept', ballot: m.ballot.at(base), from: base, blocks: fresh });
+      let blocks = fresh;
+      if (!sameTerm) {
+        const kept = this.keptBeyondCut(peer, m, base, now);
+        if (kept === null) return;
+        if (kept.length > 0) blocks = [...fresh, ...kept];
+      }
+      this.persist({ t: 'accept', ballot: m.ballot.at(base), from: base, blocks });
       this.reindexSuffix();
     }
     this.learnCommit(m.commit, m.commitHash, now);
     this.send(peer, make(Accepted, { ballot: m.ballot, end: d.end, commit: d.commit, commitHash: this.commitHash }));
     if (m.commit > d.commit) this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
+  }
+
+  /**
+   * Entering a new term, I replace my tentative suffix with the leader's log. Where a byte cap cut
+   * its accept short, my blocks beyond the cut that its log also holds (its `tail` hashes say
+   * which: by the hash chain, a match at one depth means a match below it) are kept and count as
+   * votes in the new term; the leader proposes them there. Dropping them instead would forget
+   * votes an older term's leader may already have counted to decide a block, leaving fewer than a
+   * majority holding it. My blocks the leader's log does not hold were never decided (its log holds
+   * every block decided below its term), so they go. Null: its tail does not reach as far as my
+   * suffix, so I cannot tell which to keep, and the accept is refused (not with a fixed config).
+   */
+  protected keptBeyondCut(peer: number, m: Accept, base: number, now: number): Block[] | null {
+    const d = this.durable;
+    const cut = m.ballot.depth + m.blocks.length;
+    const start = Math.max(cut, base);
+    if (m.end <= cut || d.end <= start) return [];
+    const hashes = m.tail.length / HASH_HEX_CHARS;
+    if (!Number.isInteger(hashes) || cut + hashes > m.end) {
+      this.refusedInput(`${pname(peer)}'s accept names ${m.tail.length} characters of hashes for blocks ${cut}..${m.end}; refused`, now);
+      return null;
+    }
+    let keep = start;
+    while (keep < Math.min(d.end, cut + hashes) && d.hash(keep) === m.tail.slice((keep - cut) * HASH_HEX_CHARS, (keep - cut + 1) * HASH_HEX_CHARS)) keep++;
+    if (keep === cut + hashes && keep < d.end && keep < m.end) {
+      this.refusedInput(`${pname(peer)}'s accept names hashes only up to ${keep} of its log's ${m.end}; my suffix goes to ${d.end}: refused, votes kept`, now);
+      return null;
+    }
+    return d.suffixFrom(start).slice(0, keep - start);
   }
 
   private nackBallot(peer: number, ballot: Ballot): void {
@@ -818,7 +853,7 @@ export class Replica {
     let accept = this.acceptsByFrom.get(from);
     if (!accept) {
       const blocks = d.range(from, d.end, Number.MAX_SAFE_INTEGER, this.cfg.batchMaxBytes, blockBytes);
-      accept = make(Accept, { ballot: l.ballot.at(from), blocks, commit: d.commit, commitHash: this.commitHash });
+      accept = make(Accept, { ballot: l.ballot.at(from), blocks, commit: d.commit, commitHash: this.commitHash, ...this.acceptTail(from + blocks.length) });
       this.acceptsByFrom.set(from, accept);
     }
     this.send(peer, accept);
@@ -826,6 +861,24 @@ export class Replica {
     pp.sentAt = now;
     pp.outstanding = true;
     pp.decideOwed = false; // the accept carries the commit index
+  }
+
+  /**
+   * For an accept cut short at `cut` (a byte cap): my log's end and the hashes of my blocks from
+   * `cut` to it (at most MAX_TAIL_HASHES), so an acceptor entering my term can tell which of its
+   * own blocks beyond the cut my log holds too. Without them it would have to drop those blocks,
+   * and with them votes that may have decided a block under an older term (see onAccept).
+   */
+  private acceptTail(cut: number): { end: number; tail: string } | Record<string, never> {
+    const d = this.durable;
+    if (cut >= d.end) return {};
+    let tail = '';
+    for (let k = cut; k < Math.min(d.end, cut + MAX_TAIL_HASHES); k++) {
+      const h = d.hash(k);
+      if (h === null) break; // (below my window and unreadable: the acceptor keeps less, or refuses)
+      tail += h;
+    }
+    return { end: d.end, tail };
   }
 
   // ---- repair (first uncommitted index) ----

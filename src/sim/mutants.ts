@@ -11,7 +11,7 @@ import { CoreConfig, Leadership, Replica, SuffixOffer } from '../core/replica';
 
 export const MUTATIONS = [
   'forget-promise', 'skip-adoption', 'no-dedupe', 'adopt-longest', 'leader-vote-early', 'accept-nosync', 'commit-by-index',
-  'adopt-highest-suffix', 'checkpoint-tentative', 'checkpoint-no-dedupe',
+  'adopt-highest-suffix', 'checkpoint-tentative', 'checkpoint-no-dedupe', 'forget-cut-tail',
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -26,6 +26,7 @@ export const MUTATION_HELP: Record<Mutation, string> = {
   'adopt-highest-suffix': "a new leader adopts the highest-term suffix whole (this core's rule before byte-capped accepts made it unsafe)",
   'checkpoint-tentative': "a checkpoint's dictionary includes the tentative (undecided) blocks (applied by the checkpoint writer)",
   'checkpoint-no-dedupe': 'a checkpoint leaves out the request-dedupe sessions (applied by the checkpoint writer)',
+  'forget-cut-tail': "an acceptor entering a new term drops its blocks beyond a byte-capped accept, though the leader's log holds them (this core's rule before session 6)",
 };
 
 class SkipAdoption extends Replica {
@@ -54,6 +55,9 @@ class AdoptHighestSuffix extends Replica {
     return best ? best.blocks.slice(this.durable.commit - best.from) : [];
   }
 }
+class ForgetCutTail extends Replica {
+  protected override keptBeyondCut(): Block[] { return []; }
+}
 class LeaderVoteEarly extends Replica {
   protected override ownVoteEnd(_l: Leadership): number { return this.durable.end; }
 }
@@ -74,6 +78,7 @@ export function makeReplica(mutation: Mutation | undefined, cfg: CoreConfig, sta
     case 'accept-nosync': return new AcceptNoSync(cfg, state, random, opts);
     case 'commit-by-index': return new CommitByIndex(cfg, state, random, opts);
     case 'adopt-highest-suffix': return new AdoptHighestSuffix(cfg, state, random, opts);
+    case 'forget-cut-tail': return new ForgetCutTail(cfg, state, random, opts);
     default: return new Replica(cfg, state, random, opts);
   }
 }

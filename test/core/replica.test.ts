@@ -466,6 +466,75 @@ describe('core: bounds and hostile input', () => {
   });
 });
 
+describe("core: entering a new term on a byte-capped accept keeps the votes the leader's log holds", () => {
+  const Told = Ballot.of(1, 4, 0), Tnew = Ballot.of(2, 2, 0);
+  /** Four blocks b0..b3 (a chain); an acceptor holding all four under <1,4>. */
+  function setup(): { chain: ReturnType<typeof mineBlock>['block'][]; hashes: string[]; a: Replica } {
+    const chain: ReturnType<typeof mineBlock>['block'][] = [];
+    let head = '0'.repeat(64);
+    for (let i = 0; i < 4; i++) {
+      const b = mineBlock(Operation.of('put', 'k', `"${i}"`, 'C1', i + 1), head, random).block;
+      chain.push(b);
+      head = blockHash(b);
+    }
+    const st = new DurableState();
+    st.apply({ t: 'promise', ballot: Told });
+    st.apply({ t: 'accept', ballot: Told, from: 0, blocks: chain });
+    return { chain, hashes: chain.map(blockHash), a: new Replica(cfg(1), st, random) };
+  }
+  const accept = (blocks: ReturnType<typeof mineBlock>['block'][], end: number, tail: string) =>
+    make(Accept, { ballot: Tnew, blocks, commit: 0, commitHash: '', end, tail });
+
+  it('keeps (and votes again for) its blocks beyond the cut whose hashes the leader names, and says so in its accepted reply', () => {
+    const { chain, hashes, a } = setup();
+    const out = a.step({ type: 'message', from: 'P2', msg: accept(chain.slice(0, 2), 4, hashes[2] + hashes[3]) }, 0);
+    assert.equal(a.durable.end, 4, 'blocks 2 and 3 kept');
+    assert.equal(Ballot.compareTerm(a.durable.suffixBallot!, Tnew), 0);
+    const rec = out.persist.find((x) => x.t === 'accept')!;
+    assert.ok(rec.t === 'accept' && rec.from === 0 && rec.blocks.length === 4, 'the record holds them under the new term (a restart keeps them)');
+    assert.equal((out.send.find((o) => o.msg.kind === 'accepted')!.msg as import('../../messages').Accepted).end, 4);
+  });
+
+  it('drops its blocks from the first one the leader does not hold, and those beyond the leader\'s log', () => {
+    const { chain, hashes, a } = setup();
+    a.step({ type: 'message', from: 'P2', msg: accept(chain.slice(0, 2), 4, hashes[2] + 'f'.repeat(64)) }, 0);
+    assert.equal(a.durable.end, 3, 'block 3 differs from the leader\'s: dropped');
+    const { chain: c2, hashes: h2, a: b } = setup();
+    b.step({ type: 'message', from: 'P2', msg: accept(c2.slice(0, 2), 3, h2[2]) }, 0);
+    assert.equal(b.durable.end, 3, "block 3 is beyond the leader's log: dropped");
+    const { chain: c3, a: c } = setup();
+    c.step({ type: 'message', from: 'P2', msg: accept(c3.slice(0, 2), 0, '') }, 0);
+    assert.equal(c.durable.end, 2, 'an accept that was not cut (no end) ends the suffix where its blocks do');
+  });
+
+  it("refuses, with one line and no state change, a tail that is malformed or stops short of its own suffix", () => {
+    for (const [end, tail, why] of [[4, 'abc', /characters of hashes/], [9, '', /hashes only up to 2 .* refused, votes kept/]] as const) {
+      const { chain, a } = setup();
+      let out!: Output;
+      assert.doesNotThrow(() => { out = a.step({ type: 'message', from: 'P2', msg: accept(chain.slice(0, 2), end, tail) }, 0); });
+      assert.equal(a.durable.end, 4, 'all four blocks still held');
+      assert.ok(!out.persist.some((x) => x.t === 'accept'), 'no accept record');
+      assert.ok(!out.send.some((o) => o.msg.kind === 'accepted'), 'no accepted reply');
+      assert.match(out.events.join('\n'), why);
+    }
+  });
+
+  it("a leader's accept cut by the byte cap names its log's end and the hashes after the cut", () => {
+    const net = new Net({ batchMaxBytes: 600 });
+    net.elect(1);
+    net.down.add(5);
+    for (let i = 1; i <= 3; i++) net.request(1, 'C1', i, 'put', 'k', `"${'x'.repeat(100)}${i}"`);
+    net.down.clear();
+    net.now += 1000;
+    const tick = net.nodes[0].step({ type: 'tick' }, net.now);
+    const sent = tick.send.find((o) => o.to === 'P5' && o.msg.kind === 'accept')!.msg as Accept;
+    assert.ok(sent.blocks.length < 3, `cut to ${sent.blocks.length}`);
+    const cut = sent.ballot.depth + sent.blocks.length;
+    assert.equal(sent.end, net.nodes[0].durable.end);
+    assert.equal(sent.tail, net.nodes[0].durable.hashes.slice(cut).join(''));
+  });
+});
+
 describe('core: repair goes on to the furthest decided prefix reported', () => {
   it('after a repair from a peer that had less, asks the peer that reported more (no leader left to tell it again)', () => {
     const net = Net.withP5Behind(9, (i) => [`k${i}`, `${i}`]);

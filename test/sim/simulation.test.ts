@@ -29,6 +29,7 @@ const REGRESSION_SEEDS: [number, Partial<SimOptions>][] = [
   [272, { profile: 'churn' }], [2020, { profile: 'churn' }], // a node far behind at the heal: convergence needs time per missing block
   [5001909, {}], // nodes crashing in turn: the liveness check must watch one majority, not any
   [6000422, {}], // two nodes down for good: a client may try each once after the heal
+  [9502443, { profile: 'churn' }], // a new leader's first accept, cut by the byte cap, made an acceptor drop votes an older leader then counted to decide a block
 ];
 
 describe('simulation: randomized faults with replayable seeds', function () {
