@@ -14,10 +14,11 @@ import { FsyncResult, measureFsync } from './fsync';
 import { measureMessageFloor, MessageFloorResult } from './message-floor';
 import { cleanupAll, keepTempDirs, makeTempDir, spawnTracked, waitExit } from './procs';
 import { ProfileSummary, profileText, summarizeProfile } from './profile';
+import { BigRestartResult, CheckpointCostResult, runBigRestart, runCheckpointCost } from './store-bench';
 import { fmt, MachineInfo, machineInfo, median, procMemory, sleep, table } from './util';
 import { KvClient, RunResult, runClosedLoop } from './workload';
 
-export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'chainkv-plain', 'etcd', 'etcd-tls', 'catchup', 'reload', 'rss'] as const;
+export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'chainkv-plain', 'etcd', 'etcd-tls', 'catchup', 'reload', 'rss', 'bigrestart', 'ckptcost'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
@@ -33,7 +34,13 @@ export interface BenchOptions {
   catchupClients: number;
   reloadBlocks: number;
   reloadTrials: number;
+  /** Chain lengths the `rss` part measures a loaded cluster at. */
+  rssBlocks: number[];
   rssSeconds: number;
+  /** The `bigrestart` part's chain length (a node folder generated on disk). */
+  bigBlocks: number;
+  /** The `ckptcost` part's frequent policy: a checkpoint every this many blocks. */
+  ckptEveryBlocks: number;
   fsyncSamples: number;
   /** Run chainkv nodes under `node --cpu-prof` and summarise the profiles into this folder. */
   cpuProfDir?: string;
@@ -155,13 +162,16 @@ export interface BenchResults {
   ratios: { clients: number; throughput: number; p50: number }[];
   catchup?: CatchupResult;
   reload?: ReloadResult;
-  rss?: RssResult;
+  /** One per chain length of `rssBlocks`. */
+  rss?: RssResult[];
+  bigRestart?: BigRestartResult;
+  checkpointCost?: CheckpointCostResult;
   profiles?: ProfileSummary[];
   targets: Target[];
   errors: string[];
 }
 
-const RELOAD_CHILD = path.resolve(__dirname, 'reload-child.js');
+export const RELOAD_CHILD = path.resolve(__dirname, 'reload-child.js');
 
 /** The run with the median ops/s among `system`'s runs with `n` clients (the only one without --repeat). */
 export function pickRun(runs: RunResult[], n: number): RunResult | undefined {
@@ -181,7 +191,7 @@ export function runTable(rows: RunResult[]): string {
   );
 }
 
-async function closeAll(clients: KvClient[]): Promise<void> {
+export async function closeAll(clients: KvClient[]): Promise<void> {
   await Promise.all(clients.map((c) => c.close()));
 }
 
@@ -306,7 +316,7 @@ function eventStats(logPath: string, from: number, secs: number): { lines: numbe
 }
 
 /** A fresh 5-node cluster in `dir` with `clients` connected clients and an elected leader. */
-async function startChainkv(o: BenchOptions, dir: string, clients: number, insecure = false): Promise<StartedChainkv> {
+export async function startChainkv(o: BenchOptions, dir: string, clients: number, insecure = false, nodeArgs: string[] = []): Promise<StartedChainkv> {
   const profDir = o.cpuProfDir ? path.resolve(o.cpuProfDir) : undefined;
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
   const tag = path.basename(dir);
@@ -315,7 +325,7 @@ async function startChainkv(o: BenchOptions, dir: string, clients: number, insec
     clients,
     insecure,
     nodeFlags: profDir ? (id) => ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${tag}-P${id}-${++profileStarts}.cpuprofile`] : undefined,
-    nodeArgs: o.events ? ['--events'] : undefined,
+    nodeArgs: [...(o.events ? ['--events'] : []), ...nodeArgs],
   });
   try {
     const ids = cluster.config.nodes.map((_, i) => i + 1);
@@ -383,7 +393,7 @@ async function measureCatchup(o: BenchOptions, cluster: ChainkvCluster, ids: num
   return r;
 }
 
-function runChild(args: string[]): Promise<Record<string, unknown>> {
+export function runChild(args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -462,7 +472,8 @@ async function runCheckpointRestart(o: BenchOptions, chain: GeneratedChain): Pro
 }
 
 async function runRss(o: BenchOptions, root: string, chain: GeneratedChain): Promise<RssResult> {
-  const cluster = await ChainkvCluster.create({ dir: path.join(root, 'rss'), clients: 64 });
+  // (A checkpoint at most every `blocks` blocks, so that the first start writes one however short the chain.)
+  const cluster = await ChainkvCluster.create({ dir: path.join(root, `rss-${chain.blocks}`), clients: 64, nodeArgs: ['--checkpoint-blocks', String(Math.min(100_000, chain.blocks))] });
   const ids = cluster.config.nodes.map((_, i) => i + 1);
   for (const id of ids) fs.copyFileSync(chain.path, path.join(cluster.dataDir(id), 'chain.log'));
   try {
@@ -546,9 +557,21 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
       if (ck.hwmMB !== null) t.push({ name: `restart peak RSS, ${fmt.int(res.reload.blocks)} blocks`, target: '<= 200 MB', measured: `${ck.hwmMB.toFixed(0)} MB`, ok: ck.hwmMB <= 200, note: small });
     }
   }
-  if (res.rss) {
-    const note = res.rss.blocks < 100_000 ? `only ${fmt.int(res.rss.blocks)} blocks` : scaled;
-    t.push({ name: `peak RSS per node at ${fmt.int(res.rss.blocks)} blocks`, target: '<= 150 MB', measured: `${res.rss.maxPeakMB.toFixed(0)} MB`, ok: res.rss.maxPeakMB <= 150, note });
+  for (const rss of res.rss ?? []) {
+    const note = rss.blocks < 100_000 ? `only ${fmt.int(rss.blocks)} blocks` : scaled;
+    t.push({ name: `peak RSS per node at ${fmt.int(rss.blocks)} blocks`, target: '<= 150 MB', measured: `${rss.maxPeakMB.toFixed(0)} MB`, ok: rss.maxPeakMB <= 150, note });
+  }
+  const rssRuns = res.rss ?? [];
+  if (rssRuns.length >= 2) {
+    const [small, big] = [rssRuns[0], rssRuns[rssRuns.length - 1]];
+    const growth = big.maxPeakMB / small.maxPeakMB;
+    t.push({ name: `RSS flat: ${fmt.int(small.blocks)} -> ${fmt.int(big.blocks)} blocks`, target: '<= 1.2x (flat)', measured: `${small.maxPeakMB.toFixed(0)} -> ${big.maxPeakMB.toFixed(0)} MB (${fmt.ratio(growth)})`, ok: growth <= 1.2, note: scaled });
+  }
+  const big = res.bigRestart;
+  if (big) {
+    const small = big.blocks < 10_000_000 ? `only ${fmt.int(big.blocks)} blocks` : scaled;
+    t.push({ name: `restart from checkpoint, ${fmt.int(big.blocks)} blocks`, target: '<= 2 s for 10,000,000', measured: `${fmt.int(big.restartMs)} ms`, ok: big.restartMs <= 2000, note: small });
+    if (big.hwmMB !== null) t.push({ name: `restart peak RSS, ${fmt.int(big.blocks)} blocks`, target: '<= 200 MB', measured: `${big.hwmMB.toFixed(0)} MB`, ok: big.hwmMB <= 200, note: small });
   }
   return t;
 }
@@ -596,8 +619,14 @@ export function summaryText(res: BenchResults): string {
   if (res.reload) lines.push(`reload: ${fmt.int(res.reload.blocks)}-block chain loaded, verified and the dictionary rebuilt in ${fmt.int(res.reload.totalMs)} ms (CPU ${fmt.int(res.reload.cpuMs)} ms; fresh process, median of ${res.reload.trials.length})`);
   const ck = res.reload?.checkpoint;
   if (ck) lines.push(`restart from a checkpoint: ${fmt.int(res.reload!.blocks)}-block chain ready to vote in ${fmt.int(ck.restartMs)} ms (CPU ${fmt.int(ck.cpuMs)} ms), peak RSS ${ck.hwmMB?.toFixed(0) ?? '?'} MB (before: ${fmt.int(res.reload!.totalMs)} ms, CPU ${fmt.int(res.reload!.cpuMs)} ms, ${res.reload!.trials[0].hwmMB?.toFixed(0) ?? '?'} MB); checkpoint write ${fmt.ms(ck.writeMs)} ms, ${fmt.int(ck.checkpointBytes)} bytes; disk per block ${fmt.int(ck.chainBytes / res.reload!.blocks)} (chain.log) + ${fmt.int(ck.blocksDatBytes / res.reload!.blocks)} (blocks.dat) bytes`);
-  if (res.rss) lines.push(`rss: peak per node at ${fmt.int(res.rss.blocks)} blocks, restarted from a checkpoint, after the 64-client run: max ${res.rss.maxPeakMB.toFixed(0)} MB (${Object.entries(res.rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})` +
-    (res.rss.firstStart ? `; the first start (full replay) peaked at ${Math.max(...Object.values(res.rss.firstStart.afterLoadMB)).toFixed(0)} MB` : ''));
+  for (const rss of res.rss ?? []) {
+    lines.push(`rss: peak per node at ${fmt.int(rss.blocks)} blocks, restarted from a checkpoint, after the 64-client run${rss.load ? ` (${fmt.int(rss.load.opsPerSec)} ops/s)` : ''}: max ${rss.maxPeakMB.toFixed(0)} MB (${Object.entries(rss.peakMB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})` +
+      (rss.firstStart ? `; the first start (full replay) peaked at ${Math.max(...Object.values(rss.firstStart.afterLoadMB)).toFixed(0)} MB` : ''));
+  }
+  const big = res.bigRestart;
+  if (big) lines.push(`bigrestart: a ${fmt.int(big.blocks)}-block node ready to vote from its checkpoint in ${fmt.int(big.restartMs)} ms (CPU ${fmt.int(big.cpuMs)} ms), peak RSS ${big.hwmMB?.toFixed(0) ?? '?'} MB; disk ${big.diskBytesPerBlock.toFixed(0)} bytes per block`);
+  const cc = res.checkpointCost;
+  if (cc) lines.push(`ckptcost: ${cc.clients} clients with a checkpoint every ${fmt.int(cc.everyBlocks)} blocks: ${fmt.ratio(cc.throughputRatio)} the default policy's throughput; ${cc.checkpoints.count} checkpoints, ${fmt.ms(cc.checkpoints.medianMs)} ms median each (max ${fmt.ms(cc.checkpoints.maxMs)} ms)`);
   if (res.targets.length) {
     lines.push('', 'targets:');
     for (const t of res.targets) {
@@ -666,15 +695,23 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       const et = vs(pickRun(res.etcdTls, n), pickRun(res.etcd, n));
       if (ck || et) res.securityCost.push({ clients: n, chainkv: ck?.throughput, etcd: et?.throughput });
     }
-    if (o.parts.has('reload') || o.parts.has('rss')) {
-      await step('reload/rss', async () => {
-        o.progress(`generating a ${fmt.int(o.reloadBlocks)}-block chain`);
-        const chain = generateChain(path.join(root, 'chain-100k.log'), o.reloadBlocks, { keys: o.keys });
+    const chains = new Map<number, GeneratedChain>();
+    const chainOf = (blocks: number): GeneratedChain => {
+      let chain = chains.get(blocks);
+      if (!chain) {
+        o.progress(`generating a ${fmt.int(blocks)}-block chain`);
+        chain = generateChain(path.join(root, `chain-${blocks}.log`), blocks, { keys: o.keys });
         o.log(`generated a valid ${fmt.int(chain.blocks)}-block chain.log (${(chain.bytes / 2 ** 20).toFixed(1)} MiB) in ${fmt.int(chain.ms)} ms`);
-        if (o.parts.has('reload')) await step('reload', async () => void (res.reload = await runReload(o, chain)));
-        if (o.parts.has('rss')) await step('rss', async () => void (res.rss = await runRss(o, root, chain)));
-      });
+        chains.set(blocks, chain);
+      }
+      return chain;
+    };
+    if (o.parts.has('reload')) await step('reload', async () => void (res.reload = await runReload(o, chainOf(o.reloadBlocks))));
+    if (o.parts.has('rss')) {
+      for (const blocks of o.rssBlocks) await step(`rss at ${blocks} blocks`, async () => void (res.rss ??= []).push(await runRss(o, root, chainOf(blocks))));
     }
+    if (o.parts.has('bigrestart')) await step('bigrestart', async () => void (res.bigRestart = await runBigRestart(o, root)));
+    if (o.parts.has('ckptcost')) await step('ckptcost', async () => void (res.checkpointCost = await runCheckpointCost(o, root)));
     if (o.cpuProfDir && fs.existsSync(o.cpuProfDir)) {
       const files = fs.readdirSync(o.cpuProfDir).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => path.join(o.cpuProfDir!, f));
       res.profiles = files.map((f) => summarizeProfile(f));

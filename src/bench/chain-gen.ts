@@ -5,11 +5,16 @@
  * benchmark's workload: 50% put / 50% get over `keys` keys, from 64 clients.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Ballot, Block, Operation } from '../../messages';
 import { blockHash, GENESIS_POINTER, mineBlock } from '../chain';
 import { DurableRecord } from '../core/durable';
-import { ChainStore } from '../store/chain-store';
+import { StateMachine } from '../core/state-machine';
+import { BlockFile } from '../store/block-file';
+import { ChainStore, headerFor } from '../store/chain-store';
+import { checkpointName, encodeCheckpoint, FsCheckpointDir, logTail } from '../store/checkpoint';
 import { FileDisk } from '../store/disk';
+import { encodeRecord } from '../store/record-log';
 import { prng } from './util';
 import { keyName, phoneValue } from './workload';
 
@@ -54,4 +59,73 @@ export function generateChain(file: string, blocks: number, o: { batch?: number;
   store.write([], true); // one fsync for the whole file
   store.close();
   return { path: file, blocks, records, bytes: fs.statSync(file).size, ms: performance.now() - t0 };
+}
+
+export interface GeneratedFolder {
+  dir: string;
+  blocks: number;
+  chainBytes: number;
+  blocksDatBytes: number;
+  checkpointBytes: number;
+  ms: number;
+}
+
+/**
+ * A node's whole data folder as a node that decided `blocks` blocks would have left it, written
+ * in one streaming pass (memory does not grow with the chain, so 10,000,000 blocks fit): chain.log
+ * (header, a promise, `accept` + `decide` records), blocks.dat, and a checkpoint at the head.
+ * Generating it this way, instead of a node's first start on a chain.log, avoids the full replay
+ * that would hold the whole chain in memory.
+ */
+export function generateNodeFolder(dir: string, blocks: number, identity: { cluster: string; node: string }, o: { batch?: number; keys?: number; seed?: number; clients?: number; progress?: (line: string) => void } = {}): GeneratedFolder {
+  const t0 = performance.now();
+  const batch = o.batch ?? 64;
+  const keys = o.keys ?? 1000;
+  const clients = o.clients ?? 64;
+  const rand = prng(o.seed ?? 42);
+  const random32 = () => Math.floor(rand() * 4294967296) >>> 0;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const chainDisk = new FileDisk(path.join(dir, 'chain.log'));
+  chainDisk.append(encodeRecord(headerFor(identity)));
+  const store = new ChainStore(chainDisk);
+  const blockFile = new BlockFile(new FileDisk(path.join(dir, 'blocks.dat')));
+  const sm = new StateMachine();
+  const ballot = Ballot.of(1, 1, 0);
+  store.write([{ t: 'promise', ballot }], false);
+  const reqs = new Array<number>(clients).fill(1_700_000_000_000_000);
+  let head = GENESIS_POINTER;
+  let lastProgress = performance.now();
+  for (let from = 0; from < blocks; from += batch) {
+    const fresh: Block[] = [];
+    for (let d = from; d < Math.min(blocks, from + batch); d++) {
+      const c = d % clients;
+      const isPut = rand() < 0.5;
+      const op = Operation.of(isPut ? 'put' : 'get', keyName(Math.floor(rand() * keys)), isPut ? phoneValue(rand) : undefined, `G${c + 1}`, ++reqs[c]);
+      const { block } = mineBlock(op, head, random32);
+      head = blockHash(block);
+      fresh.push(block);
+      sm.apply(block);
+    }
+    store.write([{ t: 'accept', ballot: ballot.at(from), from, blocks: fresh }, { t: 'decide', commit: from + fresh.length }], false);
+    blockFile.append(from, fresh);
+    if (o.progress && performance.now() - lastProgress > 5000) {
+      lastProgress = performance.now();
+      o.progress(`generating a ${blocks.toLocaleString('en-US')}-block node folder: ${(from + fresh.length).toLocaleString('en-US')} blocks`);
+    }
+  }
+  store.write([], true);
+  blockFile.sync();
+  const logOffset = chainDisk.size();
+  const checkpoint = encodeCheckpoint({
+    cluster: identity.cluster, node: identity.node, depth: blocks, anchor: head, logOffset,
+    logTail: logTail(chainDisk, logOffset),
+    promised: ballot, suffixBallot: ballot.at(Math.floor((blocks - 1) / batch) * batch), suffix: [],
+    dict: [...sm.dict], sessions: [...sm.sessions],
+  });
+  new FsCheckpointDir(dir).writeAtomic(checkpointName(blocks), checkpoint);
+  const blocksDatBytes = blockFile.bytes;
+  store.close();
+  blockFile.close();
+  return { dir, blocks, chainBytes: logOffset, blocksDatBytes, checkpointBytes: checkpoint.length, ms: performance.now() - t0 };
 }

@@ -17,6 +17,9 @@ const OPTIONS: OptionSpec[] = [
   { name: 'catchup-blocks', type: 'int', help: 'blocks a restarted node is behind in the catch-up test (default 10000; --quick: 1000)' },
   { name: 'reload-blocks', type: 'int', help: 'blocks in the generated chain for reload and RSS (default 100000; --quick: 5000)' },
   { name: 'rss-seconds', type: 'int', help: 'seconds of 64-client load on the generated chain before reading peak RSS (default 5; --quick: 1)' },
+  { name: 'rss-blocks', type: 'string', arg: 'LIST', help: 'chain lengths the rss part loads a cluster at (default 100000,1000000; --quick: 5000)' },
+  { name: 'big-blocks', type: 'int', help: 'blocks in the node folder the bigrestart part generates on disk and restarts (default 10000000, about 4.5 GB and several minutes; --quick: 50000)' },
+  { name: 'ckpt-every', type: 'int', help: 'the ckptcost part: checkpoint every N blocks, against the default policy (default 1000)' },
   { name: 'cpu-prof', type: 'string', arg: 'DIR', help: 'run the chainkv nodes under node --cpu-prof, write profiles to DIR and print their hotspots' },
   { name: 'events', type: 'flag', help: 'start the chainkv nodes with --events (the web view\'s event lines) and report how many they wrote' },
   { name: 'tmp', type: 'string', arg: 'DIR', help: 'create the temp dir under DIR (default: the OS temp dir; its disk is what fsync measures)' },
@@ -32,8 +35,10 @@ closed-loop workload against both: each client waits for its answer before its n
 operation; 50% put / 50% get on ~1,000 keys. Prints ops/s and p50/p99/max latency per run and
 the chainkv/etcd ratios. Also measures the disk's fsync floor, the message floor (CPU
 and round trip of one ZeroMQ message between two Node processes), the catch-up time of a node
-restarted 10,000 blocks behind, the reload-and-verify time of a 100,000-block chain, and the
-peak RSS of a node at 100,000 blocks. Everything runs in a temp dir, removed at the end; all
+restarted 10,000 blocks behind, the reload-and-verify time of a 100,000-block chain and the
+restart from a checkpoint, the peak RSS of loaded nodes at 100,000 and 1,000,000 blocks, the
+restart of a 10,000,000-block node folder generated on disk, and the throughput cost of
+frequent checkpoints. Everything runs in a temp dir, removed at the end; all
 processes are stopped at the end, also on error or Ctrl-C. Progress goes to stderr.
 
 ${etcdNote()}`;
@@ -89,6 +94,12 @@ async function main(): Promise<void> {
     catchupClients: 64,
     reloadBlocks: int('reload-blocks', quick ? 5000 : 100_000, 1),
     reloadTrials: quick ? 1 : 3,
+    rssBlocks: (list(a.values.get('rss-blocks') as string | undefined, 'rss-blocks') ?? (quick ? ['5000'] : ['100000', '1000000'])).map((v) => {
+      if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > 100_000_000) throw new UsageError(`--rss-blocks: "${v}" is not a block count 1..100000000`);
+      return Number(v);
+    }),
+    bigBlocks: int('big-blocks', quick ? 50_000 : 10_000_000, 1),
+    ckptEveryBlocks: int('ckpt-every', 1000, 1),
     rssSeconds: int('rss-seconds', quick ? 1 : 5, 0),
     fsyncSamples: quick ? 50 : 200,
     cpuProfDir: a.values.get('cpu-prof') as string | undefined,

@@ -180,7 +180,8 @@ export function checkpointStateMachine(c: Checkpoint): StateMachine {
   return sm;
 }
 
-function logTail(chain: Disk, offset: number): string {
+/** The hash a checkpoint keeps of the chain.log bytes before `offset`. */
+export function logTail(chain: Disk, offset: number): string {
   const from = Math.max(0, offset - LOG_TAIL_BYTES);
   return crypto.createHash('sha256').update(chain.read(from, offset - from)).digest('hex');
 }

@@ -22,6 +22,7 @@ const samples: AnyMessage[] = [
   make(PromiseMsg, { ballot: b, commit: 3, suffix: [], queue: [] }),
   make(Nack, { reason: 'gap', ballot: b, promised: b, commit: 1, commitHash: 'ab', resume: 2, blocks: [] }),
   make(Accept, { ballot: b, blocks: [block, block], commit: 16, commitHash: 'cd' }),
+  make(Accept, { ballot: b, blocks: [block], commit: 16, commitHash: 'cd', end: 19, tail: 'ab'.repeat(64) }),
   make(Accepted, { ballot: b, end: 18, commit: 16, commitHash: 'cd' }),
   make(Decide, { ballot: b, commit: 18, commitHash: 'ef' }),
   make(RepairRequest, { from: 5 }),
@@ -68,6 +69,7 @@ describe('messages: codec', () => {
     ['fractional int', '{"from":"P1","body":{"kind":"repair-request","from":1.5}}', /integer/],
     ['bad enum', '{"from":"P1","body":{"kind":"nack","reason":"because","ballot":{"seq":1,"pid":1,"depth":0},"promised":{"seq":1,"pid":1,"depth":0},"commit":0,"commitHash":"","resume":0,"blocks":[]}}', /reason must be one of/],
     ['object for array', '{"from":"P1","body":{"kind":"forward","ops":{}}}', /ops must be an array/],
+    ['an accept naming more than MAX_TAIL_HASHES hashes', JSON.stringify({ from: 'P1', body: { kind: 'accept', ballot: { seq: 1, pid: 1, depth: 0 }, blocks: [], commit: 0, commitHash: '', end: 5000, tail: 'a'.repeat(64 * 4097) } }), /tail is longer than 262144/],
     ['bad op in a block', '{"from":"P1","body":{"kind":"repair","from":0,"commit":1,"blocks":[{"operation":{"op":"delete","key":"k","client":"C1","req":1},"nonce":"a","hashPointer":"b"}]}}', /op must be one of/],
   ];
   for (const [name, frame, why] of rejects) {
