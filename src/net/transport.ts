@@ -72,6 +72,8 @@ export interface TransportOptions {
    * and whenever --events is off): no cost.
    */
   observe?: TransportObserver;
+  /** The clock of the large-frame budget (tests freeze it; default Date.now). */
+  budgetClock?: () => number;
 }
 
 export interface TransportObserver {
@@ -307,11 +309,11 @@ export class Transport {
   }
 
   private bigTokens = BIG_FRAME_BYTES_PER_SEC;
-  private bigRefilledAt = Date.now();
+  private bigRefilledAt = 0; // (the bucket starts full)
 
   /** Token bucket for large frames: whether `bytes` more may be decoded now. */
   private bigFrameBudget(bytes: number): boolean {
-    const now = Date.now();
+    const now = (this.o.budgetClock ?? Date.now)();
     this.bigTokens = Math.min(BIG_FRAME_BYTES_PER_SEC, this.bigTokens + ((now - this.bigRefilledAt) / 1000) * BIG_FRAME_BYTES_PER_SEC);
     this.bigRefilledAt = now;
     if (this.bigTokens < bytes) return false;

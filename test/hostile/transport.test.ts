@@ -77,6 +77,15 @@ describe('hostile: transport bounds (in process)', function () {
   });
 
   it('decodes at most 64 MiB of large frames per second; the rest are dropped undecoded with a rate-limited line', async () => {
+    // The budget's clock stands still, so however slowly a busy machine moves the 150 MiB, the
+    // bucket is not refilled meanwhile: exactly the first 64 frames fit it.
+    const frozen = Date.now();
+    t.close();
+    t = new Transport({
+      self: 'P1', bind: 'tcp://127.0.0.1:0', delayMs: 0, security: { mode: 'plain' }, onMessage: (from, m) => delivered.push(`${from} ${m.kind}`), warn: (l) => warnings.push(l),
+      peers: new Map([['P2', 'tcp://127.0.0.1:1'], ['C1', 'tcp://127.0.0.1:2']]), budgetClock: () => frozen,
+    });
+    await t.start();
     const zmq = await import('zeromq');
     const d = new zmq.Dealer({ linger: 0, sendTimeout: 1000 });
     d.connect(t.endpoint);
