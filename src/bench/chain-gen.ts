@@ -26,22 +26,15 @@ export interface GeneratedChain {
   ms: number;
 }
 
-export function generateChain(file: string, blocks: number, o: { batch?: number; keys?: number; seed?: number; clients?: number } = {}): GeneratedChain {
-  const t0 = performance.now();
+type GenOptions = { batch?: number; keys?: number; seed?: number; clients?: number };
+
+/** The generated chain, `batch` mined blocks at a time, with the ballot of their accept record. */
+function* minedBatches(blocks: number, o: GenOptions): Generator<{ from: number; fresh: Block[]; ballot: Ballot }> {
   const batch = o.batch ?? 64;
   const keys = o.keys ?? 1000;
   const clients = o.clients ?? 64;
   const rand = prng(o.seed ?? 42);
   const random32 = () => Math.floor(rand() * 4294967296) >>> 0;
-  fs.rmSync(file, { force: true });
-  const store = new ChainStore(new FileDisk(file));
-  const ballot = Ballot.of(1, 1, 0);
-  let records = 0;
-  const write = (recs: DurableRecord[]) => {
-    store.write(recs, false);
-    records += recs.length;
-  };
-  write([{ t: 'promise', ballot }]);
   const reqs = new Array<number>(clients).fill(1_700_000_000_000_000);
   let head = GENESIS_POINTER;
   for (let from = 0; from < blocks; from += batch) {
@@ -54,8 +47,25 @@ export function generateChain(file: string, blocks: number, o: { batch?: number;
       head = blockHash(block);
       fresh.push(block);
     }
-    write([{ t: 'accept', ballot: ballot.at(from), from, blocks: fresh }, { t: 'decide', commit: from + fresh.length }]);
+    yield { from, fresh, ballot: GEN_BALLOT.at(from) };
   }
+}
+
+/** The term every generated chain is accepted under; its promise starts every generated chain.log. */
+const GEN_BALLOT = Ballot.of(1, 1, 0);
+const GEN_PROMISE: DurableRecord = { t: 'promise', ballot: GEN_BALLOT };
+
+export function generateChain(file: string, blocks: number, o: GenOptions = {}): GeneratedChain {
+  const t0 = performance.now();
+  fs.rmSync(file, { force: true });
+  const store = new ChainStore(new FileDisk(file));
+  let records = 0;
+  const write = (recs: DurableRecord[]) => {
+    store.write(recs, false);
+    records += recs.length;
+  };
+  write([GEN_PROMISE]);
+  for (const { from, fresh, ballot } of minedBatches(blocks, o)) write([{ t: 'accept', ballot, from, blocks: fresh }, { t: 'decide', commit: from + fresh.length }]);
   store.write([], true); // one fsync for the whole file
   store.close();
   return { path: file, blocks, records, bytes: fs.statSync(file).size, ms: performance.now() - t0 };
@@ -77,13 +87,8 @@ export interface GeneratedFolder {
  * Generating it this way, instead of a node's first start on a chain.log, avoids the full replay
  * that would hold the whole chain in memory.
  */
-export function generateNodeFolder(dir: string, blocks: number, identity: { cluster: string; node: string }, o: { batch?: number; keys?: number; seed?: number; clients?: number; progress?: (line: string) => void } = {}): GeneratedFolder {
+export function generateNodeFolder(dir: string, blocks: number, identity: { cluster: string; node: string }, o: GenOptions & { progress?: (line: string) => void } = {}): GeneratedFolder {
   const t0 = performance.now();
-  const batch = o.batch ?? 64;
-  const keys = o.keys ?? 1000;
-  const clients = o.clients ?? 64;
-  const rand = prng(o.seed ?? 42);
-  const random32 = () => Math.floor(rand() * 4294967296) >>> 0;
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const chainDisk = new FileDisk(path.join(dir, 'chain.log'));
@@ -91,36 +96,26 @@ export function generateNodeFolder(dir: string, blocks: number, identity: { clus
   const store = new ChainStore(chainDisk);
   const blockFile = new BlockFile(new FileDisk(path.join(dir, 'blocks.dat')));
   const sm = new StateMachine();
-  const ballot = Ballot.of(1, 1, 0);
-  store.write([{ t: 'promise', ballot }], false);
-  const reqs = new Array<number>(clients).fill(1_700_000_000_000_000);
-  let head = GENESIS_POINTER;
+  store.write([GEN_PROMISE], false);
+  let last: { ballot: Ballot; head: string } | null = null;
   let lastProgress = performance.now();
-  for (let from = 0; from < blocks; from += batch) {
-    const fresh: Block[] = [];
-    for (let d = from; d < Math.min(blocks, from + batch); d++) {
-      const c = d % clients;
-      const isPut = rand() < 0.5;
-      const op = Operation.of(isPut ? 'put' : 'get', keyName(Math.floor(rand() * keys)), isPut ? phoneValue(rand) : undefined, `G${c + 1}`, ++reqs[c]);
-      const { block } = mineBlock(op, head, random32);
-      head = blockHash(block);
-      fresh.push(block);
-      sm.apply(block);
-    }
-    store.write([{ t: 'accept', ballot: ballot.at(from), from, blocks: fresh }, { t: 'decide', commit: from + fresh.length }], false);
+  for (const { from, fresh, ballot } of minedBatches(blocks, o)) {
+    for (const b of fresh) sm.apply(b);
+    store.write([{ t: 'accept', ballot, from, blocks: fresh }, { t: 'decide', commit: from + fresh.length }], false);
     blockFile.append(from, fresh);
+    last = { ballot, head: blockHash(fresh[fresh.length - 1]) };
     if (o.progress && performance.now() - lastProgress > 5000) {
       lastProgress = performance.now();
       o.progress(`generating a ${blocks.toLocaleString('en-US')}-block node folder: ${(from + fresh.length).toLocaleString('en-US')} blocks`);
     }
   }
+  if (!last) throw new Error('a node folder needs at least one block');
   store.write([], true);
   blockFile.sync();
   const logOffset = chainDisk.size();
   const checkpoint = encodeCheckpoint({
-    cluster: identity.cluster, node: identity.node, depth: blocks, anchor: head, logOffset,
-    logTail: logTail(chainDisk, logOffset),
-    promised: ballot, suffixBallot: ballot.at(Math.floor((blocks - 1) / batch) * batch), suffix: [],
+    cluster: identity.cluster, node: identity.node, depth: blocks, anchor: last.head, logOffset, logTail: logTail(chainDisk, logOffset),
+    promised: GEN_BALLOT, suffixBallot: last.ballot, suffix: [],
     dict: [...sm.dict], sessions: [...sm.sessions],
   });
   new FsCheckpointDir(dir).writeAtomic(checkpointName(blocks), checkpoint);
