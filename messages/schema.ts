@@ -46,7 +46,8 @@ export const field = {
 
 /**
  * Returns null when `value` — the parsed JSON, before class-transformer fills in defaults —
- * has every field of `ctor`'s schema with the right type, else the reason.
+ * has every field of `ctor`'s schema with the right type, else the reason. Optional fields that
+ * are null are removed from `value` (their defaults then apply).
  */
 export function validate(value: unknown, ctor: Ctor, path = ''): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${path || 'message'} is not an object`;
@@ -57,7 +58,12 @@ export function validate(value: unknown, ctor: Ctor, path = ''): string | null {
     const v = rec[key];
     const where = path ? `${path}.${key}` : key;
     if (v === undefined || v === null) {
-      if (spec.optional) continue;
+      // A null optional field is dropped, so the class's default stands (else the null would reach
+      // code that relies on the declared type).
+      if (spec.optional) {
+        delete rec[key];
+        continue;
+      }
       return `missing field ${where}`;
     }
     switch (spec.kind) {

@@ -522,7 +522,14 @@ export class Replica {
       if (!sameTerm) {
         const kept = this.keptBeyondCut(peer, m, base, now);
         if (kept === null) return;
-        if (kept.length > 0) blocks = [...fresh, ...kept];
+        if (kept.length > 0) {
+          blocks = [...fresh, ...kept];
+          // (An honest leader's blocks lead to its tail; a lying one's might not link to mine.)
+          if (kept[0].hashPointer !== (fresh.length > 0 ? blockHash(fresh[fresh.length - 1]) : d.headHash(base))) {
+            this.refusedInput(`${pname(peer)}'s accept names hashes after its blocks that its blocks do not lead to; refused`, now);
+            return;
+          }
+        }
       }
       this.persist({ t: 'accept', ballot: m.ballot.at(base), from: base, blocks });
       this.reindexSuffix();
@@ -552,10 +559,12 @@ export class Replica {
       this.refusedInput(`${pname(peer)}'s accept names ${m.tail.length} characters of hashes for blocks ${cut}..${m.end}; refused`, now);
       return null;
     }
+    const covered = cut + hashes;
     let keep = start;
-    while (keep < Math.min(d.end, cut + hashes) && d.hash(keep) === m.tail.slice((keep - cut) * HASH_HEX_CHARS, (keep - cut + 1) * HASH_HEX_CHARS)) keep++;
-    if (keep === cut + hashes && keep < d.end && keep < m.end) {
-      this.refusedInput(`${pname(peer)}'s accept names hashes only up to ${keep} of its log's ${m.end}; my suffix goes to ${d.end}: refused, votes kept`, now);
+    while (keep < Math.min(d.end, covered) && d.hash(keep) === m.tail.slice((keep - cut) * HASH_HEX_CHARS, (keep - cut + 1) * HASH_HEX_CHARS)) keep++;
+    // Stopped where the hashes end, not at a mismatch, with more of my suffix beyond: unknown.
+    if (keep >= covered && keep < d.end && covered < m.end) {
+      this.refusedInput(`${pname(peer)}'s accept names hashes only up to ${covered} of its log's ${m.end}; my suffix goes to ${d.end}: refused, votes kept`, now);
       return null;
     }
     return d.suffixFrom(start).slice(0, keep - start);
@@ -929,7 +938,8 @@ export class Replica {
     if (from > d.commit || from + blocks.length <= d.commit) return;
     const skip = d.commit - from;
     for (let i = Math.max(0, skip - 1); i < skip; i++) {
-      invariant(blockHash(blocks[i]) === d.hash(from + i), () => `peer's decided block ${from + i} differs from mine`);
+      // A correct peer's decided block is mine (agreement): a different one is a peer's fault, refused.
+      if (blockHash(blocks[i]) !== d.hash(from + i)) return this.refusedInput(`a peer's decided block ${from + i} differs from mine; refused`, now);
     }
     const rest = blocks.slice(skip);
     const check = verifyChain(rest, d.headHash(d.commit), d.commit);
