@@ -10,9 +10,11 @@
  * core had already applied the promise record in memory (never written): memory and disk differ.
  */
 import { strict as assert } from 'node:assert';
-import { Accept, Ballot, Operation } from '../../messages';
+import { Accept, Ballot, make, Operation } from '../../messages';
 import { decode } from '../../messages/codec';
-import { blockHash, mineBlock } from '../../src/chain';
+import { blockHash, GENESIS_POINTER, mineBlock, verifyChain } from '../../src/chain';
+import { recover } from '../../src/core/recovery';
+import { DurableRecord } from '../../src/core/durable';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 
@@ -58,6 +60,30 @@ describe('attack6: hostile end/tail on a cut accept', () => {
     assert.ok(!out!.persist.some((x) => x.t === 'accept'), 'no accept record');
     assert.ok(!out!.send.some((o) => o.msg.kind === 'accepted'), 'no accepted reply');
     assert.ok(out!.persist.some((x) => x.t === 'promise') || a.durable.promised!.toString() === promisedBefore, 'no promise in memory that was not also emitted as a record');
+  });
+
+  it('a peer\'s cut accept whose own blocks do not lead to the tail it names leaves an honest acceptor with a chain that does not link [FAILS on 7fa16b0]', () => {
+    // The acceptor holds a0..a3 under <1,4>. P2 (authenticated, lying) enters <2,2> with blocks
+    // x0, x1 (a valid chain of its own) and names a2, a3 as the hashes after the cut. Every block
+    // the accept carries is verified; the kept ones are not checked against them: a2 points at a1.
+    const Told = Ballot.of(1, 4, 0);
+    const chain: ReturnType<typeof mineBlock>['block'][] = [];
+    let head = GENESIS_POINTER;
+    for (let i = 0; i < 4; i++) {
+      const b = mineBlock(Operation.of('put', 'k', `"a${i}"`, 'C1', i + 1), head, random).block;
+      chain.push(b);
+      head = blockHash(b);
+    }
+    const x0 = mineBlock(Operation.of('put', 'k', '"x0"', 'C9', 1), GENESIS_POINTER, random).block;
+    const x1 = mineBlock(Operation.of('put', 'k', '"x1"', 'C9', 2), blockHash(x0), random).block;
+    const records: DurableRecord[] = [{ t: 'promise', ballot: Told }, { t: 'accept', ballot: Told, from: 0, blocks: chain }];
+    const a = new Replica(cfg(1), DurableState.replay(records), random);
+    const out = a.step({ type: 'message', from: 'P2', msg: make(Accept, { ballot: Ballot.of(2, 2, 0), blocks: [x0, x1], commit: 0, commitHash: '', end: 4, tail: blockHash(chain[2]) + blockHash(chain[3]) }) }, 0);
+    records.push(...out.persist);
+    const check = verifyChain(a.durable.log);
+    // And what the node makes of it on its next start: its own chain.log reads as tampered.
+    const rec = recover(records, [], 0);
+    assert.ok(check.ok, `the acceptor's chain links (it does not: ${!check.ok ? `block ${check.depth}: ${check.reason}` : ''}; on restart: ${rec.findings.join(' / ')})`);
   });
 
   it('the same with "end": null and a valid-looking tail does not throw (null compares as 0: treated as uncut) [passes]', () => {
