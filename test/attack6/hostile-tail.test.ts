@@ -14,6 +14,7 @@ import { Accept, Ballot, make, Operation } from '../../messages';
 import { decode } from '../../messages/codec';
 import { blockHash, GENESIS_POINTER, mineBlock, verifyChain } from '../../src/chain';
 import { recover } from '../../src/core/recovery';
+import { HostLoop } from '../../src/host/host-loop';
 import { DurableRecord } from '../../src/core/durable';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
@@ -60,6 +61,18 @@ describe('attack6: hostile end/tail on a cut accept', () => {
     assert.ok(!out!.persist.some((x) => x.t === 'accept'), 'no accept record');
     assert.ok(!out!.send.some((o) => o.msg.kind === 'accepted'), 'no accepted reply');
     assert.ok(out!.persist.some((x) => x.t === 'promise') || a.durable.promised!.toString() === promisedBefore, 'no promise in memory that was not also emitted as a record');
+  });
+
+  it('through the host loop that ships: the same frame stops the host (the node serves nothing more) [FAILS on 7fa16b0]', () => {
+    const { chain, a } = acceptor();
+    const d = decode(JSON.stringify({ from: 'P2', body: { kind: 'accept', ballot: { seq: 2, pid: 2, depth: 0 }, blocks: [JSON.parse(JSON.stringify(chain[0]))], commit: 0, commitHash: '', end: 9, tail: null } }));
+    assert.ok(d.ok);
+    const deferred: (() => void)[] = [];
+    const host = new HostLoop(a, { now: () => 0, write: () => {}, sync: (done) => done(), send: () => {}, defer: (fn) => deferred.push(fn) });
+    host.input({ type: 'message', from: 'P2', msg: (d as { msg: Accept }).msg }); // what Transport.onMessage does (inside its try/catch)
+    let thrown: unknown = null;
+    try { deferred.shift()!(); } catch (e) { thrown = e; } // the deferred flush: in the node, a setImmediate callback (uncaught)
+    assert.ok(!host.stopped && thrown === null, `the host goes on (stopped: ${host.stopped}; thrown from the deferred flush: ${String(thrown)})`);
   });
 
   it('a peer\'s cut accept whose own blocks do not lead to the tail it names leaves an honest acceptor with a chain that does not link [FAILS on 7fa16b0]', () => {
