@@ -9,6 +9,7 @@ import { blockHash, GENESIS_POINTER, mineBlock } from '../../src/chain';
 import { DurableRecord, DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 import { HandNet } from '../support/hand-net';
+import { makeReplica, Mutation } from '../../src/sim/mutants';
 
 const cfg = (id: number): CoreConfig => ({
   id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24,
@@ -57,8 +58,8 @@ function replicateTo(net: HandNet, leader: number, voters: number[]): void {
  * P2 wins <2,2> with P1, P3; its first accept to P1 is cut to two blocks; P4 thaws and decides
  * four; P3 wins <3,3> with P1, P5), with a twist between P1 entering <2,2> and P4's thaw.
  */
-function schedule(twist: (net: HandNet, first: Accept) => void): { net: HandNet; b2: string } {
-  const net = new HandNet([[], [], [], [], []], cutCfg, random);
+function schedule(twist: (net: HandNet, first: Accept) => void, m?: Mutation): { net: HandNet; b2: string } {
+  const net = new HandNet([[], [], [], [], []], cutCfg, random, (c, st, r) => makeReplica(m, c, st, r, {}));
   electWith(net, 4, [1, 2]);
   assert.ok(net.R[3].isLeader);
   net.sync(4);
@@ -101,15 +102,25 @@ function schedule(twist: (net: HandNet, first: Accept) => void): { net: HandNet;
 }
 
 describe('attack6 guards: byte-capped accepts into a new term (these pass on 7fa16b0)', () => {
+  const crashAfterEntering = (n: HandNet) => {
+    n.deliver('P2', 'P1', 'accept');
+    n.sync(1);
+    n.crash(1);
+  };
+
   it('P1 crashes after entering <2,2> on the cut accept and restarts from its records: it still holds the four blocks, and one block is decided at depth 2', () => {
-    const { net, b2 } = schedule((n) => {
-      n.deliver('P2', 'P1', 'accept');
-      n.sync(1);
-      n.crash(1);
+    const { net, b2 } = schedule((n, f) => {
+      crashAfterEntering(n);
       assert.equal(n.R[0].durable.end, 4, 'replayed from disk: blocks 2, 3 kept under <2,2>');
+      void f;
     });
     assert.equal(decidedAt(net, 2).size, 1);
     assert.ok(holders(net, 2, b2) >= 3);
+  });
+
+  it('(the guard bites: with the forget-cut-tail mutant the same crash schedule decides two blocks at depth 2)', () => {
+    const { net } = schedule(crashAfterEntering, 'forget-cut-tail');
+    assert.equal(decidedAt(net, 2).size, 2);
   });
 
   it('P1 crashes after writing, before fsyncing, its entry into <2,2>: it restarts with its <1,4> votes', () => {
