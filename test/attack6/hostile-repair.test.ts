@@ -19,7 +19,7 @@ let r = 5;
 const random = () => (r = (Math.imul(r, 1664525) + 1013904223) >>> 0);
 
 describe('attack6: hostile repair response', () => {
-  it('a repair whose block at my commit-1 differs from my decided one is refused, not an invariant failure [FAILS: pre-existing]', () => {
+  it('a repair whose block at my commit-1 differs from my decided one is refused, not an invariant failure (an invariant failure before fec1e0e)', () => {
     const T = Ballot.of(1, 2, 0);
     const mine = mineBlock(Operation.of('put', 'k', '"mine"', 'C1', 1), GENESIS_POINTER, random).block;
     const st = new DurableState();

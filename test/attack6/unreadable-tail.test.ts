@@ -45,7 +45,7 @@ function electWith(net: HandNet, leader: number, voters: number[]): void {
 const holders = (net: HandNet, depth: number, hash: string) => net.R.filter((r) => r.durable.end > depth && r.durable.hash(depth) === hash).map((r) => r.name);
 
 describe('attack6: a cut accept whose tail stops below the acceptor\'s decided prefix', () => {
-  it('the unit rule: a tail that does not reach my suffix is refused, also when the cut lies below my decided prefix [FAILS on 7fa16b0: votes dropped silently]', () => {
+  it('the unit rule: a tail that does not reach my suffix is refused, also when the cut lies below my decided prefix (dropped the votes silently before fec1e0e)', () => {
     const T0 = Ballot.of(1, 4, 0);
     const chain: ReturnType<typeof mineBlock>['block'][] = [];
     let head = '0'.repeat(64);
@@ -65,7 +65,7 @@ describe('attack6: a cut accept whose tail stops below the acceptor\'s decided p
     assert.ok(!out.persist.some((x) => x.t === 'accept'), 'no accept record that truncates them');
   });
 
-  it('end to end: the new leader P2 cannot read blocks 0 and 1; P1 drops votes P4 then counts; P3 decides another block at depth 2 [FAILS on 7fa16b0]', () => {
+  it('end to end: the new leader P2 cannot read blocks 0 and 1; P1 keeps the votes P4 then counts, and one block is decided at depth 2 (before fec1e0e P1 dropped them and P3 decided another)', () => {
     const net = new HandNet([[], [], [], [], []], cfg, random);
     // P4 leads <1,4> with P1 and P2.
     electWith(net, 4, [1, 2]);
