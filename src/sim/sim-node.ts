@@ -64,7 +64,7 @@ export interface SimNodeEnv {
   /** Counts checkpoint events for the run's statistics. */
   count(what: 'checkpoints' | 'checkpointRestarts' | 'checkpointFallbacks'): void;
   /** This seed's checkpoint policy, and a planted checkpoint bug (a mutant). */
-  checkpoints: { policy: CheckpointPolicy; mutation?: CheckpointMutation; rng: Prng; damageAtStart: number; compareWithReplay: boolean };
+  checkpoints: { policy: CheckpointPolicy; mutation?: CheckpointMutation; rng: Prng; damageAtStart: number; compareWithReplay: boolean; installThresholdBlocks?: number };
 }
 
 /** Why a restart from a checkpoint differs from a full replay of the same chain.log (null: it does not). */
@@ -75,6 +75,7 @@ export function differsFromReplay(fromCkpt: LoadReport, full: LoadReport, sm: St
   if (String(a.promised) !== String(b.promised) || String(a.suffixBallot) !== String(b.suffixBallot)) return `promised ${a.promised}/suffix term ${a.suffixBallot}, a full replay gives ${b.promised}/${b.suffixBallot}`;
   if (fromCkpt.voteFloor !== full.voteFloor) return `vote floor ${fromCkpt.voteFloor}, a full replay gives ${full.voteFloor}`;
   for (let d = a.base; d < a.end; d++) if (a.hash(d) !== b.hash(d)) return `block ${d} differs from a full replay's`;
+  if (b.base > 0) return null; // (chain.log holds an install: its blocks below are not in it; the simulator checks the installed dictionary when it is installed)
   const replayed = new StateMachine();
   for (let d = 0; d < b.commit; d++) replayed.apply(b.held(d));
   const dict = (m: StateMachine) => JSON.stringify([...m.dict].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
@@ -156,7 +157,9 @@ export class SimNode {
     // A second copy, from a full replay (the core's own is mutated as it runs); a restart from a
     // checkpoint must give exactly what the full replay gives.
     const full = this.env.load(this.disk);
+    full.state.older ??= blocks;
     this.synced = full.state;
+    if (report.state.base > (report.checkpoint?.depth ?? 0)) this.env.fail('checkpoint', `${this.name} restarted with an install at depth ${report.state.base} in chain.log but no usable checkpoint at or above it`);
     if (report.checkpoint && ck.compareWithReplay) {
       const sm = checkpointStateMachine(report.checkpoint);
       for (let d = report.state.base; d < report.state.commit; d++) sm.apply(report.state.held(d));
@@ -175,8 +178,10 @@ export class SimNode {
     this.upkeep = new StoreUpkeep({
       chain: this.disk, syncChain: () => this.syncAll(), blocks, dir: this.checkpoints, policy: ck.policy,
       identity: { cluster: 'sim', node: this.name }, startedFrom: report.checkpoint, now: () => this.localNow(),
-      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies,
+      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies, installThresholdBlocks: ck.installThresholdBlocks,
     });
+    const resume = StoreUpkeep.backfillInput(blocks, replica);
+    const upkeep = this.upkeep;
     const life = this.incarnation;
     this.host = new HostLoop(replica, {
       now: () => this.localNow(),
@@ -203,10 +208,32 @@ export class SimNode {
         }
         this.env.observe(this, out);
       },
+      install: (inst) => {
+        if (this.armed === 'ckpt-write' || this.armed === 'ckpt-rename') this.checkpoints.armed = this.armed;
+        return upkeep.install(replica, inst);
+      },
+      serveCheckpoint: (req) => upkeep.serve(replica, req),
+      backfill: (from, blocks) => {
+        const problem = upkeep.backfill(replica, from, blocks);
+        if (problem) this.env.fail('invariant', `${this.name} ${problem}`);
+      },
     });
+    if (resume) this.host.input(resume);
     const st = report.state;
     this.env.log(`${this.name} up${report.checkpoint ? ` from checkpoint ${report.checkpoint.depth}` : ''}: depth ${st.commit} decided, ${st.end - st.commit} tentative, promised ${st.promised ?? '-'}`);
     return report;
+  }
+
+  /**
+   * What this node holds for the final checks: its running core's state, or (down) what its disk
+   * holds, with the blocks a backfill had still to bring (not held) when it went down.
+   */
+  atRest(): { state: DurableState; hole: { from: number; to: number } | null } {
+    if (this.replica) return { state: this.replica.durable, hole: null };
+    const blocks = new BlockFile(this.blocksDisk, { readOnly: true });
+    this.synced.older = blocks;
+    if (this.synced.base === 0) return { state: this.synced, hole: null };
+    return { state: this.synced, hole: { from: blocks.count, to: blocks.hole ? blocks.upperFrom : Math.max(blocks.count, this.synced.base) } };
   }
 
   /** A crash: the process dies; unsynced bytes are lost, except possibly a torn prefix (with a lost chunk). */

@@ -89,7 +89,7 @@ export interface LoadOptions {
 function isRecord(v: unknown): v is DurableRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as { t?: unknown };
-  return r.t === 'promise' || r.t === 'accept' || r.t === 'decide' || r.t === 'learn';
+  return r.t === 'promise' || r.t === 'accept' || r.t === 'decide' || r.t === 'learn' || r.t === 'install';
 }
 
 function isHeader(v: unknown): v is LogHeader {

@@ -120,6 +120,12 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     throw e;
   }
   report.warnings.unshift(...early);
+  const installedAt = report.state.base;
+  if (installedAt > (report.checkpoint?.depth ?? 0)) {
+    disk.closeUntouched();
+    blocks.close();
+    throw new StoreRefused(`${file} installed a peer's checkpoint at depth ${installedAt}, but no usable checkpoint at or above that depth is left in ${o.dir} (see the lines above): the dictionary cannot be rebuilt here; move the folder away to start this node empty (it then catches up from its peers)`);
+  }
   const header = headerFor(o.identity);
   if (report.tampered) {
     const keep = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
