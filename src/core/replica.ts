@@ -1154,6 +1154,7 @@ export class Replica {
     this.reindexSuffix();
     this.repair = null;
     this.backfill = null; // (the host starts it again below the new anchor)
+    this.out.backfill = []; // (blocks of the old hole: the host drops that hole's upper part)
     this.event(`installed ${pname(peer)}'s checkpoint at depth ${c.depth} (${bytes} bytes, ${c.dict.length} keys), ${c.depth - from} blocks ahead of my decided depth; the blocks below it are backfilled in the background`);
     if (this.aheadOfMe.commit > d.commit) this.askRepair(this.aheadOfMe.peer, now);
   }

@@ -19,6 +19,7 @@ import { HostLoop } from '../host/host-loop';
 import { DurableRecord } from '../core/durable';
 import { ChainStore } from '../store/chain-store';
 import { BlockFile } from '../store/block-file';
+import { missingInstallRecord } from '../store/chain-store';
 import { checkpointStateMachine, CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, StoreUpkeep } from '../store/checkpoint';
 import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
@@ -109,6 +110,11 @@ export class ChainNode {
     for (const w of report.warnings) o.log(`[store] ${w}`);
     this.store = store;
     this.blockFile = blocks;
+    const lost = missingInstallRecord(report);
+    if (lost) {
+      this.persist([lost], o.fsync !== false);
+      o.log(`[store] wrote again the install record of checkpoint ${report.checkpoint!.depth} (a crash came between the checkpoint and its record)`);
+    }
     this.voteFloor = report.voteFloor;
     const core: CoreConfig = { ...defaultCoreConfig(o.id, o.delayMs, o.config.nodes.length), ...o.core };
     this.replica = new Replica(core, report.state, (() => {

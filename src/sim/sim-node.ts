@@ -13,7 +13,7 @@ import { Outbound, Output, pname, Replica } from '../core/replica';
 import { HostLoop } from '../host/host-loop';
 import { StateMachine } from '../core/state-machine';
 import { BlockFile } from '../store/block-file';
-import { ChainStore, LoadOptions, LoadReport } from '../store/chain-store';
+import { ChainStore, LoadOptions, LoadReport, missingInstallRecord } from '../store/chain-store';
 import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy, chooseCheckpoint, StoreUpkeep } from '../store/checkpoint';
 import { MemDisk } from '../store/disk';
 import { CheckpointCrash, MemCheckpointDir } from './mem-checkpoints';
@@ -153,6 +153,11 @@ export class SimNode {
     if (this.vouched) {
       const lost = stillHolds(report.state, this.vouched);
       if (lost) this.env.fail('durability', `${this.name} restarted without a block it had vouched for: ${lost}`);
+    }
+    const lostInstall = missingInstallRecord(report);
+    if (lostInstall) {
+      new ChainStore(this.disk).write([lostInstall], true);
+      this.env.log(`${this.name} store: wrote again the install record of checkpoint ${report.checkpoint!.depth}`);
     }
     // A second copy, from a full replay (the core's own is mutated as it runs); a restart from a
     // checkpoint must give exactly what the full replay gives.

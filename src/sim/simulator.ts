@@ -320,7 +320,7 @@ class Simulation {
     if (out.install) this.checkInstall(node, out.install);
     for (const e of out.events) {
       if (this.o.trace) this.log(`${node.name} ${e}`);
-      if (e.startsWith('installed ') || e.startsWith('backfill complete')) this.log(`${node.name} ${e}`);
+      else if (e.startsWith('installed ') || e.startsWith('backfill complete')) this.log(`${node.name} ${e}`);
       if (e.startsWith('backfill complete')) this.stats.backfillsDone++;
       if (e.startsWith('elected leader')) {
         this.stats.elections++;

@@ -188,6 +188,17 @@ function checkIdentity(
   throw new StoreRefused(`${file} holds ${bytes} bytes but no readable chainkv record${where}${held}: not a chainkv log, or damaged beyond a torn write; ${usage}`);
 }
 
+/**
+ * The install record a start must write again (null: none): chain.log lost the one after an
+ * installed checkpoint's position (a crash after the checkpoint file was durable, before the
+ * record was). Written again, chain.log alone (replayed whole) stays consistent with the state.
+ */
+export function missingInstallRecord(report: LoadReport): DurableRecord | null {
+  const c = report.checkpoint;
+  if (!c?.installed || report.kept.some((r) => r.t === 'install' && r.depth === c.depth)) return null;
+  return { t: 'install', depth: c.depth, anchor: c.anchor };
+}
+
 /** The node's writer: appends the core's records, fsyncing when the core says it must. */
 export class ChainStore {
   private readonly log: RecordLog;

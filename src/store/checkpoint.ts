@@ -286,6 +286,11 @@ export class StoreUpkeep {
   static reconcile(blocks: BlockFile, r: Replica): string | null {
     const d = r.durable;
     d.older ??= blocks; // (a core that starts in a hole reads what it holds below it from here)
+    if (blocks.hole && blocks.end < d.base) {
+      // (cannot happen with the install's fsync of blocks.dat; kept as a guard) the part above
+      // the hole stops below the installed depth: drop it, the backfill brings it again
+      blocks.truncate(blocks.count);
+    }
     const n = Math.min(blocks.end, d.commit);
     const had = blocks.end;
     let keep = n;
@@ -392,6 +397,9 @@ export class StoreUpkeep {
     const o = this.o;
     o.syncChain();
     o.blocks.truncate(o.blocks.count); // (a previous install's blocks above its hole: one hole at a time)
+    // What blocks.dat holds now is durable: after a crash, whatever part of the later writes (the
+    // blocks from the installed depth on, and backfilled ones below it) survives sits on it.
+    o.blocks.sync();
     const logOffset = o.chain.size();
     this.write({
       cluster: o.identity.cluster, node: o.identity.node, ...inst.base, logOffset, logTail: logTail(o.chain, logOffset),
