@@ -1066,6 +1066,7 @@ export class Replica {
   /** More than the threshold behind `peer`: fetch its checkpoint instead of repairing. True while a fetch is under way. */
   private maybeFetch(peer: number, commit: number, now: number): boolean {
     if (this.fetch) return true;
+    if (commit > this.aheadOfMe.commit) this.aheadOfMe = { peer, commit };
     if (commit - this.durable.commit <= this.installThreshold || now - this.fetchFailedAt < this.cfg.electionTimeoutMs) return false;
     this.fetch = { peer, sha256: '', total: 0, depth: 0, parts: [], got: 0, at: now, lastProgressAt: now };
     this.repair = null;
