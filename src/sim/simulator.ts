@@ -179,7 +179,7 @@ class Simulation {
     this.rng = new Prng(o.seed);
     // Checkpoints draw from a PRNG of their own, so the seeds drawn before they existed keep their schedules.
     this.ckptRng = new Prng((o.seed * 2654435761 + 0x5eed) % 2 ** 32);
-    this.ckpt = drawCheckpoints(this.ckptRng, o.mutation);
+    this.ckpt = drawCheckpoints(this.ckptRng, o.mutation, o.seed);
     const swarmRng = this.rng.fork();
     this.churn = o.profile === 'churn';
     this.swarm = drawSwarm(swarmRng, o.profile);
@@ -448,15 +448,28 @@ class Simulation {
       const type = this.churn && r.chance(0.6) ? 'decide' : r.pick(['write', 'promise', 'accept', 'decide', 'learn', 'fsync'] as const);
       this.at(t, armAndRestart(type, r.int(20, 1000), this.churn || r.chance(0.5)));
     }
-    // Crashes inside a checkpoint write (a torn temp file; a rename the folder's fsync did not cover),
-    // also an installed one's, and right after an install record.
+    // Crashes inside a checkpoint write (a torn temp file; a rename the folder's fsync did not cover).
     for (let i = 0; i < this.ckpt.crashes; i++) {
       const c = this.ckptRng;
-      this.at(c.int(50, this.faultMs - 50), armAndRestart(c.pick(['ckpt-write', 'ckpt-rename', 'install'] as const), c.int(100, 1500), c.chance(0.5)));
+      this.at(c.int(50, this.faultMs - 50), armAndRestart(c.pick(['ckpt-write', 'ckpt-rename'] as const), c.int(100, 1500), c.chance(0.5)));
+    }
+    // Crashes at an install: right after its record, or inside its checkpoint write (armed on a node that is fetching).
+    for (let i = 0; i < this.ckpt.installCrashes; i++) {
+      const c = this.ckpt.installRng;
+      const t = c.int(50, this.faultMs - 50);
+      const type = c.pick(['install', 'ckpt-write', 'ckpt-rename'] as const);
+      const downFor = c.int(50, 1000);
+      this.at(t, () => {
+        const node = this.nodes.find((n) => n.replica?.catchUp.fetch && !n.armed && !this.gone.has(n.id));
+        if (!node) return;
+        node.armed = type;
+        this.log(`${node.name} armed while fetching a checkpoint: ${describeArmed(type)}`);
+        this.at(this.now + downFor, () => { if (!this.gone.has(node.id)) this.restart(node); });
+      });
     }
     // Crashes of a node that is backfilling (it resumes from what blocks.dat kept).
     for (let i = 0; i < this.ckpt.backfillCrashes; i++) {
-      const c = this.ckptRng;
+      const c = this.ckpt.installRng;
       const t = c.int(50, this.faultMs - 50);
       const downFor = c.int(20, 800);
       this.at(t, () => {
@@ -752,9 +765,11 @@ interface CheckpointDraw {
   /** Fast catch-up: how far behind a node installs a peer's checkpoint (small: often), and crashes of backfilling nodes. */
   installThresholdBlocks: number;
   backfillCrashes: number;
+  installCrashes: number;
+  installRng: Prng;
 }
 
-function drawCheckpoints(r: Prng, mutation: Mutation | undefined): CheckpointDraw {
+function drawCheckpoints(r: Prng, mutation: Mutation | undefined, seed: number): CheckpointDraw {
   const never = r.chance(0.15);
   return {
     policy: {
@@ -766,9 +781,21 @@ function drawCheckpoints(r: Prng, mutation: Mutation | undefined): CheckpointDra
     mutation: mutation === 'checkpoint-tentative' || mutation === 'checkpoint-no-dedupe' ? mutation : undefined,
     damageAtStart: r.pick([0, 0, 0.2, 0.5]),
     crashes: r.pick([0, 0, 1, 3]),
-    // (drawn last, so the draws above keep the schedules seeds had before installs existed)
+    ...drawInstalls(new Prng((seed * 40503 + 0x1157) % 2 ** 32)),
+  };
+}
+
+/**
+ * Fast catch-up draws, from a PRNG of their own (so the draws of seeds before installs existed
+ * are kept): how far behind a node installs (small: often), crashes right after an install
+ * record or while backfilling.
+ */
+function drawInstalls(r: Prng): { installThresholdBlocks: number; backfillCrashes: number; installCrashes: number; installRng: Prng } {
+  return {
     installThresholdBlocks: r.pick([3, 8, 20, 60, Number.MAX_SAFE_INTEGER]),
     backfillCrashes: r.pick([0, 1, 3]),
+    installCrashes: r.pick([0, 1, 2]),
+    installRng: r.fork(),
   };
 }
 
