@@ -106,7 +106,7 @@ export class ChainNode {
     this.lock = DirLock.take(o.dataDir);
     const t0 = Date.now();
     const identity = { cluster: clusterId(o.config.nodes), node: this.name };
-    const { report, store, disk, blocks, checkpoints } = openChainStore({ dir: o.dataDir, identity });
+    const { report, store, disk, blocks, checkpoints, sm } = openChainStore({ dir: o.dataDir, identity });
     for (const w of report.warnings) o.log(`[store] ${w}`);
     this.store = store;
     this.blockFile = blocks;
@@ -124,7 +124,7 @@ export class ChainNode {
         if (i === buf.length) { crypto.getRandomValues(buf); i = 0; }
         return buf[i++];
       };
-    })(), { voteFloor: report.voteFloor, sm: report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined });
+    })(), { voteFloor: report.voteFloor, sm: sm ?? (report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined) });
     const st = report.state;
     const from = report.checkpoint ? `from checkpoint ${report.checkpoint.depth} + ` : '';
     o.log(`[store] loaded ${from}${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; ${report.tampered ? 'kept only the part that verifies' : from ? 'replayed blocks verified against its anchor' : 'chain verified'}`);

@@ -14,7 +14,7 @@ import { HostLoop } from '../host/host-loop';
 import { StateMachine } from '../core/state-machine';
 import { BlockFile } from '../store/block-file';
 import { ChainStore, LoadOptions, LoadReport, missingInstallRecord } from '../store/chain-store';
-import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy, chooseCheckpoint, StoreUpkeep } from '../store/checkpoint';
+import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy, chooseCheckpoint, stateMachineFromBlocks, StoreUpkeep } from '../store/checkpoint';
 import { MemDisk } from '../store/disk';
 import { CheckpointCrash, MemCheckpointDir } from './mem-checkpoints';
 import { Prng } from './prng';
@@ -59,7 +59,7 @@ export interface SimNodeEnv {
   observe(node: SimNode, out: Output): void;
   /** A check failed: stop the run. */
   fail(property: 'durability' | 'invariant' | 'checkpoint', detail: string): never;
-  makeReplica(node: SimNode, report: LoadReport): Replica;
+  makeReplica(node: SimNode, report: LoadReport, sm?: StateMachine): Replica;
   load(disk: MemDisk, from?: LoadOptions['from']): LoadReport;
   /** Counts checkpoint events for the run's statistics. */
   count(what: 'checkpoints' | 'checkpointRestarts' | 'checkpointFallbacks'): void;
@@ -135,7 +135,7 @@ export class SimNode {
   start(): LoadReport {
     const before = this.synced;
     const ck = this.env.checkpoints;
-    if (ck.rng.chance(ck.damageAtStart)) {
+    if (ck.rng.chance(ck.damageAtStart) && this.canLoseCheckpoints()) {
       const done = this.checkpoints.damageNewest(ck.rng);
       if (done) this.env.log(`${this.name} disk fault while down: ${done}`);
     }
@@ -164,7 +164,13 @@ export class SimNode {
     const full = this.env.load(this.disk);
     full.state.older ??= blocks;
     this.synced = full.state;
-    if (report.state.base > (report.checkpoint?.depth ?? 0)) this.env.fail('checkpoint', `${this.name} restarted with an install at depth ${report.state.base} in chain.log but no usable checkpoint at or above it`);
+    let rebuilt: StateMachine | undefined;
+    if (report.state.base > (report.checkpoint?.depth ?? 0)) {
+      const sm = stateMachineFromBlocks(blocks, report.state.base, report.state.headHash(report.state.base));
+      if (typeof sm === 'string') this.env.fail('checkpoint', `${this.name} restarted with an install at depth ${report.state.base} in chain.log, no usable checkpoint at or above it, and ${sm}`);
+      rebuilt = sm;
+      this.env.log(`${this.name} store: no checkpoint at or above the installed depth ${report.state.base}: dictionary rebuilt from blocks.dat`);
+    }
     if (report.checkpoint && ck.compareWithReplay) {
       const sm = checkpointStateMachine(report.checkpoint);
       for (let d = report.state.base; d < report.state.commit; d++) sm.apply(report.state.held(d));
@@ -176,7 +182,7 @@ export class SimNode {
     this.frozenUntil = 0;
     this.deferred = [];
     this.armed = null;
-    const replica = this.env.makeReplica(this, report);
+    const replica = this.env.makeReplica(this, report, rebuilt);
     const reconciled = StoreUpkeep.reconcile(blocks, replica);
     if (reconciled) this.env.log(`${this.name} store: ${reconciled}`);
     this.voteFloor = report.voteFloor;
@@ -239,6 +245,16 @@ export class SimNode {
     this.synced.older = blocks;
     if (this.synced.base === 0) return { state: this.synced, hole: null };
     return { state: this.synced, hole: { from: blocks.count, to: blocks.hole ? blocks.upperFrom : Math.max(blocks.count, this.synced.base) } };
+  }
+
+  /**
+   * Whether losing its checkpoints still lets this node start: it never installed one, or
+   * blocks.dat holds every block below the installed depth (the dictionary is rebuilt from them).
+   * Damage beyond that (a node that installed and lost every checkpoint before its backfill
+   * completed) makes a node refuse to start, a known limit the simulator does not explore.
+   */
+  private canLoseCheckpoints(): boolean {
+    return this.synced.base === 0 || new BlockFile(this.blocksDisk, { readOnly: true }).count >= this.synced.base;
   }
 
   /** A crash: the process dies; unsynced bytes are lost, except possibly a torn prefix (with a lost chunk). */

@@ -295,9 +295,9 @@ class Simulation {
       log: (l) => this.log(l),
       observe: (n, out) => this.observe(n, out),
       fail: (p, d) => this.fail(p, d),
-      makeReplica: (n, report) => {
+      makeReplica: (n, report, rebuilt) => {
         const r = this.rng.fork();
-        const sm = report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined;
+        const sm = rebuilt ?? (report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined);
         return makeReplica(this.o.mutation, this.coreCfg(n.id), report.state, () => r.u32(), { voteFloor: report.voteFloor, sm });
       },
       load: (disk, from) => loadState(disk, { forgetPromises: this.o.mutation === 'forget-promise', from }),

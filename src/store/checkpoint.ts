@@ -23,7 +23,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Ballot, Block, InstallChunk, make, MAX_INSTALL_CHUNK_BYTES } from '../../messages';
-import { blockHash } from '../chain';
+import { blockHash, GENESIS_POINTER } from '../chain';
 import { DurableBase } from '../core/durable';
 import type { Input, InstallAction, Replica, ServeRequest } from '../core/replica';
 import { MAX_SESSIONS, Session, StateMachine } from '../core/state-machine';
@@ -185,6 +185,25 @@ export function checkpointStateMachine(c: Checkpoint): StateMachine {
   for (const [k, s] of c.sessions) sm.sessions.set(k, s);
   sm.applied = c.depth;
   return sm;
+}
+
+/**
+ * The dictionary and sessions at `depth`, rebuilt from blocks.dat (blocks 0..depth-1, each linked
+ * to the one below, the last hashing to `anchor`): a node that installed a checkpoint and has
+ * lost every checkpoint at or above that depth starts this way once its backfill is complete.
+ * The reason it cannot, or the state machine.
+ */
+export function stateMachineFromBlocks(blocks: { block(depth: number): Block | null }, depth: number, anchor: string): StateMachine | string {
+  const sm = new StateMachine();
+  let head = GENESIS_POINTER;
+  for (let d = 0; d < depth; d++) {
+    const b = blocks.block(d);
+    if (!b) return `blocks.dat does not hold block ${d} (the backfill below the installed checkpoint is not complete)`;
+    if (b.hashPointer !== head) return `block ${d} in blocks.dat does not link to block ${d - 1}`;
+    head = blockHash(b);
+    sm.apply(b);
+  }
+  return head === anchor ? sm : `block ${depth - 1} in blocks.dat is not the installed anchor`;
 }
 
 function logTail(chain: Disk, offset: number): string {
