@@ -599,7 +599,7 @@ export class Replica {
     else if (pp.match >= pp.next) this.sendAccept(peer); // it has all I sent (a byte cap cut the accept short): the next part
     this.noteRemoteCommit(peer, m.commit, m.commitHash, now);
     this.advanceCommit(now);
-    if (this.durable.commit - pp.commit > this.farBehind) this.sendAccept(peer); // far behind: push repair
+    if (this.durable.commit - pp.commit > this.cfg.batchMax) this.sendAccept(peer); // far behind: push repair
   }
 
   /** Leader: the highest depth held by a majority under my term becomes decided. */
@@ -857,7 +857,7 @@ export class Replica {
     const l = this.leadership!;
     const d = this.durable;
     const pp = l.peers.get(peer)!;
-    if (d.commit - pp.commit > this.farBehind) {
+    if (d.commit - pp.commit > this.cfg.batchMax) {
       const from = pp.commit;
       this.send(peer, make(RepairResponse, { from, blocks: this.decidedBatch(from), commit: d.commit }));
       pp.sentAt = now;
@@ -1047,10 +1047,6 @@ export class Replica {
     return this.cfg.installThresholdBlocks ?? INSTALL_THRESHOLD_BLOCKS;
   }
 
-  /** Leader: a peer further behind than this gets decided blocks (repair), not my log; past the install threshold it then fetches a checkpoint. */
-  private get farBehind(): number {
-    return Math.min(this.cfg.batchMax, this.installThreshold);
-  }
 
   /** Progress of a checkpoint fetch and of the backfill, for `status`. */
   get catchUp(): { fetch: { peer: string; depth: number; got: number; total: number } | null; backfill: { from: number; to: number; done: number; of: number } | null; installs: number; backfills: number } {

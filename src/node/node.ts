@@ -150,8 +150,11 @@ export class ChainNode {
           // (the newest blocks: in memory, or read from blocks.dat; none of a hole being backfilled)
           const from = Math.max(0, d.end - 8);
           const tail = d.range(from, d.end, Infinity, Infinity, () => 0);
-          const pad = new Array(from).fill(undefined);
-          return chainTail([...pad, ...tail], [...pad, ...tail.map((_, i) => d.hash(from + i) ?? '')], this.replica.commit);
+          const blocks: Block[] = [];
+          const hashes: string[] = [];
+          blocks.length = hashes.length = from + tail.length; // (sparse: only the tail is looked at)
+          tail.forEach((b, i) => { blocks[from + i] = b; hashes[from + i] = d.hash(from + i) ?? ''; });
+          return chainTail(blocks, hashes, this.replica.commit);
         },
         kv: () => kvSample(this.replica.sm.dict),
       }, o.events);

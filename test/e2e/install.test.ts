@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { assertAllAgree, Cluster, describeAll, forgetProcs, stopAll } from './harness';
 
 describe('e2e: a node far behind installs a checkpoint and backfills', function () {
-  this.timeout(90_000);
+  this.timeout(120_000);
 
   afterEach(async function () {
     const t = this.currentTest;
@@ -21,7 +21,9 @@ describe('e2e: a node far behind installs a checkpoint and backfills', function 
   after(stopAll);
 
   it('installs, serves at the decided depth, backfills to a complete chain equal to the others', async () => {
-    const threshold = 30;
+    // (Behind by more than a batch (1,000 blocks), so the leader sends it decided blocks, not its
+    // log, and past the threshold it asks for a checkpoint.)
+    const threshold = 400;
     const c = await Cluster.start({ nodeArgs: ['--checkpoint-blocks', '25', '--install-threshold', String(threshold), '--quiet'] });
     const c1 = c.startClient(1, { leader: 1 });
     const put = async (i: number) => {
@@ -33,8 +35,14 @@ describe('e2e: a node far behind installs a checkpoint and backfills', function 
     const victim = first.leader === 'P5' ? 4 : 5;
     for (let i = 1; i < 10; i++) await put(i);
     await c.sigkill(victim);
-    const behind = 3 * threshold;
-    for (let i = 10; i < 10 + behind; i++) await put(i);
+    const behind = 1200;
+    const writers = [c1, c.startClient(2, { leader: 1 }), c.startClient(3, { leader: 1 })];
+    await Promise.all(writers.map(async (w, k) => {
+      for (let i = 10 + k; i < 10 + behind; i += writers.length) {
+        const r = await w.op(`put key${i % 7} {"v":${i}}`);
+        assert.equal(r.error, undefined, r.error);
+      }
+    }));
     const leaderDepth = (await c.node(Number(first.leader!.slice(1))).status()).depth;
 
     const p = await c.startNode(victim);
@@ -48,15 +56,15 @@ describe('e2e: a node far behind installs a checkpoint and backfills', function 
       assert.ok(Date.now() - t < 10_000, `P${victim} still at depth ${s.depth}, the leader decided ${leaderDepth}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const c2 = c.startClient(2, { leader: victim });
-    const r = await c2.op('get key3');
-    assert.equal(r.error, undefined, r.error);
+    const via = await c.connect('X1', { hint: victim }); // (a client that asks the far-behind node first)
+    const r = await via.get('key3');
+    assert.equal(r.result, (await c.node(Number(first.leader!.slice(1))).kv()).kv.key3, 'the value the leader holds');
     await p.waitForLine(/backfill complete: blocks \d+\.\.\d+ verified back from the anchor and stored/, { what: `P${victim} to finish its backfill`, timeoutMs: 20_000 });
     const s = await p.status() as unknown as { catchUp: { installs: number; backfills: number; backfill: unknown } };
     assert.ok(s.catchUp.installs >= 1 && s.catchUp.backfills >= 1 && s.catchUp.backfill === null, JSON.stringify(s.catchUp));
-    await put(200);
+    await put(2000);
     const agreed = await assertAllAgree(c, { minDepth: 11 + behind });
-    assert.equal(agreed.kv.key4, '{"v":200}');
+    assert.equal(agreed.kv.key5, '{"v":2000}');
     // Its files verify and are complete again (no range still being backfilled).
     const cli = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'src', 'cli', 'verify-main.js'), '--data-dir', c.dataDir(victim)], { encoding: 'utf8' });
     assert.equal(cli.status, 0, cli.stderr + cli.stdout);
@@ -67,7 +75,7 @@ describe('e2e: a node far behind installs a checkpoint and backfills', function 
     await c.sigkill(victim);
     const again = await c.startNode(victim);
     await again.waitForLine(/\[store\] loaded from checkpoint \d+ \+/, { what: `P${victim} to load from a checkpoint` });
-    await put(201);
+    await put(2001);
     await assertAllAgree(c, { minDepth: 13 + behind });
   });
 });
