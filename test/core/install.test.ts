@@ -13,7 +13,12 @@ import { blockHash, GENESIS_POINTER, mineBlock } from '../../src/chain';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 import { StateMachine } from '../../src/core/state-machine';
-import { Checkpoint, encodeCheckpoint } from '../../src/store/checkpoint';
+import { catchUpText } from '../../src/node/catch-up';
+import { MemCheckpointDir } from '../../src/sim/mem-checkpoints';
+import { Prng } from '../../src/sim/prng';
+import { BlockFile } from '../../src/store/block-file';
+import { Checkpoint, DEFAULT_CHECKPOINT_POLICY, encodeCheckpoint, StoreUpkeep } from '../../src/store/checkpoint';
+import { MemDisk } from '../../src/store/disk';
 
 const cfg = (id: number, threshold = 10): CoreConfig => ({
   id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100,
@@ -258,5 +263,79 @@ describe('core: fast catch-up (install a checkpoint, backfill below it)', () => 
     const stale = n.step(msg('P1', make(Accept, { ballot: Ballot.of(2, 1, 30), blocks: decided.slice(30, 31), commit: 30, commitHash: blockHash(decided[29]) })), 20);
     assert.deepEqual(stale.send.map((s) => s.msg.kind).filter((k) => k !== 'repair-request'), ['nack']);
     assert.equal(stale.persist.filter((p) => p.t === 'accept').length, 0);
+  });
+});
+
+describe('host: serving a checkpoint image, installing one (StoreUpkeep)', () => {
+
+  function host(n: Replica, threshold: number) {
+    const dir = new MemCheckpointDir((why) => { throw new Error(why); }, new Prng(1));
+    const blocks = new BlockFile(new MemDisk());
+    const chain = new MemDisk();
+    const upkeep = new StoreUpkeep({
+      chain, syncChain: () => chain.sync(), blocks, dir, policy: { ...DEFAULT_CHECKPOINT_POLICY, everyBlocks: 1_000_000 },
+      identity: { cluster: 'c', node: 'P2' }, startedFrom: null, now: () => 0, installThresholdBlocks: threshold,
+    });
+    upkeep.afterTurn(n, 0); // blocks.dat catches up with the decided chain
+    return { dir, blocks, upkeep };
+  }
+
+  it('serves its newest checkpoint, taking one first when it has none (or it is more than half the threshold behind); nothing to a node not behind it', () => {
+    const n = behind(30);
+    const h = host(n, 10);
+    assert.equal(h.dir.list().length, 0);
+    const first = h.upkeep.serve(n, { to: 'P3', commit: 5, sha256: '', offset: 0 });
+    assert.equal(first.depth, 30, 'a checkpoint taken now, at the decided depth');
+    assert.equal(h.dir.list().length, 1);
+    const file = h.dir.read(h.dir.list()[0], Infinity)!;
+    assert.equal(first.total, file.length);
+    assert.equal(first.sha256, sha(file));
+    assert.ok(Buffer.from(first.data, 'base64').equals(file.subarray(0, MAX_INSTALL_CHUNK_BYTES)));
+    const none = h.upkeep.serve(n, { to: 'P3', commit: 30, sha256: '', offset: 0 });
+    assert.equal(none.total, 0, 'a node at its depth gets nothing');
+  });
+
+  it('sends a chunk of at most MAX_INSTALL_CHUNK_BYTES from the offset asked, of the image named', () => {
+    const n = behind(30);
+    const h = host(n, 10);
+    // A dictionary large enough to need three chunks.
+    const big = 'x'.repeat(60_000);
+    for (let i = 0; i < 40; i++) n.sm.dict.set(`big${i}`, big);
+    const c0 = h.upkeep.serve(n, { to: 'P3', commit: 5, sha256: '', offset: 0 });
+    assert.ok(c0.total > 2 * MAX_INSTALL_CHUNK_BYTES, `image of ${c0.total} bytes`);
+    const parts: Buffer[] = [Buffer.from(c0.data, 'base64')];
+    assert.equal(parts[0].length, MAX_INSTALL_CHUNK_BYTES);
+    while (parts.reduce((a, b) => a + b.length, 0) < c0.total) {
+      const at = parts.reduce((a, b) => a + b.length, 0);
+      const c = h.upkeep.serve(n, { to: 'P3', commit: 5, sha256: c0.sha256, offset: at });
+      assert.equal(c.offset, at);
+      const data = Buffer.from(c.data, 'base64');
+      assert.ok(data.length > 0 && data.length <= MAX_INSTALL_CHUNK_BYTES);
+      parts.push(data);
+    }
+    assert.equal(sha(Buffer.concat(parts)), c0.sha256);
+    // And the far-behind node installs it: the core takes the chunks, the host writes the checkpoint.
+    const far = behind(5);
+    far.step(farAhead(), 0);
+    let out: Output | null = null;
+    for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) {
+      out = far.step(msg('P2', make(InstallChunk, { depth: 30, sha256: c0.sha256, total: c0.total, offset: at, data: parts[i].toString('base64') })), 10 + i);
+    }
+    assert.ok(out!.install);
+    assert.equal(far.sm.dict.get('big7'), big);
+    const mine = host(far, 10);
+    const next = mine.upkeep.install(far, out!.install!);
+    assert.deepEqual(next, { type: 'backfill', from: 0, to: 30, topHash: blockHash(decided[29]) });
+    const written = mine.dir.read(mine.dir.list()[0], Infinity)!.toString();
+    assert.match(written, /"installed":true/);
+    assert.match(written, /"node":"P2"/);
+  });
+
+  it('status renders a catch-up in progress in one line', () => {
+    assert.equal(catchUpText({ fetch: null, backfill: null, installs: 1, backfills: 1 }), null);
+    assert.equal(
+      catchUpText({ fetch: { peer: 'P2', depth: 1000, got: 3 * 1048576, total: 10 * 1048576 }, backfill: { from: 0, to: 1000, done: 250, of: 1000 }, installs: 1, backfills: 0 }),
+      "installing P2's checkpoint at depth 1000: 3.0 of 10.0 MiB; backfilling blocks 0..999 (250 of 1000 done, 25%)",
+    );
   });
 });
