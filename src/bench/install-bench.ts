@@ -61,7 +61,7 @@ async function main(): Promise<void> {
         break;
       }
       if (at > 900_000) throw new Error(`P5 not done within 900 s: ${JSON.stringify(s)}`);
-      await sleep(servingMs ? 1000 : 20);
+      await sleep(servingMs ? 200 : 20);
     }
     const lines = fs.readFileSync(cluster.logPath(5), 'utf8').split('\n').filter((l) => /installed|backfill complete|fetching its checkpoint/.test(l));
     for (const l of lines) log(`P5: ${l}`);
