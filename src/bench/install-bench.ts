@@ -5,7 +5,10 @@
  * decided depth (it installs a peer's checkpoint, then repairs the blocks after it), and how long
  * until its backfill of the N blocks below the checkpoint completes (blocks.dat whole again).
  *
- *   node dist/src/bench/install-bench.js [--blocks N] [--dir DIR]
+ *   node dist/src/bench/install-bench.js [--blocks N] [--keys K] [--dir DIR]
+ *
+ * (The operations are the benchmark's workload over K keys, 1,000 by default: the dictionary, and
+ * so the checkpoint transferred, grows with K.)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,12 +23,13 @@ async function main(): Promise<void> {
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
   const blocks = Number(arg('blocks') ?? 1_000_000);
+  const keys = Number(arg('keys') ?? 1000);
   const dir = arg('dir') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-install-bench-'));
   const log = (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
-  log(`install bench: ${blocks.toLocaleString('en-US')} blocks behind, in ${dir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
+  log(`install bench: ${blocks.toLocaleString('en-US')} blocks behind (${keys.toLocaleString('en-US')} keys), in ${dir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
   const cluster = await ChainkvCluster.create({ dir, clients: 1 });
   try {
-    const gen = generateChain(path.join(dir, 'generated.log'), blocks);
+    const gen = generateChain(path.join(dir, 'generated.log'), blocks, { keys });
     log(`generated chain.log: ${gen.blocks.toLocaleString('en-US')} blocks, ${(gen.bytes / 2 ** 20).toFixed(0)} MiB, in ${(gen.ms / 1000).toFixed(1)} s`);
     for (let id = 1; id <= 4; id++) fs.copyFileSync(gen.path, path.join(cluster.dataDir(id), 'chain.log'));
     fs.rmSync(gen.path);
