@@ -21,6 +21,10 @@ export function describe(msg: AnyMessage): string {
     case 'decide': return `DECIDE commit=${msg.commit} ballot=${msg.ballot}`;
     case 'repair-request': return `REPAIR-REQUEST from=${msg.from}`;
     case 'repair': return `REPAIR from=${msg.from} blocks=${msg.blocks.length} commit=${msg.commit}`;
+    case 'install-request': return `INSTALL-REQUEST commit=${msg.commit} offset=${msg.offset}${msg.sha256 ? ' image=' + msg.sha256.slice(0, 10) : ''}`;
+    case 'install-chunk': return `INSTALL-CHUNK depth=${msg.depth} offset=${msg.offset} bytes=${Math.floor(msg.data.length * 3 / 4)} total=${msg.total}`;
+    case 'backfill-request': return `BACKFILL-REQUEST ${msg.from}..${msg.to}`;
+    case 'backfill': return `BACKFILL from=${msg.from} blocks=${msg.blocks.length}`;
   }
 }
 

@@ -186,9 +186,54 @@ export class RepairResponse extends Message {
   @field.int() commit = 0;
 }
 
+/** Most bytes of a checkpoint image in one `install-chunk` (before base64). */
+export const MAX_INSTALL_CHUNK_BYTES = 1024 * 1024;
+/** Characters of base64 that carry MAX_INSTALL_CHUNK_BYTES. */
+export const MAX_INSTALL_CHUNK_CHARS = 4 * Math.ceil(MAX_INSTALL_CHUNK_BYTES / 3);
+
+/**
+ * Fast catch-up: send me your checkpoint (a node far behind asks instead of repairing block by
+ * block). `sha256` '' asks for your current image from its start; otherwise bytes from `offset`
+ * of the image with that sha256. `commit` is mine: an image at or below it is of no use.
+ */
+export class InstallRequest extends Message {
+  readonly kind = 'install-request';
+  @field.int() commit = 0;
+  @field.string({ maxLength: 64 }) sha256 = '';
+  @field.int() offset = 0;
+}
+
+/**
+ * Bytes `offset`.. of a checkpoint image (base64 `data`): the checkpoint file at decided depth
+ * `depth`, `total` bytes long with sha256 `sha256` over all of it. `total` 0: I have none newer
+ * than your `commit`.
+ */
+export class InstallChunk extends Message {
+  readonly kind = 'install-chunk';
+  @field.int() depth = 0;
+  @field.string({ maxLength: 64 }) sha256 = '';
+  @field.int() total = 0;
+  @field.int() offset = 0;
+  @field.string({ maxLength: MAX_INSTALL_CHUNK_CHARS }) data = '';
+}
+
+/** Backfill after an install: send me your decided blocks below `to` (down to `from`), newest first. */
+export class BackfillRequest extends Message {
+  readonly kind = 'backfill-request';
+  @field.int() from = 0;
+  @field.int() to = 0;
+}
+
+/** Decided blocks `from`.. (in depth order), the highest ones of the range asked for; none: I cannot serve it. */
+export class BackfillResponse extends Message {
+  readonly kind = 'backfill';
+  @field.int() from = 0;
+  @field.array(() => Block) blocks: Block[] = [];
+}
+
 export const MESSAGE_CLASSES = [
   ClientRequest, ClientReply, NoLeader, Refused, Redirect, LeaderRequest, Forward, Prepare, PromiseMsg, Nack,
-  Accept, Accepted, Decide, RepairRequest, RepairResponse,
+  Accept, Accepted, Decide, RepairRequest, RepairResponse, InstallRequest, InstallChunk, BackfillRequest, BackfillResponse,
 ] as const;
 
 export type AnyMessage = InstanceType<(typeof MESSAGE_CLASSES)[number]>;

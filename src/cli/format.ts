@@ -1,7 +1,7 @@
 /** Human (tables) and --json (one line) renderings of a node's chain, dictionary, queue and status. */
 import { PendingOp } from '../../messages';
 import { printable } from '../limits';
-import { ChainNode, NodeStatus } from '../node/node';
+import { catchUpText, ChainNode, NodeStatus } from '../node/node';
 
 /** printBlockchain without `all` shows this many blocks (the newest) as text. */
 export const PRINT_LAST_DEFAULT = 100;
@@ -14,7 +14,7 @@ export function blockchainJson(node: ChainNode, o: { last?: number } = {}): stri
   return JSON.stringify({
     node: node.name,
     commit: node.replica.commit,
-    blocks: node.blocks(o.last === undefined ? 0 : Math.max(0, end - o.last), end).map((b) => ({
+    blocks: node.blocks(o.last === undefined ? 0 : Math.max(0, end - o.last), end).map((b) => !b.block ? { depth: b.depth, to: b.to, status: b.status } : ({
       depth: b.depth, op: b.block.operation.op, key: b.block.operation.key, value: b.block.operation.value ?? null,
       client: b.block.operation.client, req: b.block.operation.req, session: b.block.operation.session ?? null,
       nonce: b.block.nonce, hashPointer: b.block.hashPointer, hash: b.hash, status: b.status,
@@ -36,7 +36,9 @@ const clip = (s: string, n: number) => {
 
 /** The blocks from `from` to `to` as a table. */
 export function blocksTable(node: ChainNode, from: number, to: number): string {
-  const rows = node.blocks(from, to).map((b) => [
+  const rows = node.blocks(from, to).map((b) => !b.block ? [
+    `${b.depth}..${b.to! - 1}`, 'not held yet: being backfilled from peers (below the installed checkpoint)', '', '', '', '', '', '', '',
+  ] : [
     String(b.depth), b.status, b.block.operation.op, clip(b.block.operation.key, 20), clip(b.block.operation.value ?? '', 36),
     printable(`${b.block.operation.client}#${b.block.operation.req}`), printable(b.block.nonce), b.block.hashPointer.slice(0, 16) + '…', b.hash.slice(0, 16) + '…',
   ]);
@@ -97,5 +99,6 @@ export interface LinkData {
 
 export function statusText(node: ChainNode): string {
   const s = node.status();
-  return `${s.node}: ${s.role}, leader ${s.leader ?? 'unknown'}, ballot ${s.ballot ?? '-'}, promised ${s.promised ?? '-'}, depth ${s.depth} (+${s.tentative} tentative), queue ${s.queue}, failed links: ${s.failedLinks.join(',') || 'none'}`;
+  const catchUp = catchUpText(s.catchUp);
+  return `${s.node}: ${s.role}, leader ${s.leader ?? 'unknown'}, ballot ${s.ballot ?? '-'}, promised ${s.promised ?? '-'}, depth ${s.depth} (+${s.tentative} tentative), queue ${s.queue}, failed links: ${s.failedLinks.join(',') || 'none'}${catchUp ? `; ${catchUp}` : ''}`;
 }

@@ -24,6 +24,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'insecure', type: 'flag', help: 'plain TCP: no encryption, no authentication (anyone who can reach the ports can forge anything); announced at every start' },
   { name: 'checkpoint-blocks', type: 'int', help: 'write a checkpoint every N decided blocks (default 100000); a restart replays only what follows the newest' },
   { name: 'checkpoint-mb', type: 'int', help: 'write a checkpoint every N MiB written to chain.log, whichever comes first (default 64)' },
+  { name: 'install-threshold', type: 'int', help: 'a node more than N decided blocks behind a peer installs its checkpoint and backfills the older blocks in the background, instead of repairing block by block (default 20000)' },
   { name: 'exit-on-stdin-close', type: 'flag', help: 'stop when stdin closes (for a parent process: its death then stops the node)' },
 ];
 
@@ -62,8 +63,11 @@ async function main(): Promise<void> {
   const ckBlocks = args.values.get('checkpoint-blocks') as number | undefined;
   const ckMb = args.values.get('checkpoint-mb') as number | undefined;
   if ((ckBlocks !== undefined && ckBlocks < 1) || (ckMb !== undefined && ckMb < 1)) throw new UsageError('--checkpoint-blocks and --checkpoint-mb must be >= 1');
+  const installThreshold = args.values.get('install-threshold') as number | undefined;
+  if (installThreshold !== undefined && installThreshold < 1) throw new UsageError('--install-threshold must be >= 1');
   const node = new ChainNode({
     id, config, delayMs, dataDir,
+    ...(installThreshold !== undefined ? { core: { installThresholdBlocks: installThreshold } } : {}),
     checkpoint: { ...(ckBlocks !== undefined ? { everyBlocks: ckBlocks } : {}), ...(ckMb !== undefined ? { everyBytes: ckMb * 1024 * 1024 } : {}) },
     traceMessages: !args.values.get('quiet'),
     fsync: !args.values.get('no-fsync'),

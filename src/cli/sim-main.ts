@@ -37,6 +37,8 @@ export interface BatchSummary {
   checkpoints: number;
   checkpointRestarts: number;
   checkpointFallbacks: number;
+  installs: number;
+  backfillsDone: number;
 }
 
 /** Runs seeds [start, start+count) on `workers` threads; `onResult` sees each result as it comes. */
@@ -47,7 +49,7 @@ export async function runSeeds(start: number, count: number, workers: number, ba
   const t0 = Date.now();
   const summary: BatchSummary = {
     seeds: count, failed: [], seconds: 0, opsCompleted: 0, opsDuringFaults: 0, crashes: 0, elections: 0,
-    freezes: 0, lateMessages: 0, clientRestarts: 0, busy: 0, livenessWindows: 0, checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0,
+    freezes: 0, lateMessages: 0, clientRestarts: 0, busy: 0, livenessWindows: 0, checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0, installs: 0, backfillsDone: 0,
   };
   const take = (r: SimResult) => {
     if (!r.ok) summary.failed.push(r);
@@ -64,6 +66,8 @@ export async function runSeeds(start: number, count: number, workers: number, ba
     summary.checkpoints += r.stats.checkpoints;
     summary.checkpointRestarts += r.stats.checkpointRestarts;
     summary.checkpointFallbacks += r.stats.checkpointFallbacks;
+    summary.installs += r.stats.installs;
+    summary.backfillsDone += r.stats.backfillsDone;
     onResult(r);
   };
   if (workers <= 1) {
@@ -138,7 +142,7 @@ async function main(): Promise<void> {
       // Replay with the full trace so the prefix shown is complete.
       process.stdout.write(formatFailure(runSim({ seed: r.seed, trace: true, ...batch }), tail) + '\n\n');
     }
-    process.stdout.write(`${count} seeds from ${start} in ${summary.seconds.toFixed(1)} s (${(count / summary.seconds).toFixed(0)} seeds/s, ${workers} workers): ${summary.failed.length} failed${summary.failed.length ? ' (' + summary.failed.map((r) => r.seed).slice(0, 20).join(', ') + ')' : ''}; ${summary.opsCompleted} client ops completed (${summary.opsDuringFaults} during faults), ${summary.crashes} crashes, ${summary.elections} elections, ${summary.freezes} freezes, ${summary.lateMessages} late messages, ${summary.clientRestarts} client restarts, ${summary.busy} busy refusals, ${summary.livenessWindows} healthy-majority windows watched, ${summary.checkpoints} checkpoints (${summary.checkpointRestarts} restarts from one, ${summary.checkpointFallbacks} found damaged or torn)\n`);
+    process.stdout.write(`${count} seeds from ${start} in ${summary.seconds.toFixed(1)} s (${(count / summary.seconds).toFixed(0)} seeds/s, ${workers} workers): ${summary.failed.length} failed${summary.failed.length ? ' (' + summary.failed.map((r) => r.seed).slice(0, 20).join(', ') + ')' : ''}; ${summary.opsCompleted} client ops completed (${summary.opsDuringFaults} during faults), ${summary.crashes} crashes, ${summary.elections} elections, ${summary.freezes} freezes, ${summary.lateMessages} late messages, ${summary.clientRestarts} client restarts, ${summary.busy} busy refusals, ${summary.livenessWindows} healthy-majority windows watched, ${summary.checkpoints} checkpoints (${summary.checkpointRestarts} restarts from one, ${summary.checkpointFallbacks} found damaged or torn), ${summary.installs} checkpoint installs, ${summary.backfillsDone} backfills completed\n`);
   }
   if (summary.failed.length) process.exitCode = 1;
 }

@@ -3,6 +3,7 @@
  * a line of a scenario file. A command that cannot be done throws CommandError; a check that
  * does not hold throws CheckFailed (a script stops there; the console prints it and goes on).
  */
+import { catchUpText } from '../node/catch-up';
 import { defaultDeadlineMs } from '../client/client';
 import { Cluster } from './cluster';
 import { CONSOLE_HELP, ConsoleCommand, NodeCheck, parseCommand, substitute } from './commands';
@@ -157,7 +158,8 @@ export class Executor {
       if (p.state !== 'up') rows.push(`${n.padEnd(3)} ${p.state.padEnd(5)} ${exitText(p.lastExit)}`);
       else if (!s) rows.push(`${n.padEnd(3)} up    (no answer to status)`);
       else {
-        rows.push(`${n.padEnd(3)} up    ${s.role.padEnd(9)} leader ${(s.leader ?? 'unknown').padEnd(7)} depth ${String(s.depth).padEnd(3)} (+${s.tentative} tentative)  queue ${String(s.queue).padEnd(3)} ballot ${(s.ballot ?? '-').padEnd(10)} failed links: ${s.failedLinks.join(',') || 'none'}`);
+        const catchUp = catchUpText(s.catchUp);
+        rows.push(`${n.padEnd(3)} up    ${s.role.padEnd(9)} leader ${(s.leader ?? 'unknown').padEnd(7)} depth ${String(s.depth).padEnd(3)} (+${s.tentative} tentative)  queue ${String(s.queue).padEnd(3)} ballot ${(s.ballot ?? '-').padEnd(10)} failed links: ${s.failedLinks.join(',') || 'none'}${catchUp ? `  ${catchUp}` : ''}`);
       }
     }
     for (const c of cl.clients) {

@@ -19,7 +19,14 @@ export type DurableRecord =
   /** The blocks below `commit` are decided (the spec's "tag as decided"). */
   | { t: 'decide'; commit: number }
   /** Decided blocks learned from a peer (repair): they are placed at `from`.. and decided at once. */
-  | { t: 'learn'; from: number; blocks: Block[] };
+  | { t: 'learn'; from: number; blocks: Block[] }
+  /**
+   * A checkpoint of a peer was installed: blocks below `depth` are decided, block depth-1
+   * hashes to `anchor`, and they are not held (the dictionary is in the installed checkpoint
+   * file, the blocks are backfilled into blocks.dat). The promise stays; tentative blocks stay
+   * only if they are above `depth` and link to `anchor` (the others can never be decided).
+   */
+  | { t: 'install'; depth: number; anchor: string };
 
 /** Records after which the node must fsync before sending anything (Paxos safety across restarts). */
 export function needsSync(rec: DurableRecord): boolean {
@@ -174,6 +181,11 @@ export class DurableState {
       case 'promise': return null;
       case 'accept': return rec.from >= this.commit && rec.from <= this.end ? null : `accept record at ${rec.from} outside [${this.commit}, ${this.end}]`;
       case 'decide': return rec.commit <= this.end ? null : `decide ${rec.commit} beyond the log end ${this.end}`;
+      case 'install':
+        // (At the depth already decided with this anchor it is nothing new: a restart from the
+        // installed checkpoint replays the record that follows its position.)
+        if (rec.depth === this.commit && rec.depth > 0 && this.hash(rec.depth - 1) === rec.anchor) return null;
+        return rec.depth > this.commit ? null : `install at ${rec.depth}, at or below the decided depth ${this.commit}`;
       case 'learn': {
         if (rec.from > this.commit) return `learn record at ${rec.from} leaves a gap after ${this.commit}`;
         // (Below the window only the block at base-1 is compared: by the hash chain it fixes those below.)
@@ -201,6 +213,19 @@ export class DurableState {
       case 'decide':
         if (rec.commit > this.commit) this.commit = rec.commit;
         break;
+      case 'install': {
+        if (rec.depth === this.commit) break; // (see misfit)
+        // Keep the tentative blocks from `depth` on only if they link to the anchor: a block that
+        // does not is on a fork below `depth` that lost, and so is everything above it.
+        const keep = this.end > rec.depth && this.held(rec.depth).hashPointer === rec.anchor;
+        const kept = keep ? this.win.slice(rec.depth - this.base) : [];
+        const keptHashes = keep ? this.winHashes.slice(rec.depth - this.base) : [];
+        this.base = this.commit = rec.depth;
+        this.baseHash = rec.anchor;
+        this.win = kept;
+        this.winHashes = keptHashes;
+        break;
+      }
       case 'learn': {
         for (let i = 0; i < rec.blocks.length; i++) {
           const d = rec.from + i;

@@ -36,6 +36,7 @@ function maxDepth(r: DurableRecord): number {
   switch (r.t) {
     case 'promise': return r.ballot.depth;
     case 'decide': return r.commit;
+    case 'install': return r.depth;
     case 'accept':
     case 'learn': return r.from + r.blocks.length;
   }
@@ -102,6 +103,8 @@ function rebuildBelow(records: readonly DurableRecord[], depth: number, s: Durab
       s.apply({ ...r, blocks });
     } else if (r.t === 'decide') {
       s.apply({ t: 'decide', commit: Math.min(r.commit, s.end) });
+    } else if (r.t === 'install') {
+      if (s.misfit(r) === null) s.apply(r);
     } else {
       s.apply(r);
     }

@@ -20,18 +20,20 @@
  * - Decided is learned by hash: "commit c, head hash h" marks blocks decided only where the
  *   local block at c-1 hashes to h, which by the hash chain fixes the whole prefix.
  */
+import * as crypto from 'node:crypto';
 import {
-  Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
-  HASH_HEX_CHARS, LeaderRequest, make, MAX_TAIL_HASHES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused, RefusalReason, RepairRequest, RepairResponse,
+  Accept, Accepted, AnyMessage, BackfillRequest, BackfillResponse, Ballot, Block, ClientReply, ClientRequest, Decide, Forward,
+  HASH_HEX_CHARS, InstallChunk, InstallRequest, LeaderRequest, make, MAX_INSTALL_CHUNK_BYTES, MAX_TAIL_HASHES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused, RefusalReason, RepairRequest, RepairResponse,
 } from '../../messages';
-import { blockHash, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
+import { blockHash, GENESIS_POINTER, mineBlock, operationDigest, Random, short, verifyChain } from '../chain';
+import { Checkpoint, decodeCheckpoint } from '../store/checkpoint';
 import { DurableRecord, DurableState, needsSync } from './durable';
 import { ClientQueue } from './client-queue';
 import { invariant } from './invariant';
 import { hearsMajority, Leadership, PeerProgress, quorumEnd } from './progress';
 import { blockBytes, fitCount, pendingBytes } from './sizes';
 import { StateMachine } from './state-machine';
-import { CoreConfig, Input, MAX_BALLOT_SEQ, Output, pname, requestId, requestKey, Role, SuffixOffer } from './types';
+import { CoreConfig, INSTALL_THRESHOLD_BLOCKS, Input, MAX_BALLOT_SEQ, MAX_INSTALL_BYTES, Output, pname, requestId, requestKey, Role, SuffixOffer } from './types';
 
 export * from './types';
 export type { Leadership, PeerProgress } from './progress';
@@ -95,6 +97,15 @@ export class Replica {
   private readonly acceptsByFrom = new Map<number, Accept>();
   /** After a damaged store lost records: vote for nothing until decided up to here (see chain-store). */
   private voteFloor: number;
+  /** A peer's checkpoint being fetched in chunks (fast catch-up), or null. */
+  private fetch: { peer: number; sha256: string; total: number; depth: number; parts: Buffer[]; got: number; at: number; lastProgressAt: number } | null = null;
+  /** When a fetch last failed (the peer had none newer, or went silent): repair alone for a while. */
+  private fetchFailedAt = -Infinity;
+  /** Decided blocks [low, top) missing below an installed checkpoint; block top-1 hashes to topHash. */
+  private backfill: { low: number; top: number; topHash: string; peer: number; at: number; startTop: number } | null = null;
+  /** Installs done and backfills finished by this core (for status and the simulator's counts). */
+  private installs = 0;
+  private backfillsDone = 0;
   private out!: Output;
 
   /**
@@ -140,10 +151,11 @@ export class Replica {
    * one decide — the same outcome as one step per input, in fewer, larger messages.
    */
   stepBatch(inputs: readonly Input[], now: number): Output {
-    this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [], blockEvents: [] };
+    this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [], blockEvents: [], serve: [], backfill: [] };
     for (const input of inputs) {
       if (input.type === 'tick') this.onTick(now);
       else if (input.type === 'synced') this.onSynced(input.through, now);
+      else if (input.type === 'backfill') this.startBackfill(input.from, input.to, input.topHash, now);
       else this.onMessage(input.from, input.msg, now);
     }
     this.endBatch(now);
@@ -196,6 +208,10 @@ export class Replica {
       case 'decide': return this.onDecide(peer, msg as Decide, now);
       case 'repair-request': return this.onRepairRequest(peer, msg as RepairRequest);
       case 'repair': return this.onRepair(peer, msg as RepairResponse, now);
+      case 'install-request': return this.onInstallRequest(peer, msg as InstallRequest);
+      case 'install-chunk': return this.onInstallChunk(peer, msg as InstallChunk, now);
+      case 'backfill-request': return this.onBackfillRequest(peer, msg as BackfillRequest);
+      case 'backfill': return this.onBackfillResponse(peer, msg as BackfillResponse, now);
     }
   }
 
@@ -898,6 +914,7 @@ export class Replica {
     if (commit <= d.commit) return;
     if (commit > this.aheadOfMe.commit) this.aheadOfMe = { peer, commit };
     if (this.learnCommit(commit, hash, now)) return;
+    if (this.maybeFetch(peer, commit, now)) return;
     if (this.repair && this.repair.from === d.commit && now - this.repair.at < this.cfg.retransmitMs) return;
     this.askRepair(peer, now);
   }
@@ -917,6 +934,7 @@ export class Replica {
   }
 
   private onRepair(peer: number, m: RepairResponse, now: number): void {
+    if (this.maybeFetch(peer, m.commit, now)) return;
     const before = this.durable.commit;
     this.learnBlocks(m.from, m.blocks, now);
     const d = this.durable;
@@ -1012,6 +1030,228 @@ export class Replica {
     } else {
       this.forwardQueue(now, false);
     }
-    if (this.repair && now - this.repair.at >= this.cfg.retransmitMs && this.repair.from === this.durable.commit) this.askRepair(this.repair.peer, now);
+    if (this.fetch) this.fetchTick(now);
+    else if (this.repair && now - this.repair.at >= this.cfg.retransmitMs && this.repair.from === this.durable.commit) this.askRepair(this.repair.peer, now);
+    if (this.backfill && now - this.backfill.at >= this.cfg.retransmitMs) this.askBackfill(this.nextPeer(this.backfill.peer), now);
+  }
+
+  // ---- fast catch-up: install a peer's checkpoint, then backfill the blocks below it ----
+  //
+  // Why installing is safe (a node never votes against a vote it cast, and never decides or
+  // applies a block that is not decided):
+  // - The image is a checkpoint: decided state only (the dictionary and sessions after blocks
+  //   0..D-1, and the hash of block D-1), the state every correct node reaches at D. It is taken
+  //   only when D is above my decided depth, so my decided prefix only grows; what I decide
+  //   above D must link to the anchor, so by the hash chain it extends the decided chain.
+  // - My promise is untouched (the install record carries none), so every term I refused stays
+  //   refused. The install record needs an fsync and the host writes the checkpoint file durably
+  //   before it, so no message that depends on the install leaves before both are on disk.
+  // - My votes: tentative blocks below D no longer matter (D is decided); those from D on are
+  //   kept, under their term, if they link to the anchor; those that do not hang off a block
+  //   below D that lost and can never be decided (the rule a learned decided block applies,
+  //   durable.ts). So no vote a leader may have counted toward a decision is dropped.
+  // - Nothing tentative is applied: the dictionary is the image's, then only blocks decided
+  //   above D, in order. Backfilled blocks are placed only if they hash back from the anchor.
+
+  private get installThreshold(): number {
+    return this.cfg.installThresholdBlocks ?? INSTALL_THRESHOLD_BLOCKS;
+  }
+
+
+  /** Progress of a checkpoint fetch and of the backfill, for `status`. */
+  get catchUp(): { fetch: { peer: string; depth: number; got: number; total: number } | null; backfill: { from: number; to: number; done: number; of: number } | null; installs: number; backfills: number } {
+    const f = this.fetch;
+    const b = this.backfill;
+    return {
+      fetch: f ? { peer: pname(f.peer), depth: f.depth, got: f.got, total: f.total } : null,
+      backfill: b ? { from: b.low, to: b.top, done: b.startTop - b.top, of: b.startTop - b.low } : null,
+      installs: this.installs,
+      backfills: this.backfillsDone,
+    };
+  }
+
+  get backfilling(): boolean {
+    return this.backfill !== null;
+  }
+
+  /** More than the threshold behind `peer`: fetch its checkpoint instead of repairing. True while a fetch is under way. */
+  private maybeFetch(peer: number, commit: number, now: number): boolean {
+    if (this.fetch) return true;
+    if (commit > this.aheadOfMe.commit) this.aheadOfMe = { peer, commit };
+    if (commit - this.durable.commit <= this.installThreshold || now - this.fetchFailedAt < this.cfg.electionTimeoutMs) return false;
+    this.fetch = { peer, sha256: '', total: 0, depth: 0, parts: [], got: 0, at: now, lastProgressAt: now };
+    this.repair = null;
+    this.event(`${commit - this.durable.commit} blocks behind ${pname(peer)} (more than ${this.installThreshold}): fetching its checkpoint instead of repairing block by block`);
+    this.askChunk(now);
+    return true;
+  }
+
+  private askChunk(now: number): void {
+    const f = this.fetch!;
+    f.at = now;
+    this.send(f.peer, make(InstallRequest, { commit: this.durable.commit, sha256: f.sha256, offset: f.got }));
+  }
+
+  private fetchTick(now: number): void {
+    const f = this.fetch!;
+    if (now - f.lastProgressAt >= this.cfg.electionTimeoutMs) return this.abandonFetch(`${pname(f.peer)} sent nothing of its checkpoint for ${now - f.lastProgressAt} ms`, now);
+    if (now - f.at >= this.cfg.retransmitMs) this.askChunk(now);
+  }
+
+  private abandonFetch(why: string, now: number): void {
+    this.event(`checkpoint fetch abandoned: ${why}; repairing block by block for now`);
+    this.fetch = null;
+    this.fetchFailedAt = now;
+    if (this.aheadOfMe.commit > this.durable.commit) this.askRepair(this.nextPeer(this.aheadOfMe.peer), now);
+  }
+
+  /** A peer asks for my checkpoint: the host answers with a chunk of its image (bytes of files are the host's). */
+  private onInstallRequest(peer: number, m: InstallRequest): void {
+    if (m.commit >= this.durable.commit) return; // (I have nothing newer)
+    this.out.serve.push({ to: pname(peer), commit: m.commit, sha256: m.sha256, offset: m.offset });
+  }
+
+  private onInstallChunk(peer: number, m: InstallChunk, now: number): void {
+    const f = this.fetch;
+    if (!f || peer !== f.peer) return;
+    if (m.total === 0) return this.abandonFetch(`${pname(peer)} has no checkpoint above my depth ${this.durable.commit}`, now);
+    if (m.total > MAX_INSTALL_BYTES) return this.abandonFetch(`${pname(peer)} offers a checkpoint of ${m.total} bytes, above the bound of ${MAX_INSTALL_BYTES}; refused`, now);
+    if (!/^[0-9a-f]{64}$/.test(m.sha256)) return this.abandonFetch(`${pname(peer)} names its checkpoint by a malformed sha256; refused`, now);
+    if (m.sha256 !== f.sha256) {
+      if (m.offset !== 0) return; // (a late chunk of an image it no longer serves)
+      if (f.sha256) this.event(`${pname(peer)} serves a newer checkpoint (depth ${m.depth}): starting the fetch over`);
+      Object.assign(f, { sha256: m.sha256, total: m.total, depth: m.depth, parts: [], got: 0 });
+    }
+    if (m.offset !== f.got || m.total !== f.total || m.depth !== f.depth) return; // (a duplicate or late chunk)
+    if (m.data.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(m.data)) return this.abandonFetch(`${pname(peer)} sent a checkpoint chunk that is not base64; refused`, now);
+    const data = Buffer.from(m.data, 'base64');
+    if (data.length === 0 || data.length > MAX_INSTALL_CHUNK_BYTES || f.got + data.length > f.total) {
+      return this.abandonFetch(`${pname(peer)} sent a chunk of ${data.length} bytes at ${m.offset} that does not fit its image of ${f.total} bytes; refused`, now);
+    }
+    f.parts.push(data);
+    f.got += data.length;
+    f.lastProgressAt = now;
+    if (f.got < f.total) return this.askChunk(now);
+    const image = Buffer.concat(f.parts);
+    f.parts = [];
+    const sum = crypto.createHash('sha256').update(image).digest('hex');
+    if (sum !== f.sha256) return this.abandonFetch(`the checkpoint from ${pname(peer)} does not match its sha256 (${short(sum)}, named ${short(f.sha256)}): a torn or forged transfer; refused`, now);
+    const c = decodeCheckpoint(image);
+    if (typeof c === 'string') return this.abandonFetch(`the checkpoint from ${pname(peer)} cannot be used (${c}); refused`, now);
+    if (c.depth !== f.depth) return this.abandonFetch(`the checkpoint from ${pname(peer)} holds depth ${c.depth}, not the ${f.depth} it named; refused`, now);
+    this.fetch = null;
+    if (c.depth <= this.durable.commit) {
+      this.event(`the checkpoint from ${pname(peer)} is at depth ${c.depth}, not above my ${this.durable.commit} (repair got there first): not installed`);
+      return;
+    }
+    this.install(c, image.length, peer, now);
+  }
+
+  /** Installs a checkpoint above my decided depth (see the safety argument above). */
+  protected install(c: Checkpoint, bytes: number, peer: number, now: number): void {
+    const d = this.durable;
+    if (this.role !== 'follower') {
+      this.event(`stepping down: installing ${pname(peer)}'s checkpoint at depth ${c.depth}`);
+      this.stepDown();
+    }
+    const from = d.commit;
+    const at = this.out.persist.length;
+    this.persist({ t: 'install', depth: c.depth, anchor: c.anchor });
+    this.sm.reset(c.dict, c.sessions, c.depth);
+    this.out.install = {
+      at, bytes, from: pname(peer), dict: c.dict, sessions: c.sessions,
+      base: { depth: c.depth, anchor: c.anchor, promised: d.promised, suffixBallot: d.suffixBallot, suffix: d.suffixFrom(c.depth) },
+    };
+    this.installs++;
+    this.reindexSuffix();
+    this.repair = null;
+    this.backfill = null; // (the host starts it again below the new anchor)
+    this.out.backfill = []; // (blocks of the old hole: the host drops that hole's upper part)
+    this.event(`installed ${pname(peer)}'s checkpoint at depth ${c.depth} (${bytes} bytes, ${c.dict.length} keys), ${c.depth - from} blocks ahead of my decided depth; the blocks below it are backfilled in the background`);
+    if (this.aheadOfMe.commit > d.commit) this.askRepair(this.aheadOfMe.peer, now);
+  }
+
+  private nextPeer(p: number): number {
+    let q = p;
+    do q = (q % this.cfg.nodes) + 1; while (q === this.cfg.id);
+    return q;
+  }
+
+  private startBackfill(from: number, to: number, topHash: string, now: number): void {
+    if (from >= to) {
+      this.backfill = null;
+      return;
+    }
+    this.backfill = { low: from, top: to, topHash, peer: 0, at: now, startTop: to };
+    this.event(`backfilling decided blocks ${from}..${to - 1}, newest first, each verified back from block ${to - 1}`);
+    this.askBackfill(this.nextPeer(this.aheadOfMe.peer || this.cfg.id), now);
+  }
+
+  /** One request in flight, for at most one batch (batchMax, batchMaxBytes): bounded work per turn on both sides. */
+  private askBackfill(peer: number, now: number): void {
+    const b = this.backfill!;
+    b.peer = peer;
+    b.at = now;
+    this.send(peer, make(BackfillRequest, { from: Math.max(b.low, b.top - this.cfg.batchMax), to: b.top }));
+  }
+
+  /** Decided blocks below `to`, the highest first, as many as one message holds; none if I cannot serve the top one. */
+  private onBackfillRequest(peer: number, m: BackfillRequest): void {
+    const d = this.durable;
+    const out: Block[] = [];
+    let bytes = 0;
+    if (m.to <= d.commit) {
+      for (let k = m.to - 1; k >= m.from && out.length < this.cfg.batchMax; k--) {
+        const b = d.block(k);
+        if (!b) break; // (in my own hole, or unreadable)
+        bytes += blockBytes(b);
+        if (out.length > 0 && bytes > this.cfg.batchMaxBytes) break;
+        out.push(b);
+      }
+    }
+    out.reverse();
+    this.send(peer, make(BackfillResponse, { from: m.to - out.length, blocks: out }));
+  }
+
+  private onBackfillResponse(peer: number, m: BackfillResponse, now: number): void {
+    const b = this.backfill;
+    if (!b || peer !== b.peer) return;
+    if (m.blocks.length === 0) return this.askBackfill(this.nextPeer(peer), now); // it cannot serve them: ask another
+    const from = this.backfillPlace(m, b);
+    if (from === null) return; // (a duplicate or a late answer)
+    const why = this.backfillProblem(from, m.blocks, b);
+    if (why) {
+      this.event(`rejecting backfill blocks from ${pname(peer)}: ${why}`);
+      return this.askBackfill(this.nextPeer(peer), now);
+    }
+    this.out.backfill.push({ from, blocks: m.blocks });
+    b.top = from;
+    b.topHash = m.blocks[0].hashPointer;
+    if (b.top > b.low) return this.askBackfill(peer, now);
+    this.backfill = null;
+    this.backfillsDone++;
+    this.event(`backfill complete: blocks ${b.low}..${b.startTop - 1} verified back from the anchor and stored`);
+  }
+
+  /** Where an answer's blocks go: exactly below what I hold (else null). Protected for the simulator's mutants. */
+  protected backfillPlace(m: BackfillResponse, b: { low: number; top: number }): number | null {
+    return m.from + m.blocks.length === b.top && m.from >= b.low ? m.from : null;
+  }
+
+  /**
+   * Why blocks `from`.. cannot be the decided ones (null: they are): each must hash to the pointer
+   * of the block above it, the highest to `topHash` (at first the checkpoint's anchor), and the
+   * lowest backfilled one link to the block below it I already hold.
+   */
+  protected backfillProblem(from: number, blocks: readonly Block[], b: { low: number; topHash: string }): string | null {
+    const check = verifyChain(blocks, blocks[0].hashPointer, from);
+    if (!check.ok) return `block ${check.depth}: ${check.reason}`;
+    if (check.head !== b.topHash) return `block ${from + blocks.length - 1} does not hash to the pointer of the block above it`;
+    if (from === b.low) {
+      const below = from === 0 ? GENESIS_POINTER : this.durable.hash(from - 1);
+      if (below !== null && blocks[0].hashPointer !== below) return `block ${from} does not link to block ${from - 1}, which I hold`;
+    }
+    return null;
   }
 }
+

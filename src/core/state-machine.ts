@@ -46,6 +46,15 @@ export class StateMachine {
   /** Number of blocks applied, i.e. the depth of the next one. */
   applied = 0;
 
+  /** Replaces everything by a checkpoint's dictionary and sessions at depth `applied` (an install). */
+  reset(dict: readonly [string, string][], sessions: readonly [string, Session][], applied: number): void {
+    this.dict.clear();
+    for (const [k, v] of dict) this.dict.set(k, v);
+    this.sessions.clear();
+    for (const [k, s] of sessions) this.sessions.set(k, s);
+    this.applied = applied;
+  }
+
   apply(block: Block): ApplyResult {
     const depth = this.applied++;
     const { op, key, value, req } = block.operation;

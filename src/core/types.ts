@@ -5,7 +5,8 @@
  */
 import { AnyMessage, Ballot, Block, Operation } from '../../messages';
 import { operationDigest } from '../chain';
-import { DurableRecord } from './durable';
+import { DurableBase, DurableRecord } from './durable';
+import { Session } from './state-machine';
 
 export interface CoreConfig {
   /** This node's process id, 1..nodes. */
@@ -36,7 +37,20 @@ export interface CoreConfig {
   queueMax: number;
   /** ... and most bytes of them. */
   queueMaxBytes: number;
+  /**
+   * A node whose decided depth is more than this many blocks behind a peer's asks that peer for
+   * its checkpoint instead of repairing block by block (INSTALL_THRESHOLD_BLOCKS if unset).
+   */
+  installThresholdBlocks?: number;
 }
+
+/**
+ * Default install threshold: repair moves about 20,000 blocks a second here, so below this a
+ * node is caught up by repair within a second; above it, an install (one dictionary) is cheaper.
+ */
+export const INSTALL_THRESHOLD_BLOCKS = 20_000;
+/** Largest checkpoint image a node assembles from chunks (bytes); a bigger offer is refused. */
+export const MAX_INSTALL_BYTES = 512 * 1024 * 1024;
 
 /** Highest ballot seq taken from any message: beyond it a ballot is refused (a forged seq near 2^53 would end all elections). */
 export const MAX_BALLOT_SEQ = 2 ** 40;
@@ -66,7 +80,12 @@ export type Input =
   | { type: 'message'; from: string; msg: AnyMessage }
   | { type: 'tick' }
   /** The records of every output up to `Output.seq === through` are now durable (fsynced). */
-  | { type: 'synced'; through: number };
+  | { type: 'synced'; through: number }
+  /**
+   * From the host (blocks.dat): decided blocks [from, to) are not held and block to-1 hashes to
+   * `topHash`; fetch them from peers, newest first, verifying each back from there.
+   */
+  | { type: 'backfill'; from: number; to: number; topHash: string };
 
 export interface Outbound {
   to: string;
@@ -99,6 +118,33 @@ export interface Output {
   events: string[];
   /** One line per block mined or decided (nonce, hash): the spec's demo output; hidden by --quiet. */
   blockEvents: string[];
+  /**
+   * A peer's checkpoint was installed: the host writes it as this node's checkpoint file
+   * (durably) after the first `at` records of `persist` and before the others (the `install`
+   * record among them). `base` is the acceptor state right after the install.
+   */
+  install?: InstallAction;
+  /** Peers asking for my checkpoint: the host answers each with a chunk of its image. */
+  serve: ServeRequest[];
+  /** Verified decided blocks below the hole's top, for the host to write into blocks.dat. */
+  backfill: { from: number; blocks: Block[] }[];
+}
+
+export interface InstallAction {
+  at: number;
+  base: DurableBase;
+  dict: [string, string][];
+  sessions: [string, Session][];
+  /** The bytes as received (the peer's checkpoint file). */
+  bytes: number;
+  from: string;
+}
+
+export interface ServeRequest {
+  to: string;
+  commit: number;
+  sha256: string;
+  offset: number;
 }
 
 export type Role = 'follower' | 'candidate' | 'leader';

@@ -17,8 +17,9 @@
  * The node's fsync completes inline (`done` is called before `sync` returns), the simulator's
  * later, with other inputs arriving meanwhile; the loop handles both.
  */
+import { AnyMessage, Block } from '../../messages';
 import { DurableRecord } from '../core/durable';
-import { Input, Outbound, Output, Replica } from '../core/replica';
+import { Input, InstallAction, Outbound, Output, Replica, ServeRequest } from '../core/replica';
 
 export interface HostIO {
   /** This host's clock, in ms (the simulator gives each node its own). */
@@ -35,6 +36,16 @@ export interface HostIO {
   defer(fn: () => void): void;
   /** Sees every output after its records were written and before its messages leave. */
   observe?(out: Output): void;
+  /**
+   * Fast catch-up: writes an installed checkpoint as this node's own, durably (throws like
+   * `write`); returns the backfill the core is to start. Called between the records before the
+   * install and the install record (`Output.install.at`).
+   */
+  install?(inst: InstallAction): Input | null;
+  /** A chunk of this node's checkpoint image for a peer (null: none sent). */
+  serveCheckpoint?(req: ServeRequest): AnyMessage | null;
+  /** Stores verified backfilled blocks (blocks.dat). */
+  backfill?(from: number, blocks: readonly Block[]): void;
 }
 
 /** Most inputs taken into one batch; the rest wait for the next turn (bounds one step's work). */
@@ -94,7 +105,21 @@ export class HostLoop {
   }
 
   private handle(out: Output): void {
-    this.io.write(out.persist);
+    if (out.install && this.io.install) {
+      // The checkpoint file first (durable), then the install record: a restart finds either the
+      // old state or the installed one, never records that need a dictionary it lacks.
+      this.io.write(out.persist.slice(0, out.install.at));
+      const next = this.io.install(out.install);
+      if (next) this.inbox.push(next); // (the running flush takes it)
+      this.io.write(out.persist.slice(out.install.at));
+    } else {
+      this.io.write(out.persist);
+    }
+    for (const b of out.backfill) this.io.backfill?.(b.from, b.blocks);
+    for (const req of out.serve) {
+      const msg = this.io.serveCheckpoint?.(req);
+      if (msg) this.io.send({ to: req.to, msg, afterSync: false });
+    }
     this.io.observe?.(out);
     const late: Outbound[] = [];
     for (const s of out.send) {

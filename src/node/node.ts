@@ -19,6 +19,7 @@ import { HostLoop } from '../host/host-loop';
 import { DurableRecord } from '../core/durable';
 import { ChainStore } from '../store/chain-store';
 import { BlockFile } from '../store/block-file';
+import { missingInstallRecord } from '../store/chain-store';
 import { checkpointStateMachine, CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, StoreUpkeep } from '../store/checkpoint';
 import { clusterId, openChainStore } from '../store/open';
 import { Transport } from '../net/transport';
@@ -61,14 +62,21 @@ export interface NodeStatus {
   tentative: number;
   queue: number;
   failedLinks: string[];
+  /** Fast catch-up: a checkpoint fetch under way, and the blocks below an installed one still being backfilled. */
+  catchUp?: CatchUpStatus;
 }
 
 export interface BlockView {
   depth: number;
-  block: Block;
+  /** Null: a decided block not held yet (below an installed checkpoint, being backfilled) up to `to`. */
+  block: Block | null;
   hash: string;
-  status: 'decided' | 'tentative';
+  status: 'decided' | 'tentative' | 'backfilling';
+  to?: number;
 }
+
+import { CatchUpStatus } from './catch-up';
+export { CatchUpStatus, catchUpText } from './catch-up';
 
 const TICK_MS = 10;
 
@@ -98,10 +106,15 @@ export class ChainNode {
     this.lock = DirLock.take(o.dataDir);
     const t0 = Date.now();
     const identity = { cluster: clusterId(o.config.nodes), node: this.name };
-    const { report, store, disk, blocks, checkpoints } = openChainStore({ dir: o.dataDir, identity });
+    const { report, store, disk, blocks, checkpoints, sm } = openChainStore({ dir: o.dataDir, identity });
     for (const w of report.warnings) o.log(`[store] ${w}`);
     this.store = store;
     this.blockFile = blocks;
+    const lost = missingInstallRecord(report);
+    if (lost) {
+      this.persist([lost], o.fsync !== false);
+      o.log(`[store] wrote again the install record of checkpoint ${report.checkpoint!.depth} (a crash came between the checkpoint and its record)`);
+    }
     this.voteFloor = report.voteFloor;
     const core: CoreConfig = { ...defaultCoreConfig(o.id, o.delayMs, o.config.nodes.length), ...o.core };
     this.replica = new Replica(core, report.state, (() => {
@@ -111,7 +124,7 @@ export class ChainNode {
         if (i === buf.length) { crypto.getRandomValues(buf); i = 0; }
         return buf[i++];
       };
-    })(), { voteFloor: report.voteFloor, sm: report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined });
+    })(), { voteFloor: report.voteFloor, sm: sm ?? (report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined) });
     const st = report.state;
     const from = report.checkpoint ? `from checkpoint ${report.checkpoint.depth} + ` : '';
     o.log(`[store] loaded ${from}${report.records} records in ${Date.now() - t0} ms: ${st.commit} decided block(s), ${st.end - st.commit} tentative, promised ${st.promised ?? 'nothing'}; ${report.tampered ? 'kept only the part that verifies' : from ? 'replayed blocks verified against its anchor' : 'chain verified'}`);
@@ -120,7 +133,9 @@ export class ChainNode {
     this.upkeep = new StoreUpkeep({
       chain: disk, syncChain: () => this.persist([], o.fsync !== false), blocks, dir: checkpoints,
       policy: { ...DEFAULT_CHECKPOINT_POLICY, ...o.checkpoint }, identity, startedFrom: report.checkpoint, now: () => Date.now(),
+      installThresholdBlocks: core.installThresholdBlocks,
     });
+    const resume = StoreUpkeep.backfillInput(blocks, this.replica);
     this.kv = new KvSnapshot(path.join(o.dataDir, 'kv.json'));
     const kvCheck = this.kv.compare(this.replica.sm.dict, st.commit);
     if (kvCheck) o.log(`[store] ${kvCheck}; the dictionary was rebuilt from the decided chain`);
@@ -130,8 +145,17 @@ export class ChainNode {
       const d = this.replica.durable;
       this.reporter = new EventReporter(this.name, {
         state: () => this.status(),
-        chainVersion: () => `${this.replica.commit} ${d.end} ${d.end > 0 ? d.hashes[d.end - 1] : ''}`,
-        chain: () => chainTail(d.log, d.hashes, this.replica.commit),
+        chainVersion: () => `${this.replica.commit} ${d.end} ${d.end > 0 ? d.hash(d.end - 1) ?? '' : ''}`,
+        chain: () => {
+          // (the newest blocks: in memory, or read from blocks.dat; none of a hole being backfilled)
+          const from = Math.max(0, d.end - 8);
+          const tail = d.range(from, d.end, Infinity, Infinity, () => 0);
+          const blocks: Block[] = [];
+          const hashes: string[] = [];
+          blocks.length = hashes.length = from + tail.length; // (sparse: only the tail is looked at)
+          tail.forEach((b, i) => { blocks[from + i] = b; hashes[from + i] = d.hash(from + i) ?? ''; });
+          return chainTail(blocks, hashes, this.replica.commit);
+        },
         kv: () => kvSample(this.replica.sm.dict),
       }, o.events);
     }
@@ -153,7 +177,13 @@ export class ChainNode {
         for (const e of out.events) o.log(e);
         if (reporter) for (const e of out.events) reporter.log(e);
         if (o.traceMessages) for (const e of out.blockEvents) o.log(e);
-        if (out.decided.length > 0) this.kv.markDirty();
+        if (out.decided.length > 0 || out.install) this.kv.markDirty();
+      },
+      install: (inst) => this.upkeep.install(this.replica, inst),
+      serveCheckpoint: (req) => this.upkeep.serve(this.replica, req),
+      backfill: (from, blocks) => {
+        const problem = this.upkeep.backfill(this.replica, from, blocks);
+        if (problem) o.log(`[store] ${problem}`);
       },
     });
     const peers = new Map<string, string>();
@@ -175,6 +205,7 @@ export class ChainNode {
     this.transport.connectAll();
     await this.transport.waitForPeers(300, (name) => name.startsWith('P')); // clients need not be up
     this.ticker = setInterval(() => this.host.input({ type: 'tick' }), TICK_MS);
+    if (resume) this.host.input(resume); // (a backfill a stop or crash interrupted)
     o.log(`${this.name} listening on ${this.transport.endpoint} (delay ${o.delayMs} ms, ${o.security.mode === 'curve' ? `CurveZMQ, keys in ${o.security.ring.dir ?? 'memory'}` : 'INSECURE plain TCP'})`);
     this.reporter?.start();
   }
@@ -217,7 +248,7 @@ export class ChainNode {
     return {
       node: this.name, role: r.currentRole, leader: r.leader ? `P${r.leader}` : null, ballot: r.ballot?.toString() ?? null,
       promised: r.durable.promised?.toString() ?? null, depth: r.commit, tentative: r.durable.end - r.commit,
-      queue: r.pendingOps().length, failedLinks: this.links.failed(),
+      queue: r.pendingOps().length, failedLinks: this.links.failed(), catchUp: r.catchUp,
     };
   }
 
@@ -229,7 +260,20 @@ export class ChainNode {
   /** The chain as stored here from `from` to `to`: decided blocks, then tentative ones (older ones read from blocks.dat). */
   blocks(from = 0, to = this.chainEnd()): BlockView[] {
     const d = this.replica.durable;
-    return d.range(from, to, Infinity, Infinity, () => 0).map((block, i) => ({ depth: from + i, block, hash: d.hash(from + i)!, status: from + i < d.commit ? 'decided' : 'tentative' }));
+    const hole = this.blockFile.hole;
+    const out: BlockView[] = [];
+    for (let k = Math.max(0, from); k < Math.min(to, d.end); k++) {
+      if (hole && k >= hole.from && k < hole.to && k < d.base) {
+        const end = Math.min(to, hole.to);
+        out.push({ depth: k, block: null, hash: '', status: 'backfilling', to: end });
+        k = end - 1;
+        continue;
+      }
+      const block = d.block(k);
+      if (!block) break; // (unreadable: reported by the store)
+      out.push({ depth: k, block, hash: d.hash(k)!, status: k < d.commit ? 'decided' : 'tentative' });
+    }
+    return out;
   }
 
   /** Stops the clock and the sockets; pending records are written first (a clean stop, not a crash). */

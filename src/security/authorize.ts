@@ -11,7 +11,7 @@ const FROM_CLIENT: ReadonlySet<string> = new Set(['request', 'leader']);
 /** Node -> client. */
 const TO_CLIENT: ReadonlySet<string> = new Set(['reply', 'no-leader', 'refused', 'redirect']);
 /** Node -> node. */
-const BETWEEN_NODES: ReadonlySet<string> = new Set(['forward', 'prepare', 'promise', 'nack', 'accept', 'accepted', 'decide', 'repair-request', 'repair']);
+const BETWEEN_NODES: ReadonlySet<string> = new Set(['forward', 'prepare', 'promise', 'nack', 'accept', 'accepted', 'decide', 'repair-request', 'repair', 'install-request', 'install-chunk', 'backfill-request', 'backfill']);
 
 /** Why this process (a node or a client) must not act on `msg` from `from`, or null. */
 export function refusal(selfIsNode: boolean, from: string, fromIsNode: boolean, msg: AnyMessage): string | null {

@@ -3,7 +3,7 @@
  * The simulator must catch every one of them (test/sim/simulation.test.ts), or its checks have
  * gone blind. They live here, in the test harness, not behind a switch in the production core.
  */
-import { AnyMessage, Ballot, Block, Operation } from '../../messages';
+import { AnyMessage, BackfillResponse, Ballot, Block, Operation } from '../../messages';
 import { Random } from '../chain';
 import { DurableState } from '../core/durable';
 import { StateMachine } from '../core/state-machine';
@@ -11,7 +11,7 @@ import { CoreConfig, Leadership, Replica, SuffixOffer } from '../core/replica';
 
 export const MUTATIONS = [
   'forget-promise', 'skip-adoption', 'no-dedupe', 'adopt-longest', 'leader-vote-early', 'accept-nosync', 'commit-by-index',
-  'adopt-highest-suffix', 'checkpoint-tentative', 'checkpoint-no-dedupe', 'forget-cut-tail',
+  'adopt-highest-suffix', 'checkpoint-tentative', 'checkpoint-no-dedupe', 'forget-cut-tail', 'backfill-unverified',
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -27,6 +27,7 @@ export const MUTATION_HELP: Record<Mutation, string> = {
   'checkpoint-tentative': "a checkpoint's dictionary includes the tentative (undecided) blocks (applied by the checkpoint writer)",
   'checkpoint-no-dedupe': 'a checkpoint leaves out the request-dedupe sessions (applied by the checkpoint writer)',
   'forget-cut-tail': "an acceptor entering a new term drops its blocks beyond a byte-capped accept, though the leader's log holds them (this core's rule before session 6)",
+  'backfill-unverified': 'a backfilling node stores the blocks it is sent below what it holds, without checking where they belong or that they hash back from the anchor',
 };
 
 class SkipAdoption extends Replica {
@@ -58,6 +59,13 @@ class AdoptHighestSuffix extends Replica {
 class ForgetCutTail extends Replica {
   protected override keptBeyondCut(): Block[] { return []; }
 }
+/** Trusts a backfill answer: places it right below what it holds (a late or duplicated answer lands at the wrong depth) and checks no hash. */
+class BackfillUnverified extends Replica {
+  protected override backfillPlace(m: BackfillResponse, b: { low: number; top: number }): number | null {
+    return b.top - m.blocks.length >= b.low ? b.top - m.blocks.length : null;
+  }
+  protected override backfillProblem(): string | null { return null; }
+}
 class LeaderVoteEarly extends Replica {
   protected override ownVoteEnd(_l: Leadership): number { return this.durable.end; }
 }
@@ -79,6 +87,7 @@ export function makeReplica(mutation: Mutation | undefined, cfg: CoreConfig, sta
     case 'commit-by-index': return new CommitByIndex(cfg, state, random, opts);
     case 'adopt-highest-suffix': return new AdoptHighestSuffix(cfg, state, random, opts);
     case 'forget-cut-tail': return new ForgetCutTail(cfg, state, random, opts);
+    case 'backfill-unverified': return new BackfillUnverified(cfg, state, random, opts);
     default: return new Replica(cfg, state, random, opts);
   }
 }

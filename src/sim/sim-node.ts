@@ -13,8 +13,8 @@ import { Outbound, Output, pname, Replica } from '../core/replica';
 import { HostLoop } from '../host/host-loop';
 import { StateMachine } from '../core/state-machine';
 import { BlockFile } from '../store/block-file';
-import { ChainStore, LoadOptions, LoadReport } from '../store/chain-store';
-import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy, chooseCheckpoint, StoreUpkeep } from '../store/checkpoint';
+import { ChainStore, LoadOptions, LoadReport, missingInstallRecord } from '../store/chain-store';
+import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy, chooseCheckpoint, stateMachineFromBlocks, StoreUpkeep } from '../store/checkpoint';
 import { MemDisk } from '../store/disk';
 import { CheckpointCrash, MemCheckpointDir } from './mem-checkpoints';
 import { Prng } from './prng';
@@ -59,12 +59,12 @@ export interface SimNodeEnv {
   observe(node: SimNode, out: Output): void;
   /** A check failed: stop the run. */
   fail(property: 'durability' | 'invariant' | 'checkpoint', detail: string): never;
-  makeReplica(node: SimNode, report: LoadReport): Replica;
+  makeReplica(node: SimNode, report: LoadReport, sm?: StateMachine): Replica;
   load(disk: MemDisk, from?: LoadOptions['from']): LoadReport;
   /** Counts checkpoint events for the run's statistics. */
   count(what: 'checkpoints' | 'checkpointRestarts' | 'checkpointFallbacks'): void;
   /** This seed's checkpoint policy, and a planted checkpoint bug (a mutant). */
-  checkpoints: { policy: CheckpointPolicy; mutation?: CheckpointMutation; rng: Prng; damageAtStart: number; compareWithReplay: boolean };
+  checkpoints: { policy: CheckpointPolicy; mutation?: CheckpointMutation; rng: Prng; damageAtStart: number; compareWithReplay: boolean; installThresholdBlocks?: number };
 }
 
 /** Why a restart from a checkpoint differs from a full replay of the same chain.log (null: it does not). */
@@ -75,6 +75,7 @@ export function differsFromReplay(fromCkpt: LoadReport, full: LoadReport, sm: St
   if (String(a.promised) !== String(b.promised) || String(a.suffixBallot) !== String(b.suffixBallot)) return `promised ${a.promised}/suffix term ${a.suffixBallot}, a full replay gives ${b.promised}/${b.suffixBallot}`;
   if (fromCkpt.voteFloor !== full.voteFloor) return `vote floor ${fromCkpt.voteFloor}, a full replay gives ${full.voteFloor}`;
   for (let d = a.base; d < a.end; d++) if (a.hash(d) !== b.hash(d)) return `block ${d} differs from a full replay's`;
+  if (b.base > 0) return null; // (chain.log holds an install: its blocks below are not in it; the simulator checks the installed dictionary when it is installed)
   const replayed = new StateMachine();
   for (let d = 0; d < b.commit; d++) replayed.apply(b.held(d));
   const dict = (m: StateMachine) => JSON.stringify([...m.dict].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
@@ -134,7 +135,7 @@ export class SimNode {
   start(): LoadReport {
     const before = this.synced;
     const ck = this.env.checkpoints;
-    if (ck.rng.chance(ck.damageAtStart)) {
+    if (ck.rng.chance(ck.damageAtStart) && this.canLoseCheckpoints()) {
       const done = this.checkpoints.damageNewest(ck.rng);
       if (done) this.env.log(`${this.name} disk fault while down: ${done}`);
     }
@@ -153,10 +154,23 @@ export class SimNode {
       const lost = stillHolds(report.state, this.vouched);
       if (lost) this.env.fail('durability', `${this.name} restarted without a block it had vouched for: ${lost}`);
     }
+    const lostInstall = missingInstallRecord(report);
+    if (lostInstall) {
+      new ChainStore(this.disk).write([lostInstall], true);
+      this.env.log(`${this.name} store: wrote again the install record of checkpoint ${report.checkpoint!.depth}`);
+    }
     // A second copy, from a full replay (the core's own is mutated as it runs); a restart from a
     // checkpoint must give exactly what the full replay gives.
     const full = this.env.load(this.disk);
+    full.state.older ??= blocks;
     this.synced = full.state;
+    let rebuilt: StateMachine | undefined;
+    if (report.state.base > (report.checkpoint?.depth ?? 0)) {
+      const sm = stateMachineFromBlocks(blocks, report.state.base, report.state.headHash(report.state.base));
+      if (typeof sm === 'string') this.env.fail('checkpoint', `${this.name} restarted with an install at depth ${report.state.base} in chain.log, no usable checkpoint at or above it, and ${sm}`);
+      rebuilt = sm;
+      this.env.log(`${this.name} store: no checkpoint at or above the installed depth ${report.state.base}: dictionary rebuilt from blocks.dat`);
+    }
     if (report.checkpoint && ck.compareWithReplay) {
       const sm = checkpointStateMachine(report.checkpoint);
       for (let d = report.state.base; d < report.state.commit; d++) sm.apply(report.state.held(d));
@@ -168,15 +182,17 @@ export class SimNode {
     this.frozenUntil = 0;
     this.deferred = [];
     this.armed = null;
-    const replica = this.env.makeReplica(this, report);
+    const replica = this.env.makeReplica(this, report, rebuilt);
     const reconciled = StoreUpkeep.reconcile(blocks, replica);
     if (reconciled) this.env.log(`${this.name} store: ${reconciled}`);
     this.voteFloor = report.voteFloor;
     this.upkeep = new StoreUpkeep({
       chain: this.disk, syncChain: () => this.syncAll(), blocks, dir: this.checkpoints, policy: ck.policy,
       identity: { cluster: 'sim', node: this.name }, startedFrom: report.checkpoint, now: () => this.localNow(),
-      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies,
+      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies, installThresholdBlocks: ck.installThresholdBlocks,
     });
+    const resume = StoreUpkeep.backfillInput(blocks, replica);
+    const upkeep = this.upkeep;
     const life = this.incarnation;
     this.host = new HostLoop(replica, {
       now: () => this.localNow(),
@@ -203,10 +219,42 @@ export class SimNode {
         }
         this.env.observe(this, out);
       },
+      install: (inst) => {
+        if (this.armed === 'ckpt-write' || this.armed === 'ckpt-rename') this.checkpoints.armed = this.armed;
+        return upkeep.install(replica, inst);
+      },
+      serveCheckpoint: (req) => upkeep.serve(replica, req),
+      backfill: (from, blocks) => {
+        const problem = upkeep.backfill(replica, from, blocks);
+        if (problem) this.env.fail('invariant', `${this.name} ${problem}`);
+      },
     });
+    if (resume) this.host.input(resume);
     const st = report.state;
     this.env.log(`${this.name} up${report.checkpoint ? ` from checkpoint ${report.checkpoint.depth}` : ''}: depth ${st.commit} decided, ${st.end - st.commit} tentative, promised ${st.promised ?? '-'}`);
     return report;
+  }
+
+  /**
+   * What this node holds for the final checks: its running core's state, or (down) what its disk
+   * holds, with the blocks a backfill had still to bring (not held) when it went down.
+   */
+  atRest(): { state: DurableState; hole: { from: number; to: number } | null } {
+    if (this.replica) return { state: this.replica.durable, hole: null };
+    const blocks = new BlockFile(this.blocksDisk, { readOnly: true });
+    this.synced.older = blocks;
+    if (this.synced.base === 0) return { state: this.synced, hole: null };
+    return { state: this.synced, hole: { from: blocks.count, to: blocks.hole ? blocks.upperFrom : Math.max(blocks.count, this.synced.base) } };
+  }
+
+  /**
+   * Whether losing its checkpoints still lets this node start: it never installed one, or
+   * blocks.dat holds every block below the installed depth (the dictionary is rebuilt from them).
+   * Damage beyond that (a node that installed and lost every checkpoint before its backfill
+   * completed) makes a node refuse to start, a known limit the simulator does not explore.
+   */
+  private canLoseCheckpoints(): boolean {
+    return this.synced.base === 0 || new BlockFile(this.blocksDisk, { readOnly: true }).count >= this.synced.base;
   }
 
   /** A crash: the process dies; unsynced bytes are lost, except possibly a torn prefix (with a lost chunk). */

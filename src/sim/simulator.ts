@@ -15,7 +15,7 @@
  * crash taken for tampering; progress whenever a majority has been connected and running for
  * `LIVENESS_ELECTIONS` election timeouts. At the end: `check/run-checks.ts`.
  */
-import { Accept, AnyMessage, ClientReply, decode, describe, encode, NoLeader, OpName, Redirect, Refused } from '../../messages';
+import { Accept, AnyMessage, Block, ClientReply, decode, describe, encode, NoLeader, OpName, Redirect, Refused } from '../../messages';
 import { blockHash } from '../chain';
 import { checkRun, ClientOp, Property } from '../check/run-checks';
 import { ClientCore } from '../client/client-core';
@@ -23,6 +23,8 @@ import { InvariantError } from '../core/invariant';
 import { CoreConfig, defaultCoreConfig, Outbound, Output, pname, requestId, requestKey } from '../core/replica';
 import { loadState } from '../store/chain-store';
 import { checkpointStateMachine, CheckpointMutation, CheckpointPolicy } from '../store/checkpoint';
+import { StateMachine } from '../core/state-machine';
+import { InstallAction } from '../core/types';
 import { EventQueue } from './event-queue';
 import { makeReplica, Mutation } from './mutants';
 import { SimNetwork } from './network';
@@ -45,8 +47,9 @@ export interface SimOptions {
   /** Which swarm to draw from (default `mixed`; `churn` aims at leader changes). */
   profile?: SwarmProfile;
   /**
-   * Skip the check that a restart from a checkpoint gives what a full replay gives (to show the
-   * client-visible checks catch a checkpoint mutant on their own).
+   * Skip the checks that a restart from a checkpoint gives what a full replay gives and that an
+   * installed dictionary is the decided chain's (to show the client-visible checks catch a
+   * checkpoint mutant on their own).
    */
   endToEndChecksOnly?: boolean;
 }
@@ -81,6 +84,9 @@ export interface SimStats {
   checkpoints: number;
   checkpointRestarts: number;
   checkpointFallbacks: number;
+  /** Fast catch-up: peer checkpoints installed, and backfills that completed (blocks.dat whole again). */
+  installs: number;
+  backfillsDone: number;
 }
 
 export interface SimResult {
@@ -129,7 +135,7 @@ class Simulation {
   private readonly rng: Prng;
   private readonly swarm: Swarm;
   private readonly ckptRng: Prng;
-  private readonly ckpt: { policy: CheckpointPolicy; mutation?: CheckpointMutation; damageAtStart: number; crashes: number };
+  private readonly ckpt: CheckpointDraw;
   private readonly lazyMs: number;
   private readonly netRng: Prng;
   private readonly faultRng: Prng;
@@ -151,8 +157,10 @@ class Simulation {
   private readonly stats: SimStats = {
     simMs: 0, messages: 0, dropped: 0, crashes: 0, elections: 0, decided: 0, opsCompleted: 0, opsDuringFaults: 0,
     clientRestarts: 0, busy: 0, freezes: 0, lateMessages: 0, livenessWindows: 0, recoveryMs: 0,
-    checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0,
+    checkpoints: 0, checkpointRestarts: 0, checkpointFallbacks: 0, installs: 0, backfillsDone: 0,
   };
+  /** depth -> the block decided there (to check an installed dictionary against the decided chain). */
+  private readonly decidedBlocks = new Map<number, Block>();
   /** depth -> hash of the block decided there, by anyone, ever. */
   private readonly decidedAt = new Map<number, { hash: string; by: string }>();
   /** "term@depth" -> hash of the block proposed there: one proposal per ballot and depth, ever. */
@@ -172,7 +180,7 @@ class Simulation {
     this.rng = new Prng(o.seed);
     // Checkpoints draw from a PRNG of their own, so the seeds drawn before they existed keep their schedules.
     this.ckptRng = new Prng((o.seed * 2654435761 + 0x5eed) % 2 ** 32);
-    this.ckpt = drawCheckpoints(this.ckptRng, o.mutation);
+    this.ckpt = drawCheckpoints(this.ckptRng, o.mutation, o.seed);
     const swarmRng = this.rng.fork();
     this.churn = o.profile === 'churn';
     this.swarm = drawSwarm(swarmRng, o.profile);
@@ -190,7 +198,7 @@ class Simulation {
       : {
         id, nodes: NODES, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: this.lazyMs,
         batchMax: 16, windowMax: this.churn ? 32 : 8, queueMax: 1000,
-        batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24,
+        batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24, installThresholdBlocks: this.ckpt.installThresholdBlocks,
         ...(this.swarm.tightBounds ? { batchMaxBytes: 1500, windowMaxBytes: 2500, queueMax: 4, queueMaxBytes: 3000 } : {}),
       };
   }
@@ -224,7 +232,7 @@ class Simulation {
       this.at(this.faultMs, () => this.heal());
       this.loop();
       const finding = checkRun({
-        chains: this.nodes.map((n) => ({ name: n.name, state: n.replica?.durable ?? n.synced })),
+        chains: this.nodes.map((n) => ({ name: n.name, ...n.atRest() })),
         history: this.history,
         issued: this.issued,
         minCompleted: this.opsAfterHeal * this.swarm.clients,
@@ -288,14 +296,14 @@ class Simulation {
       log: (l) => this.log(l),
       observe: (n, out) => this.observe(n, out),
       fail: (p, d) => this.fail(p, d),
-      makeReplica: (n, report) => {
+      makeReplica: (n, report, rebuilt) => {
         const r = this.rng.fork();
-        const sm = report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined;
+        const sm = rebuilt ?? (report.checkpoint ? checkpointStateMachine(report.checkpoint) : undefined);
         return makeReplica(this.o.mutation, this.coreCfg(n.id), report.state, () => r.u32(), { voteFloor: report.voteFloor, sm });
       },
       load: (disk, from) => loadState(disk, { forgetPromises: this.o.mutation === 'forget-promise', from }),
       count: (what) => this.stats[what]++,
-      checkpoints: { ...this.ckpt, rng: this.ckptRng.fork(), compareWithReplay: !this.o.endToEndChecksOnly },
+      checkpoints: { ...this.ckpt, rng: this.ckptRng.fork(), compareWithReplay: !this.o.endToEndChecksOnly, installThresholdBlocks: this.coreCfg(id).installThresholdBlocks },
     }, this.rng.fork(), this.rng.fork(), { offsetMs: this.rng.int(0, 1_000_000), rate }, { diskMs: s.diskMs, turnMs: s.turnMs });
     this.nodes.push(node);
     node.start();
@@ -310,8 +318,11 @@ class Simulation {
   private observe(node: SimNode, out: Output): void {
     const replica = node.host!.core;
     if (this.o.trace) for (const e of out.blockEvents) this.log(`${node.name} ${e}`);
+    if (out.install) this.checkInstall(node, out.install);
     for (const e of out.events) {
       if (this.o.trace) this.log(`${node.name} ${e}`);
+      else if (e.startsWith('installed ') || e.startsWith('backfill complete')) this.log(`${node.name} ${e}`);
+      if (e.startsWith('backfill complete')) this.stats.backfillsDone++;
       if (e.startsWith('elected leader')) {
         this.stats.elections++;
         this.log(`${node.name} is LEADER ${replica.ballot}`);
@@ -323,6 +334,7 @@ class Simulation {
       if (prev && prev.hash !== hash) this.fail('agreement', `depth ${d.depth}: ${node.name} decided ${requestId(d.block.operation)} (${hash.slice(0, 10)}) but ${prev.by} decided ${prev.hash.slice(0, 10)}`);
       if (!prev) {
         this.decidedAt.set(d.depth, { hash, by: node.name });
+        this.decidedBlocks.set(d.depth, d.block);
         this.stats.decided++;
         // Decided means a majority holds it durably: count the disks, not the messages.
         const holders = this.nodes.filter((n) => n.synced.end > d.depth && n.synced.hash(d.depth) === hash);
@@ -331,6 +343,22 @@ class Simulation {
         }
       }
     }
+  }
+
+  /** An installed checkpoint is decided state: the dictionary and sessions of the decided chain at its depth. */
+  private checkInstall(node: SimNode, inst: InstallAction): void {
+    this.stats.installs++;
+    const sm = new StateMachine();
+    for (let k = 0; k < inst.base.depth; k++) {
+      const b = this.decidedBlocks.get(k);
+      if (!b) return; // (not seen decided yet: nothing to compare with)
+      sm.apply(b);
+    }
+    if (blockHash(this.decidedBlocks.get(inst.base.depth - 1)!) !== inst.base.anchor) this.fail('checkpoint', `${node.name} installed ${inst.from}'s checkpoint at depth ${inst.base.depth} whose anchor is not the decided block ${inst.base.depth - 1}`);
+    if (this.o.endToEndChecksOnly) return; // (client-visible checks only: see SimOptions)
+    const sorted = (e: readonly [string, unknown][]) => JSON.stringify([...e].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+    if (sorted(inst.dict) !== sorted([...sm.dict])) this.fail('checkpoint', `${node.name} installed ${inst.from}'s checkpoint at depth ${inst.base.depth}, whose dictionary is not the decided chain's: ${sorted(inst.dict).slice(0, 200)} vs ${sorted([...sm.dict]).slice(0, 200)}`);
+    if (sorted(inst.sessions) !== sorted([...sm.sessions])) this.fail('checkpoint', `${node.name} installed ${inst.from}'s checkpoint at depth ${inst.base.depth}, whose request-dedupe sessions are not the decided chain's`);
   }
 
   private restart(node: SimNode): void {
@@ -426,6 +454,32 @@ class Simulation {
     for (let i = 0; i < this.ckpt.crashes; i++) {
       const c = this.ckptRng;
       this.at(c.int(50, this.faultMs - 50), armAndRestart(c.pick(['ckpt-write', 'ckpt-rename'] as const), c.int(100, 1500), c.chance(0.5)));
+    }
+    // Crashes at an install: right after its record, or inside its checkpoint write (armed on a node that is fetching).
+    for (let i = 0; i < this.ckpt.installCrashes; i++) {
+      const c = this.ckpt.installRng;
+      const t = c.int(50, this.faultMs - 50);
+      const type = c.pick(['install', 'ckpt-write', 'ckpt-rename'] as const);
+      const downFor = c.int(50, 1000);
+      this.at(t, () => {
+        const node = this.nodes.find((n) => n.replica?.catchUp.fetch && !n.armed && !this.gone.has(n.id));
+        if (!node) return;
+        node.armed = type;
+        this.log(`${node.name} armed while fetching a checkpoint: ${describeArmed(type)}`);
+        this.at(this.now + downFor, () => { if (!this.gone.has(node.id)) this.restart(node); });
+      });
+    }
+    // Crashes of a node that is backfilling (it resumes from what blocks.dat kept).
+    for (let i = 0; i < this.ckpt.backfillCrashes; i++) {
+      const c = this.ckpt.installRng;
+      const t = c.int(50, this.faultMs - 50);
+      const downFor = c.int(20, 800);
+      this.at(t, () => {
+        const node = this.nodes.find((n) => n.replica?.backfilling && !this.gone.has(n.id));
+        if (!node) return;
+        this.crash(node, 'fault: crash while backfilling');
+        this.at(this.now + downFor, () => { if (!this.gone.has(node.id) && !node.up) node.start(); });
+      });
     }
     for (let i = 0; i < s.diskFaults; i++) {
       const t = at();
@@ -527,7 +581,9 @@ class Simulation {
     }
     for (const c of this.clients) if (!c.core) this.startClient(c, 0);
     const commits = this.nodes.filter((n) => n.replica).map((n) => n.replica!.commit);
-    this.lagAtHeal = Math.max(...commits) - Math.min(...commits);
+    // (plus the blocks a backfill still has to fetch)
+    const holes = this.nodes.map((n) => { const b = n.replica?.catchUp.backfill; return b ? b.of - b.done : 0; });
+    this.lagAtHeal = Math.max(...commits) - Math.min(...commits) + Math.max(0, ...holes);
   }
 
   /** Every 10 ms: client timers, and the liveness-during-faults check. */
@@ -686,7 +742,7 @@ class Simulation {
     if (!first) return false;
     for (const n of live) {
       const r = n.replica;
-      if (!r || r.commit !== first.commit || r.durable.headHash(r.commit) !== first.durable.headHash(first.commit)) return false;
+      if (!r || r.commit !== first.commit || r.durable.headHash(r.commit) !== first.durable.headHash(first.commit) || r.backfilling) return false;
     }
     return true;
   }
@@ -703,7 +759,19 @@ class Simulation {
  * This seed's checkpoints: most seeds take them often (every few blocks, so restarts start from
  * them and chains are compacted down to a small in-memory window); some never do (full replays).
  */
-function drawCheckpoints(r: Prng, mutation: Mutation | undefined): { policy: CheckpointPolicy; mutation?: CheckpointMutation; damageAtStart: number; crashes: number } {
+interface CheckpointDraw {
+  policy: CheckpointPolicy;
+  mutation?: CheckpointMutation;
+  damageAtStart: number;
+  crashes: number;
+  /** Fast catch-up: how far behind a node installs a peer's checkpoint (small: often), and crashes of backfilling nodes. */
+  installThresholdBlocks: number;
+  backfillCrashes: number;
+  installCrashes: number;
+  installRng: Prng;
+}
+
+function drawCheckpoints(r: Prng, mutation: Mutation | undefined, seed: number): CheckpointDraw {
   const never = r.chance(0.15);
   return {
     policy: {
@@ -715,6 +783,21 @@ function drawCheckpoints(r: Prng, mutation: Mutation | undefined): { policy: Che
     mutation: mutation === 'checkpoint-tentative' || mutation === 'checkpoint-no-dedupe' ? mutation : undefined,
     damageAtStart: r.pick([0, 0, 0.2, 0.5]),
     crashes: r.pick([0, 0, 1, 3]),
+    ...drawInstalls(new Prng((seed * 40503 + 0x1157) % 2 ** 32)),
+  };
+}
+
+/**
+ * Fast catch-up draws, from a PRNG of their own (so the draws of seeds before installs existed
+ * are kept): how far behind a node installs (small: often), crashes right after an install
+ * record or while backfilling.
+ */
+function drawInstalls(r: Prng): { installThresholdBlocks: number; backfillCrashes: number; installCrashes: number; installRng: Prng } {
+  return {
+    installThresholdBlocks: r.pick([3, 8, 20, 60, Number.MAX_SAFE_INTEGER]),
+    backfillCrashes: r.pick([0, 1, 3]),
+    installCrashes: r.pick([0, 1, 2]),
+    installRng: r.fork(),
   };
 }
 

@@ -8,6 +8,13 @@
  * It is derived from chain.log, so it is written without fsync as blocks are decided; a crash
  * may tear its tail, which loading cuts (and the node writes again from its chain). Only a
  * checkpoint needs it durable, and the checkpoint writer fsyncs it first.
+ *
+ * After a node installed a peer's checkpoint at depth D it holds at most one hole: the blocks it
+ * had, [0, count), and [upperFrom, end) above it, where decided blocks from D on are appended in
+ * depth order and backfilled ones (verified back from the checkpoint's anchor) are appended
+ * *below* upperFrom, each batch written highest depth first. So any cut of the file's tail (a
+ * torn write) leaves one hole again: it drops the newest blocks on top and the lowest backfilled
+ * ones. When the backfill reaches `count` the hole is gone and the file is complete again.
  */
 import { crc32 } from 'node:zlib';
 import { Block } from '../../messages';
@@ -28,37 +35,65 @@ function isBlock(v: unknown): v is Block {
 }
 
 export class BlockFile implements OlderBlocks {
-  /** offsets[d]: where the record of block d starts; offsets[count]: the end of the data. */
-  private offsets = new Float64Array(1024);
+  /** starts[d]: where the record of block d starts (-1: not held); lens[d]: its length. */
+  private starts = new Float64Array(1024).fill(-1);
+  private lens = new Float64Array(1024);
+  /** Blocks [0, n) are held; so are [upper, top) above a hole [n, upper) (upper === top: no hole). */
   private n = 0;
+  private upper = 0;
+  private top = 0;
+  /** Bytes of valid data (where the next record goes). */
+  private fileEnd = 0;
   /** What the last load found wrong (a torn tail cut), for the node's log. */
   readonly findings: string[] = [];
   /** A record that failed its checksum or shape when read later: reported once. */
   private readFailure: string | null = null;
 
-  constructor(private readonly disk: Disk) {
+  /** `readOnly`: a torn tail is reported in `findings` but not cut (the verify tool). */
+  constructor(private readonly disk: Disk, private readonly opts: { readOnly?: boolean } = {}) {
     this.index();
   }
 
-  /** Blocks held. */
+  /** Blocks held from depth 0 without a gap. */
   get count(): number {
     return this.n;
   }
 
+  /** One past the highest block held. */
+  get end(): number {
+    return this.top;
+  }
+
+  /** The lowest block held above the hole (=== end when there is no hole). */
+  get upperFrom(): number {
+    return this.upper;
+  }
+
+  /** The blocks not held below `end`: [count, upperFrom) (empty when complete). */
+  get hole(): { from: number; to: number } | null {
+    return this.upper > this.n ? { from: this.n, to: this.upper } : null;
+  }
+
+  has(depth: number): boolean {
+    return Number.isSafeInteger(depth) && depth >= 0 && depth < this.top && (depth < this.n || depth >= this.upper);
+  }
+
   get bytes(): number {
-    return this.offsets[this.n];
+    return this.fileEnd;
   }
 
   /**
-   * Rebuilds the index from the framing alone (lengths, newlines; no checksum, no JSON), so a
-   * start does not read every block closely: each block's checksum is checked when it is read.
-   * A torn tail is cut: a crash leaves unwritten pages as zeros, and no record holds a zero byte.
+   * Rebuilds the index from the framing and each record's depth (the digits after `{"d":`; no
+   * checksum, no JSON), so a start does not read every block closely: each block's checksum is
+   * checked when it is read. A torn tail is cut: a crash leaves unwritten pages as zeros, and no
+   * record holds a zero byte; so is a record that breaks the one-hole layout (see the file comment).
    */
   private index(): void {
     const size = this.disk.size();
     let off = 0;
     let why: string | null = null;
-    this.offsets[0] = 0;
+    this.n = this.upper = this.top = 0;
+    this.fileEnd = 0;
     scan: while (off < size) {
       const chunk = this.disk.read(off, Math.min(SCAN_CHUNK_BYTES, size - off));
       const last = off + chunk.length >= size;
@@ -92,45 +127,105 @@ export class BlockFile implements OlderBlocks {
           why = 'zeros the disk never wrote';
           break scan;
         }
-        this.push(off + endRec);
+        const depth = depthOf(chunk, bodyAt, endRec);
+        if (depth === null || !this.place(depth, off + p, endRec - p)) {
+          why = depth === null ? 'no depth in the record' : `block ${depth} does not fit the blocks before it`;
+          break scan;
+        }
+        this.fileEnd = off + endRec;
         p = endRec;
         if (zero >= 0 && zero < p) zero = chunk.indexOf(0, p);
       }
       if (p === 0) break;
       off += p;
     }
-    const good = this.offsets[this.n];
+    const good = this.fileEnd;
     if (why !== null || good < size) {
-      this.findings.push(`blocks.dat: cut ${size - good} bytes after block ${this.n} (${why ?? 'trailing bytes'}): a crash tore its tail; it is written again from the chain`);
-      this.disk.truncate(good);
+      this.findings.push(`blocks.dat: cut ${size - good} bytes after block ${this.top - 1} (${why ?? 'trailing bytes'}): a crash tore its tail; it is written again from the chain`);
+      if (!this.opts.readOnly) this.disk.truncate(good);
     }
   }
 
-  private push(end: number): void {
-    if (this.n + 2 > this.offsets.length) {
-      const grown = new Float64Array(this.offsets.length * 2);
-      grown.set(this.offsets);
-      this.offsets = grown;
+  /** Indexes one record of block `depth` if it keeps the layout (see the file comment). */
+  private place(depth: number, start: number, len: number): boolean {
+    if (depth >= this.top) {
+      // On top: right after the last one, or the first block above a new hole.
+      if (depth > this.top && this.upper < this.top) return false;
+      if (depth > this.top) this.upper = depth;
+      this.grow(depth + 1);
+      this.starts[depth] = start;
+      this.lens[depth] = len;
+      this.top = depth + 1;
+      if (this.upper === this.n && depth === this.n) this.n = this.upper = this.top; // (no hole)
+      return true;
     }
-    this.n++;
-    this.offsets[this.n] = end;
+    if (depth === this.upper - 1 && depth >= this.n) {
+      // Backfilled, just below the part above the hole.
+      this.starts[depth] = start;
+      this.lens[depth] = len;
+      this.upper = depth;
+      if (this.upper === this.n) this.n = this.upper = this.top;
+      return true;
+    }
+    return false;
   }
 
-  /** Appends decided blocks; `first` must be `count` (blocks go in depth order, without gaps). */
+  private grow(size: number): void {
+    if (size <= this.starts.length) return;
+    let cap = this.starts.length;
+    while (cap < size) cap *= 2;
+    const s = new Float64Array(cap).fill(-1);
+    s.set(this.starts);
+    const l = new Float64Array(cap);
+    l.set(this.lens);
+    this.starts = s;
+    this.lens = l;
+  }
+
+  private write(records: { depth: number; block: Block }[]): void {
+    const parts = records.map((r) => encodeRecord({ d: r.depth, b: r.block }));
+    this.disk.append(Buffer.concat(parts));
+    let at = this.fileEnd;
+    for (let i = 0; i < parts.length; i++) {
+      const ok = this.place(records[i].depth, at, parts[i].length);
+      if (!ok) throw new Error(`blocks.dat: block ${records[i].depth} does not fit`); // (checked by the callers first)
+      at += parts[i].length;
+    }
+    this.fileEnd = at;
+  }
+
+  /** Appends decided blocks on top: `first` must be `end`, or above it when nothing is held above a hole. */
   append(first: number, blocks: readonly Block[]): void {
     if (blocks.length === 0) return;
-    if (first !== this.n) throw new Error(`blocks.dat holds ${this.n} blocks, cannot append at ${first}`);
-    const parts = blocks.map((b, i) => encodeRecord({ d: first + i, b }));
-    this.disk.append(Buffer.concat(parts));
-    let end = this.offsets[this.n];
-    for (const p of parts) this.push((end += p.length));
+    if (first < this.top || (first > this.top && this.upper < this.top)) throw new Error(`blocks.dat holds blocks up to ${this.top}${this.hole ? ` (missing ${this.n}..${this.upper})` : ''}, cannot append at ${first}`);
+    this.write(blocks.map((block, i) => ({ depth: first + i, block })));
   }
 
-  /** Keeps the first `count` blocks. */
+  /**
+   * Backfills verified decided blocks `first`.. just below the part above the hole (or, when
+   * nothing is held above it yet, anywhere above `count`), highest depth first.
+   */
+  appendBelow(first: number, blocks: readonly Block[]): void {
+    if (blocks.length === 0) return;
+    const to = first + blocks.length;
+    const fits = first >= this.n && (this.upper < this.top ? to === this.upper : true);
+    if (!fits) throw new Error(`blocks.dat holds ${this.n} blocks${this.hole ? ` and ${this.upper}..${this.top}` : ''}, cannot backfill ${first}..${to}`);
+    const recs: { depth: number; block: Block }[] = [];
+    for (let i = blocks.length - 1; i >= 0; i--) recs.push({ depth: first + i, block: blocks[i] });
+    this.write(recs);
+  }
+
+  /**
+   * Keeps only blocks below `count` (and, when the file is not in depth order, whatever was
+   * written before the first record dropped: the index is rebuilt from what remains).
+   */
   truncate(count: number): void {
-    if (count >= this.n) return;
-    this.n = Math.max(0, count);
-    this.disk.truncate(this.offsets[this.n]);
+    if (count >= this.top) return;
+    let cut = this.fileEnd;
+    for (let d = Math.max(0, count); d < this.top; d++) if (this.has(d) && this.starts[d] < cut) cut = this.starts[d];
+    this.disk.truncate(cut);
+    this.starts.fill(-1);
+    this.index();
   }
 
   sync(): void {
@@ -143,9 +238,9 @@ export class BlockFile implements OlderBlocks {
 
   /** The block at `depth`, checked against its checksum (null: not held, or damaged). */
   block(depth: number): Block | null {
-    if (!Number.isSafeInteger(depth) || depth < 0 || depth >= this.n) return null;
-    const start = this.offsets[depth];
-    const raw = this.disk.read(start, this.offsets[depth + 1] - start);
+    if (!this.has(depth)) return null;
+    const start = this.starts[depth];
+    const raw = this.disk.read(start, this.lens[depth]);
     const sp1 = raw.indexOf(0x20);
     const sp2 = raw.indexOf(0x20, sp1 + 1);
     const body = raw.subarray(sp2 + 1, raw.length - 1);
@@ -170,4 +265,16 @@ export class BlockFile implements OlderBlocks {
     this.readFailure = null;
     return f;
   }
+}
+
+const D_PREFIX = Buffer.from('{"d":', 'latin1');
+
+/** The depth a record's body starts with (`{"d":123,`), or null. */
+function depthOf(buf: Buffer, bodyAt: number, endRec: number): number | null {
+  if (endRec - bodyAt < D_PREFIX.length + 2 || buf.compare(D_PREFIX, 0, D_PREFIX.length, bodyAt, bodyAt + D_PREFIX.length) !== 0) return null;
+  let p = bodyAt + D_PREFIX.length;
+  let d = 0;
+  const from = p;
+  while (p < endRec && p - from < 16 && buf[p] >= 0x30 && buf[p] <= 0x39) d = d * 10 + buf[p++] - 0x30;
+  return p > from && buf[p] === 0x2c && Number.isSafeInteger(d) ? d : null;
 }

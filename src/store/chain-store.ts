@@ -89,7 +89,7 @@ export interface LoadOptions {
 function isRecord(v: unknown): v is DurableRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as { t?: unknown };
-  return r.t === 'promise' || r.t === 'accept' || r.t === 'decide' || r.t === 'learn';
+  return r.t === 'promise' || r.t === 'accept' || r.t === 'decide' || r.t === 'learn' || r.t === 'install';
 }
 
 function isHeader(v: unknown): v is LogHeader {
@@ -186,6 +186,17 @@ function checkIdentity(
   // A crash while the header itself was written at the very first start: nothing else was ever there.
   if (!held && !loaded.corrupt && loaded.tornTail?.offset === 0 && bytes <= HEADER_BYTES_MAX) return;
   throw new StoreRefused(`${file} holds ${bytes} bytes but no readable chainkv record${where}${held}: not a chainkv log, or damaged beyond a torn write; ${usage}`);
+}
+
+/**
+ * The install record a start must write again (null: none): chain.log lost the one after an
+ * installed checkpoint's position (a crash after the checkpoint file was durable, before the
+ * record was). Written again, chain.log alone (replayed whole) stays consistent with the state.
+ */
+export function missingInstallRecord(report: LoadReport): DurableRecord | null {
+  const c = report.checkpoint;
+  if (!c?.installed || report.kept.some((r) => r.t === 'install' && r.depth === c.depth)) return null;
+  return { t: 'install', depth: c.depth, anchor: c.anchor };
 }
 
 /** The node's writer: appends the core's records, fsyncing when the core says it must. */

@@ -22,10 +22,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Ballot, Block } from '../../messages';
-import { blockHash } from '../chain';
+import { Ballot, Block, InstallChunk, make, MAX_INSTALL_CHUNK_BYTES } from '../../messages';
+import { blockHash, GENESIS_POINTER } from '../chain';
 import { DurableBase } from '../core/durable';
-import { Replica } from '../core/replica';
+import type { Input, InstallAction, Replica, ServeRequest } from '../core/replica';
 import { MAX_SESSIONS, Session, StateMachine } from '../core/state-machine';
 import { BlockFile } from './block-file';
 import { Disk } from './disk';
@@ -64,6 +64,11 @@ export interface Checkpoint extends DurableBase {
   logTail: string;
   dict: [string, string][];
   sessions: [string, Session][];
+  /**
+   * Installed from a peer (fast catch-up): this node may not hold its anchor block, nor the
+   * blocks below it, until the backfill brings them.
+   */
+  installed?: boolean;
 }
 
 /** Where checkpoint files live: the data folder, or the simulator's in-memory one. */
@@ -165,9 +170,11 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint | string {
   if (!Array.isArray(v.suffix) || !v.suffix.every(isBlock)) return 'bad tentative suffix';
   if (!Array.isArray(v.dict) || !v.dict.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string')) return 'bad dictionary';
   if (!Array.isArray(v.sessions) || v.sessions.length > MAX_SESSIONS || !v.sessions.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && isSession(e[1]))) return 'bad session table';
+  if (v.installed !== undefined && typeof v.installed !== 'boolean') return 'bad installed flag';
   return {
     cluster: v.cluster, node: v.node, depth: v.depth, anchor: v.anchor, logOffset: v.logOffset, logTail: v.logTail,
     promised, suffixBallot, suffix: v.suffix as Block[], dict: v.dict as [string, string][], sessions: v.sessions as [string, Session][],
+    ...(v.installed ? { installed: true } : {}),
   };
 }
 
@@ -178,6 +185,25 @@ export function checkpointStateMachine(c: Checkpoint): StateMachine {
   for (const [k, s] of c.sessions) sm.sessions.set(k, s);
   sm.applied = c.depth;
   return sm;
+}
+
+/**
+ * The dictionary and sessions at `depth`, rebuilt from blocks.dat (blocks 0..depth-1, each linked
+ * to the one below, the last hashing to `anchor`): a node that installed a checkpoint and has
+ * lost every checkpoint at or above that depth starts this way once its backfill is complete.
+ * The reason it cannot, or the state machine.
+ */
+export function stateMachineFromBlocks(blocks: { block(depth: number): Block | null }, depth: number, anchor: string): StateMachine | string {
+  const sm = new StateMachine();
+  let head = GENESIS_POINTER;
+  for (let d = 0; d < depth; d++) {
+    const b = blocks.block(d);
+    if (!b) return `blocks.dat does not hold block ${d} (the backfill below the installed checkpoint is not complete)`;
+    if (b.hashPointer !== head) return `block ${d} in blocks.dat does not link to block ${d - 1}`;
+    head = blockHash(b);
+    sm.apply(b);
+  }
+  return head === anchor ? sm : `block ${depth - 1} in blocks.dat is not the installed anchor`;
 }
 
 /** The hash a checkpoint keeps of the chain.log bytes before `offset`. */
@@ -217,9 +243,12 @@ export function chooseCheckpoint(dir: CheckpointDir, chain: Disk, blocks: BlockF
       if (typeof c === 'string') return c;
       if (c.depth !== depth) return `it holds depth ${c.depth}, its name says ${depth}`;
       if (id && (c.cluster !== id.cluster || c.node !== id.node)) return `it belongs to ${c.node} of cluster ${c.cluster}`;
-      if (blocks.count < c.depth) return `blocks.dat holds only ${blocks.count} blocks`;
-      const anchor = blocks.block(c.depth - 1);
-      if (!anchor || blockHash(anchor) !== c.anchor) return `block ${c.depth - 1} in blocks.dat is not its anchor`;
+      if (blocks.has(c.depth - 1)) {
+        const anchor = blocks.block(c.depth - 1);
+        if (!anchor || blockHash(anchor) !== c.anchor) return `block ${c.depth - 1} in blocks.dat is not its anchor`;
+      } else if (!c.installed) {
+        return `blocks.dat does not hold its anchor, block ${c.depth - 1} (it holds ${blocks.count}${blocks.hole ? ` and ${blocks.upperFrom}..${blocks.end - 1}` : ''})`;
+      } // (installed from a peer: the anchor block comes with the backfill)
       if (chain.size() < c.logOffset) return `chain.log is ${chain.size()} bytes, shorter than its position ${c.logOffset}`;
       if (logTail(chain, c.logOffset) !== c.logTail) return `chain.log before byte ${c.logOffset} is not what it was (rewritten or replaced)`;
       return c;
@@ -263,6 +292,8 @@ export class StoreUpkeep {
       mutation?: CheckpointMutation;
       /** The simulator's crash points: these errors end the process instead of being reported. */
       isCrash?: (e: unknown) => boolean;
+      /** Fast catch-up: the core's install threshold (a served image is at most half of it behind). */
+      installThresholdBlocks?: number;
     },
   ) {
     this.last = o.startedFrom ? { depth: o.startedFrom.depth, logOffset: o.startedFrom.logOffset } : { depth: 0, logOffset: 0 };
@@ -274,35 +305,58 @@ export class StoreUpkeep {
    */
   static reconcile(blocks: BlockFile, r: Replica): string | null {
     const d = r.durable;
-    const n = Math.min(blocks.count, d.commit);
-    const had = blocks.count;
+    d.older ??= blocks; // (a core that starts in a hole reads what it holds below it from here)
+    if (blocks.hole && blocks.end < d.base) {
+      // (cannot happen with the install's fsync of blocks.dat; kept as a guard) the part above
+      // the hole stops below the installed depth: drop it, the backfill brings it again
+      blocks.truncate(blocks.count);
+    }
+    const n = Math.min(blocks.end, d.commit);
+    const had = blocks.end;
     let keep = n;
     if (n > d.base) {
       const b = blocks.block(n - 1);
       if (!b || blockHash(b) !== d.hash(n - 1)) keep = d.base;
     }
     blocks.truncate(keep);
-    return keep < had ? `blocks.dat: kept ${keep} of its ${had} blocks (the rest ${keep < n ? 'disagreed with' : 'is beyond'} the decided chain); writing the rest again` : null;
+    return keep < had ? `blocks.dat: kept blocks below ${keep} of its ${had} (the rest ${keep < n ? 'disagreed with' : 'is beyond'} the decided chain); writing the rest again` : null;
+  }
+
+  /**
+   * The backfill a start resumes (null: blocks.dat is complete): the hole [count, upperFrom),
+   * verified back from the block above it; or, with nothing held above it yet, [count, base)
+   * back from the installed checkpoint's anchor.
+   */
+  static backfillInput(blocks: BlockFile, r: Replica): Input | null {
+    const d = r.durable;
+    if (blocks.hole) {
+      const above = blocks.block(blocks.upperFrom);
+      return above ? { type: 'backfill', from: blocks.count, to: blocks.upperFrom, topHash: above.hashPointer } : null;
+    }
+    if (blocks.count < d.base) return { type: 'backfill', from: blocks.count, to: d.base, topHash: d.headHash(d.base) };
+    return null;
   }
 
   afterTurn(r: Replica, voteFloor: number): UpkeepReport {
     const o = this.o;
     const d = r.durable;
     const lines: string[] = [];
-    if (o.blocks.count < d.commit) {
-      const from = o.blocks.count;
-      const to = Math.min(d.commit, from + o.policy.appendPerTurn);
+    this.voteFloor = voteFloor;
+    // (Above a hole, from the installed depth on: the blocks below it come with the backfill.)
+    const top = o.blocks.hole ? o.blocks.end : Math.max(o.blocks.end, d.base);
+    if (top < d.commit) {
+      const to = Math.min(d.commit, top + o.policy.appendPerTurn);
       const out: Block[] = [];
-      for (let i = from; i < to; i++) out.push(d.held(i));
-      o.blocks.append(from, out);
+      for (let i = top; i < to; i++) out.push(d.held(i));
+      o.blocks.append(top, out);
     }
     // Memory: keep `windowBlocks` decided blocks (and the tentative suffix); older ones are on disk.
-    const keepFrom = Math.min(o.blocks.count, d.commit - o.policy.windowBlocks);
+    const keepFrom = Math.min(o.blocks.end, d.commit - o.policy.windowBlocks);
     if (keepFrom - d.base >= Math.max(1, o.policy.windowBlocks)) d.compact(keepFrom, o.blocks);
     const failure = o.blocks.takeReadFailure();
     if (failure) lines.push(failure);
     const due = d.commit - this.last.depth >= o.policy.everyBlocks || (o.chain.size() - this.last.logOffset >= o.policy.everyBytes && d.commit > this.last.depth);
-    if (due && d.commit > 0 && o.blocks.count === d.commit && d.commit >= voteFloor) {
+    if (due && d.commit > 0 && o.blocks.end === d.commit && d.commit >= voteFloor) {
       const t0 = o.now();
       try {
         const bytes = this.take(r);
@@ -335,11 +389,92 @@ export class StoreUpkeep {
       promised: d.promised, suffixBallot: d.suffixBallot, suffix: d.suffixFrom(d.commit),
       dict: [...sm.dict], sessions: o.mutation === 'checkpoint-no-dedupe' ? [] : [...sm.sessions],
     };
+    return this.write(c);
+  }
+
+  private write(c: Checkpoint): number {
+    const o = this.o;
     const data = encodeCheckpoint(c);
     o.dir.writeAtomic(checkpointName(c.depth), data);
-    this.last = { depth: c.depth, logOffset };
+    this.last = { depth: c.depth, logOffset: c.logOffset };
     const ours = o.dir.list().filter((n) => NAME.test(n)).sort().reverse();
     for (const old of ours.slice(CHECKPOINTS_KEPT)) o.dir.remove(old);
     return data.length;
+  }
+
+  // ---- fast catch-up ----
+
+  private voteFloor = 0;
+  /** The checkpoint image served to peers catching up (one at a time, at most MAX_CHECKPOINT_BYTES). */
+  private image: { depth: number; sha256: string; data: Buffer } | null = null;
+
+  /**
+   * Writes an installed peer checkpoint as this node's own, durably, where the core's install
+   * record goes next in chain.log (see `Output.install`), and returns the backfill to start.
+   * chain.log is fsynced first: the checkpoint stands on everything written before that point.
+   */
+  install(r: Replica, inst: InstallAction): Input {
+    const o = this.o;
+    o.syncChain();
+    o.blocks.truncate(o.blocks.count); // (a previous install's blocks above its hole: one hole at a time)
+    // What blocks.dat holds now is durable: after a crash, whatever part of the later writes (the
+    // blocks from the installed depth on, and backfilled ones below it) survives sits on it.
+    o.blocks.sync();
+    const logOffset = o.chain.size();
+    this.write({
+      cluster: o.identity.cluster, node: o.identity.node, ...inst.base, logOffset, logTail: logTail(o.chain, logOffset),
+      dict: inst.dict, sessions: inst.sessions, installed: true,
+    });
+    this.image = null;
+    return { type: 'backfill', from: o.blocks.count, to: inst.base.depth, topHash: inst.base.anchor };
+  }
+
+  /** Writes verified backfilled blocks below the hole's top (the core checked them back from the anchor). */
+  backfill(r: Replica, from: number, blocks: readonly Block[]): string | null {
+    try {
+      this.o.blocks.appendBelow(from, blocks);
+      return null;
+    } catch (e) {
+      if (this.o.isCrash?.(e)) throw e;
+      return `cannot store backfilled blocks ${from}..${from + blocks.length - 1}: ${(e as Error).message}`;
+    }
+  }
+
+  /**
+   * A chunk of my checkpoint image for a peer catching up: my newest checkpoint file, or, when
+   * that is more than half the install threshold behind my decided depth, a checkpoint taken now
+   * (so the peer lands close to the decided head). `total` 0: none above the peer's depth.
+   */
+  serve(r: Replica, req: ServeRequest): InstallChunk {
+    const d = r.durable;
+    const slack = Math.floor((this.o.installThresholdBlocks ?? 20_000) / 2);
+    let img = this.image;
+    if (!img || (req.sha256 !== img.sha256 && (img.depth <= req.commit || d.commit - img.depth > slack))) img = this.image = this.newestImage(r, slack);
+    if (!img || img.depth <= req.commit) return make(InstallChunk, { depth: 0, sha256: '', total: 0, offset: 0, data: '' });
+    const offset = req.sha256 === img.sha256 && req.offset < img.data.length ? req.offset : 0;
+    return make(InstallChunk, { depth: img.depth, sha256: img.sha256, total: img.data.length, offset, data: img.data.subarray(offset, offset + MAX_INSTALL_CHUNK_BYTES).toString('base64') });
+  }
+
+  private newestImage(r: Replica, slack: number): { depth: number; sha256: string; data: Buffer } | null {
+    const o = this.o;
+    const d = r.durable;
+    const read = (): { depth: number; data: Buffer } | null => {
+      for (const name of o.dir.list().filter((n) => NAME.test(n)).sort().reverse()) {
+        const data = o.dir.read(name, MAX_CHECKPOINT_BYTES);
+        const c = data ? decodeCheckpoint(data) : null;
+        if (data && c && typeof c !== 'string') return { depth: c.depth, data };
+      }
+      return null;
+    };
+    let found = read();
+    if ((!found || d.commit - found.depth > slack) && d.commit > 0 && o.blocks.end === d.commit && d.commit >= this.voteFloor) {
+      try {
+        this.take(r);
+        found = read();
+      } catch (e) {
+        if (o.isCrash?.(e)) throw e; // (otherwise serve the older one)
+      }
+    }
+    return found ? { ...found, sha256: crypto.createHash('sha256').update(found.data).digest('hex') } : null;
   }
 }

@@ -17,7 +17,8 @@ import * as path from 'node:path';
 import { DurableRecord, DurableState } from '../core/durable';
 import { ChainStore, FloorRecord, headerFor, LoadReport, loadState, StoreEvidence, StoreIdentity, StoreRefused } from './chain-store';
 import { BlockFile } from './block-file';
-import { chooseCheckpoint, FsCheckpointDir } from './checkpoint';
+import { chooseCheckpoint, FsCheckpointDir, stateMachineFromBlocks } from './checkpoint';
+import { StateMachine } from '../core/state-machine';
 import { FileDisk } from './disk';
 import { encodeRecord } from './record-log';
 
@@ -41,6 +42,8 @@ export interface OpenedStore {
   /** blocks.dat: the decided blocks, indexed (older blocks are read from it). */
   blocks: BlockFile;
   checkpoints: FsCheckpointDir;
+  /** The dictionary rebuilt from blocks.dat (see above), when no checkpoint gives it. */
+  sm?: StateMachine;
 }
 
 function readKvEvidence(file: string): StoreEvidence['kvJson'] {
@@ -120,6 +123,20 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     throw e;
   }
   report.warnings.unshift(...early);
+  const installedAt = report.state.base;
+  let sm: StateMachine | undefined;
+  if (installedAt > (report.checkpoint?.depth ?? 0)) {
+    // No checkpoint at or above the installed depth is left: the blocks below it, if the backfill
+    // brought them all, rebuild the dictionary.
+    const rebuilt = stateMachineFromBlocks(blocks, installedAt, report.state.headHash(installedAt));
+    if (typeof rebuilt === 'string') {
+      disk.closeUntouched();
+      blocks.close();
+      throw new StoreRefused(`${file} installed a peer's checkpoint at depth ${installedAt}, but no usable checkpoint at or above that depth is left in ${o.dir} (see the lines above), and ${rebuilt}: the dictionary cannot be rebuilt here; move the folder away to start this node empty (it then catches up from its peers)`);
+    }
+    sm = rebuilt;
+    report.warnings.push(`no usable checkpoint at or above the installed depth ${installedAt}: the dictionary was rebuilt from blocks.dat's blocks below it`);
+  }
   const header = headerFor(o.identity);
   if (report.tampered) {
     const keep = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -139,5 +156,5 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     disk.append(encodeRecord(header));
     disk.sync();
   }
-  return { report, store: new ChainStore(disk), disk, blocks, checkpoints };
+  return { report, store: new ChainStore(disk), disk, blocks, checkpoints, sm };
 }

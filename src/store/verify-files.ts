@@ -19,7 +19,7 @@ import { blockHash, GENESIS_POINTER, short, verifyChain } from '../chain';
 import { DurableRecord, DurableState } from '../core/durable';
 import { StateMachine } from '../core/state-machine';
 import { MAX_BLOCK_RECORD_BYTES } from './block-file';
-import { Checkpoint, decodeCheckpoint, FsCheckpointDir, MAX_CHECKPOINT_BYTES } from './checkpoint';
+import { Checkpoint, checkpointStateMachine, decodeCheckpoint, FsCheckpointDir, MAX_CHECKPOINT_BYTES } from './checkpoint';
 import { dataEnd, fileDataEnd } from './disk';
 import { parseAt } from './record-log';
 
@@ -52,7 +52,7 @@ export interface VerifyReport {
 
 function isCoreRecord(v: unknown): v is DurableRecord {
   const t = (v as { t?: unknown } | null)?.t;
-  return t === 'promise' || t === 'accept' || t === 'decide' || t === 'learn';
+  return t === 'promise' || t === 'accept' || t === 'decide' || t === 'learn' || t === 'install';
 }
 
 /** Reads `file` from byte 0 to `size` in chunks, handing over the bytes not yet consumed. */
@@ -108,18 +108,20 @@ export function verifyDataDir(dir: string, o: { progress?: (p: VerifyProgress) =
     let s = new DurableState();
     let verified = 0;
     let head = GENESIS_POINTER;
-    let atBlocksEnd: string | null = bd.count === 0 ? GENESIS_POINTER : null;
+    let atBlocksEnd: string | null = bd.end === 0 ? GENESIS_POINTER : null;
     let index = 0;
     // The checkpoints' dictionaries and sessions are checked against the chain's as it is replayed.
     const ckpts = readCheckpoints(dir, notes);
-    const sm = new StateMachine();
+    let sm: StateMachine | null = new StateMachine();
     /** Checks decided blocks verified..upTo and drops them from memory. */
     const settle = (upTo: number): VerifyReport['firstBad'] => {
       if (upTo <= verified) return null;
       const blocks = s.range(verified, upTo, Infinity, Infinity, () => 0);
       const check = verifyChain(blocks, head, verified);
       if (!check.ok) return { file: 'chain.log', depth: check.depth, reason: check.reason };
-      for (const b of blocks) {
+      for (let i = 0; i < blocks.length; i++) {
+        const b = blocks[i];
+        if (!sm) continue;
         sm.apply(b);
         const c = ckpts.get(sm.applied);
         if (!c) continue;
@@ -129,7 +131,7 @@ export function verifyDataDir(dir: string, o: { progress?: (p: VerifyProgress) =
         if (why) return { file: c.name, depth: c.ckpt.depth, reason: why };
         c.checked = true;
       }
-      if (bd.count > verified && bd.count <= upTo) atBlocksEnd = s.hash(bd.count - 1);
+      if (bd.end > verified && bd.end <= upTo) atBlocksEnd = s.hash(bd.end - 1);
       head = check.head;
       verified = upTo;
       s.compact(upTo, NONE);
@@ -164,7 +166,22 @@ export function verifyDataDir(dir: string, o: { progress?: (p: VerifyProgress) =
         if (isCoreRecord(p.value)) {
           const misfit = s.misfit(p.value);
           if (misfit) return report({ file: 'chain.log', depth: null, reason: `record ${index} at byte ${at + off} does not fit the chain before it (${misfit})` }, s.commit, s.end - s.commit, bd.count);
-          s.apply(p.value);
+          const rec = p.value;
+          if (rec.t === 'install' && rec.depth > s.commit) {
+            // A peer's checkpoint installed: the blocks below it are not in chain.log (blocks.dat
+            // gets them by backfill); the state machine goes on from the installed checkpoint.
+            const bad = settle(s.commit);
+            if (bad) return report(bad, s.commit, 0, bd.count);
+            s.apply(rec);
+            verified = rec.depth;
+            head = rec.anchor;
+            const c = ckpts.get(rec.depth);
+            sm = c && c.ckpt.anchor === rec.anchor ? checkpointStateMachine(c.ckpt) : null;
+            if (c) c.checked = true;
+            notes.push(`chain.log: installed a peer's checkpoint at depth ${rec.depth} (record ${index}); ${sm ? 'the dictionary is checked from it on' : 'its file is gone: the dictionaries of later checkpoints are not checked'}`);
+          } else {
+            s.apply(rec);
+          }
         }
         index++;
         off = p.next;
@@ -182,11 +199,11 @@ export function verifyDataDir(dir: string, o: { progress?: (p: VerifyProgress) =
     const tentative = s.end - s.commit;
     const tail = verifyChain(s.suffixFrom(s.commit), s.headHash(s.commit), s.commit);
     if (!tail.ok) return report({ file: 'chain.log', depth: tail.depth, reason: `tentative: ${tail.reason}` }, s.commit, tentative, bd.count);
-    if (bd.count > s.commit) {
-      return report({ file: 'blocks.dat', depth: s.commit, reason: `it holds ${bd.count} blocks, chain.log decided only ${s.commit}` }, s.commit, tentative, bd.count);
+    if (bd.end > s.commit) {
+      return report({ file: 'blocks.dat', depth: s.commit, reason: `it holds blocks up to ${bd.end - 1}, chain.log decided only ${s.commit}` }, s.commit, tentative, bd.count);
     }
-    if (bd.count > 0 && atBlocksEnd !== bd.lastHash) {
-      return report({ file: 'blocks.dat', depth: bd.count - 1, reason: `block ${bd.count - 1} (${short(bd.lastHash!)}) is not chain.log's (${short(atBlocksEnd ?? '?')})` }, s.commit, tentative, bd.count);
+    if (bd.end > 0 && atBlocksEnd !== bd.lastHash) {
+      return report({ file: 'blocks.dat', depth: bd.end - 1, reason: `block ${bd.end - 1} (${short(bd.lastHash!)}) is not chain.log's (${short(atBlocksEnd ?? '?')})` }, s.commit, tentative, bd.count);
     }
     for (const [depth, c] of ckpts) {
       if (!c.checked) notes.push(`${c.name}: not checked (depth ${depth} is beyond the decided chain ${verified}: chain.log was cut, or replaced)`);
@@ -214,19 +231,35 @@ function readCheckpoints(dir: string, notes: string[]): Map<number, { name: stri
   return out;
 }
 
-/** blocks.dat record by record: framing, checksum, depth, hash pointers, proof of work. */
-function verifyBlocksDat(file: string, tick: (p: VerifyProgress) => void, notes: string[]): { count: number; lastHash: string | null; bad: VerifyReport['firstBad'] } {
+/**
+ * blocks.dat record by record: framing, checksum, depth, hash pointers, proof of work. After an
+ * install the file may hold one hole (store/block-file.ts): blocks on top of the part above it
+ * must link to the one below, backfilled ones must hash to the pointer of the block above them,
+ * and the one that closes the hole must link to the block below it. A hole is not damage: it is
+ * reported as the range still being backfilled.
+ */
+function verifyBlocksDat(file: string, tick: (p: VerifyProgress) => void, notes: string[]): { count: number; end: number; lastHash: string | null; bad: VerifyReport['firstBad'] } {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch {
     notes.push('blocks.dat: none (a node writes it from its chain)');
-    return { count: 0, lastHash: null, bad: null };
+    return { count: 0, end: 0, lastHash: null, bad: null };
   }
+  // Held: [0, count) and [upper, top); countHash: hash of block count-1; topHash: of block top-1;
+  // upperPointer: the hash pointer of block `upper` (what the next backfilled block must hash to).
+  let count = 0;
+  let upper = 0;
+  let top = 0;
+  let countHash = GENESIS_POINTER;
+  let topHash = GENESIS_POINTER;
+  let upperPointer = '';
+  const result = (bad: VerifyReport['firstBad']) => {
+    if (!bad && upper > count) notes.push(`blocks.dat: blocks ${count}..${upper - 1} are not held yet: being backfilled from peers below an installed checkpoint (the ${count + top - upper} blocks held verify)`);
+    return { count: count + (upper > count ? top - upper : 0), end: top, lastHash: top ? topHash : null, bad };
+  };
   try {
     const size = fileDataEnd(fd, fs.fstatSync(fd).size); // (without a running node's zero fill)
-    let count = 0;
-    let head = GENESIS_POINTER;
     const gen = chunks(fd, size);
     let used = 0;
     for (let step = gen.next(0); !step.done; step = gen.next(used)) {
@@ -235,7 +268,7 @@ function verifyBlocksDat(file: string, tick: (p: VerifyProgress) => void, notes:
       while (off < buf.length) {
         const nl = buf.indexOf(0x0a, off);
         if (nl < 0 && !last) {
-          if (buf.length - off > MAX_RECORD_BYTES) return { count, lastHash: null, bad: { file: 'blocks.dat', depth: count, reason: `record at byte ${at + off} has no end within ${MAX_RECORD_BYTES} bytes` } };
+          if (buf.length - off > MAX_RECORD_BYTES) return result({ file: 'blocks.dat', depth: top, reason: `record at byte ${at + off} has no end within ${MAX_RECORD_BYTES} bytes` });
           break;
         }
         const line = buf.subarray(off, nl < 0 ? buf.length : nl);
@@ -243,14 +276,18 @@ function verifyBlocksDat(file: string, tick: (p: VerifyProgress) => void, notes:
         const body = m ? line.subarray(m[0].length) : null;
         let why: string | null = null;
         let block: Block | null = null;
+        let depth = -1;
         if (!m || !body || Number(m[1]) > MAX_BLOCK_RECORD_BYTES) why = 'bad record header';
         else if (nl < 0 || body.length !== Number(m[1])) why = 'record cut short';
         else if ((crc32(body) >>> 0).toString(16).padStart(8, '0') !== m[2]) why = 'checksum mismatch';
         else {
           try {
             const v = JSON.parse(body.toString('utf8')) as { d?: unknown; b?: Block };
-            if (v.d !== count) why = `it holds depth ${String(v.d)} where ${count} belongs`;
-            else block = v.b ?? null;
+            block = v.b ?? null;
+            depth = typeof v.d === 'number' && Number.isSafeInteger(v.d) ? v.d : -1;
+            const hole = upper > count;
+            if (depth === top || (!hole && depth > top) || (hole && depth === upper - 1 && depth >= count)) why = null;
+            else why = `it holds depth ${String(v.d)} where ${hole ? `${top} (or the backfilled ${upper - 1})` : `${top}`} belongs`;
           } catch {
             why = 'not JSON';
           }
@@ -258,22 +295,46 @@ function verifyBlocksDat(file: string, tick: (p: VerifyProgress) => void, notes:
         if (why) {
           const torn = last && (nl < 0 || line.includes(0) || dataEnd(buf.subarray(off)) <= nl - off + 1);
           if (torn) {
-            notes.push(`blocks.dat: a torn tail after block ${count} (${why}): a crash; a node start cuts it and writes it again`);
-            return { count, lastHash: count ? head : null, bad: null };
+            notes.push(`blocks.dat: a torn tail after block ${top - 1} (${why}): a crash; a node start cuts it and writes it again`);
+            return result(null);
           }
-          return { count, lastHash: null, bad: { file: 'blocks.dat', depth: count, reason: `record at byte ${at + off}: ${why}` } };
+          return result({ file: 'blocks.dat', depth: depth >= 0 ? depth : top, reason: `record at byte ${at + off}: ${why}` });
         }
-        const check = verifyChain([block!], head, count);
-        if (!check.ok) return { count, lastHash: null, bad: { file: 'blocks.dat', depth: count, reason: check.reason } };
-        head = blockHash(block!);
-        count++;
+        const b = block!;
+        const own = verifyChain([b], b.hashPointer, depth); // (proof of work, a put's value)
+        if (!own.ok) return result({ file: 'blocks.dat', depth, reason: own.reason });
+        const h = blockHash(b);
+        const hole = upper > count;
+        if (depth === top && b.hashPointer !== (top === 0 ? GENESIS_POINTER : topHash)) {
+          return result({ file: 'blocks.dat', depth, reason: `hash pointer ${short(b.hashPointer)} does not match the block below (${short(top === 0 ? GENESIS_POINTER : topHash)})` });
+        }
+        if (depth >= top) {
+          if (depth > top) { // the first block above a new hole (an install): its pointer is checked by the backfill that reaches it
+            upper = depth;
+            upperPointer = b.hashPointer;
+          } else if (!hole) {
+            count = upper = depth + 1;
+            countHash = h;
+          }
+          top = depth + 1;
+          topHash = h;
+        } else {
+          if (h !== upperPointer) return result({ file: 'blocks.dat', depth, reason: `backfilled block ${short(h)} does not hash to the pointer of block ${upper} (${short(upperPointer)})` });
+          upper = depth;
+          upperPointer = b.hashPointer;
+          if (upper === count) {
+            if (b.hashPointer !== countHash) return result({ file: 'blocks.dat', depth, reason: `hash pointer ${short(b.hashPointer)} does not match block ${count - 1} (${short(countHash)})` });
+            count = upper = top;
+            countHash = topHash;
+          }
+        }
         off = nl + 1;
       }
       used = off;
       tick({ file: 'blocks.dat', bytes: at + off, total: size, blocks: count });
       if (last) break;
     }
-    return { count, lastHash: count ? head : null, bad: null };
+    return result(null);
   } finally {
     fs.closeSync(fd);
   }

@@ -30,8 +30,9 @@ describe('cli: node console commands with --json', function () {
       return (await p.waitForLine(re, { since, timeoutMs: 5000, what: text })).line;
     };
     const status = JSON.parse(await ask('status --json', /^\{/)) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(status).sort(), ['ballot', 'depth', 'failedLinks', 'leader', 'node', 'promised', 'queue', 'role', 'tentative', 'term']);
+    assert.deepEqual(Object.keys(status).sort(), ['ballot', 'catchUp', 'depth', 'failedLinks', 'leader', 'node', 'promised', 'queue', 'role', 'tentative', 'term']);
     assert.equal(status.node, 'P1');
+    assert.deepEqual(status.catchUp, { fetch: null, backfill: null, installs: 0, backfills: 0 }, 'no catch-up in progress');
     assert.equal(status.term, null);
     const chain = JSON.parse(await ask('printBlockchain --json', /^\{/)) as { node: string; commit: number; blocks: unknown[] };
     assert.deepEqual([chain.node, chain.commit, chain.blocks], ['P1', 0, []]);

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import {
   Accept, Accepted, AnyMessage, Ballot, Block, ClientReply, ClientRequest, decode, Decide, encode, Forward,
   LeaderRequest, make, MAX_FRAME_BYTES, MESSAGE_CLASSES, Nack, NoLeader, Operation, PendingOp, Prepare, PromiseMsg, Redirect, Refused,
-  RepairRequest, RepairResponse,
+  RepairRequest, RepairResponse, InstallRequest, InstallChunk, BackfillRequest, BackfillResponse,
 } from '../../messages';
 
 const op = Operation.of('put', 'alice_netid', '{"phone_number":"111-222-3333"}', 'C1', 3);
@@ -27,6 +27,10 @@ const samples: AnyMessage[] = [
   make(Decide, { ballot: b, commit: 18, commitHash: 'ef' }),
   make(RepairRequest, { from: 5 }),
   make(RepairResponse, { from: 5, blocks: [block], commit: 6 }),
+  make(InstallRequest, { commit: 5, sha256: '', offset: 0 }),
+  make(InstallChunk, { depth: 100, sha256: 'a'.repeat(64), total: 9, offset: 0, data: Buffer.from('checkpoint').toString('base64') }),
+  make(BackfillRequest, { from: 0, to: 100 }),
+  make(BackfillResponse, { from: 99, blocks: [block] }),
 ];
 
 describe('messages: codec', () => {

@@ -55,6 +55,7 @@ describe('simulation: randomized faults with replayable seeds', function () {
     const first = s.failed[0];
     assert.equal(s.failed.length, 0, first ? formatFailure(runSim({ seed: first.seed, profile: 'churn', trace: true }), 60) : '');
     assert.ok(s.elections > CHURN_SEEDS * 5, `only ${s.elections} elections`);
+    assert.ok(s.installs > CHURN_SEEDS / 5 && s.backfillsDone > CHURN_SEEDS / 5, `installs during elections and partitions: ${s.installs}, backfills completed ${s.backfillsDone}`);
     process.stdout.write(`      ${CHURN_SEEDS} churn seeds in ${s.seconds.toFixed(1)} s, ${s.opsCompleted} ops, ${s.elections} elections\n`);
   });
 
@@ -70,6 +71,8 @@ describe('simulation: randomized faults with replayable seeds', function () {
     assert.ok(s.freezes > 0 && s.lateMessages > 0 && s.clientRestarts > 0 && s.busy > 0 && s.livenessWindows > 0, JSON.stringify(s));
     // Checkpoints were taken, restarts started from them, and damaged or torn ones were found and passed over.
     assert.ok(s.checkpoints > SEEDS && s.checkpointRestarts > SEEDS / 10 && s.checkpointFallbacks > 0, JSON.stringify(s));
+    // Fast catch-up: nodes far behind installed peers' checkpoints, and backfilled the blocks below them to the end.
+    assert.ok(s.installs > SEEDS / 20 && s.backfillsDone > SEEDS / 20, `installs ${s.installs}, backfills completed ${s.backfillsDone}`);
     process.stdout.write(`      ${SEEDS} seeds in ${s.seconds.toFixed(1)} s (${(SEEDS / s.seconds).toFixed(0)} seeds/s on ${WORKERS} workers), ${s.opsCompleted} ops, ${s.crashes} crashes, ${s.elections} elections\n`);
   });
 });
@@ -87,6 +90,7 @@ describe('simulation: deliberately broken cores are caught (the checks are not b
     ['commit-by-index', 'churn', 300],     // "decided" learned by index alone, without the hash
     ['checkpoint-tentative', 'mixed', 100], // a checkpoint's dictionary holds undecided blocks
     ['checkpoint-no-dedupe', 'mixed', 100], // a checkpoint drops the request-dedupe sessions
+    ['backfill-unverified', 'mixed', 300], // a backfill stores what it is sent without checking where it belongs or the hashes back from the anchor
   ];
   for (const [mutation, profile, budget] of mutants) {
     it(`catches the "${mutation}" mutant within ${budget} ${profile} seeds`, async () => {
