@@ -87,8 +87,9 @@ export function differsFromReplay(fromCkpt: LoadReport, full: LoadReport, sm: St
 export class SimNode {
   readonly name: string;
   readonly disk = new MemDisk();
-  /** blocks.dat and the checkpoint folder. */
+  /** blocks.dat, blocks.idx and the checkpoint folder. */
   readonly blocksDisk = new MemDisk();
+  readonly blocksIdxDisk = new MemDisk();
   readonly checkpoints: MemCheckpointDir;
   private upkeep: StoreUpkeep | null = null;
   private voteFloor = 0;
@@ -114,7 +115,13 @@ export class SimNode {
   constructor(readonly id: number, private readonly env: SimNodeEnv, private readonly rng: Prng, private readonly tear: Prng, private readonly clock: { offsetMs: number; rate: number }, private readonly opts: { diskMs: number; turnMs: number }) {
     this.name = pname(id);
     this.checkpoints = new MemCheckpointDir((why) => { throw new NodeDies(why); }, env.checkpoints.rng.fork());
+    // (Its own stream, seeded from draws already made: the other streams, and so the schedules of
+    // seeds drawn before blocks.idx existed, are unchanged.)
+    this.idxTear = new Prng((Math.imul(id, 2654435761) ^ clock.offsetMs) >>> 0);
   }
+
+  /** Tears of blocks.idx at a crash. */
+  private readonly idxTear: Prng;
 
   get up(): boolean {
     return this.host !== null && !this.host.stopped;
@@ -139,7 +146,7 @@ export class SimNode {
       const done = this.checkpoints.damageNewest(ck.rng);
       if (done) this.env.log(`${this.name} disk fault while down: ${done}`);
     }
-    const blocks = new BlockFile(this.blocksDisk);
+    const blocks = new BlockFile(this.blocksDisk, { index: this.blocksIdxDisk });
     const chosen = chooseCheckpoint(this.checkpoints, this.disk, blocks, null);
     const report = this.env.load(this.disk, chosen.checkpoint ? { checkpoint: chosen.checkpoint, older: blocks } : undefined);
     for (const w of [...blocks.findings, ...chosen.warnings, ...report.warnings]) this.env.log(`${this.name} store: ${w}`);
@@ -272,6 +279,9 @@ export class SimNode {
     const ckRng = this.env.checkpoints.rng; // (not `tear`: the seeds drawn before checkpoints existed keep their tears)
     const keepBlocks = blocksUnsynced > 0 && ckRng.chance(0.5) ? ckRng.int(0, blocksUnsynced) : 0;
     this.blocksDisk.crash(keepBlocks, keepBlocks > 1 && ckRng.chance(0.5) ? [[ckRng.int(0, keepBlocks - 2), ckRng.int(1, 64)]] : []);
+    const idxUnsynced = this.blocksIdxDisk.unsyncedBytes;
+    const keepIdx = idxUnsynced > 0 && this.idxTear.chance(0.5) ? this.idxTear.int(0, idxUnsynced) : 0;
+    this.blocksIdxDisk.crash(keepIdx, keepIdx > 1 && this.idxTear.chance(0.5) ? [[this.idxTear.int(0, keepIdx - 2), this.idxTear.int(1, 64)]] : []);
     this.checkpoints.crash();
     this.checkpoints.armed = null;
     this.upkeep = null;

@@ -102,8 +102,10 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
   let disk = new FileDisk(file);
   let report: LoadReport;
   const blocksFile = path.join(o.dir, 'blocks.dat');
+  const indexFile = path.join(o.dir, 'blocks.idx');
   const hadBlocks = fs.existsSync(blocksFile);
-  const blocks = new BlockFile(new FileDisk(blocksFile));
+  const hadIndex = fs.existsSync(indexFile);
+  const blocks = new BlockFile(new FileDisk(blocksFile), { index: new FileDisk(indexFile) });
   const checkpoints = new FsCheckpointDir(o.dir);
   const early: string[] = [...blocks.findings];
   try {
@@ -120,6 +122,7 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     disk.closeUntouched();
     blocks.close();
     if (!hadBlocks) fs.rmSync(blocksFile, { force: true }); // a refused start leaves the folder as it was
+    if (!hadIndex) fs.rmSync(indexFile, { force: true });
     throw e;
   }
   report.warnings.unshift(...early);
