@@ -75,6 +75,8 @@ export class FolderNode {
   readonly lines: string[] = [];
   private readonly voteFloor: number;
   private now = 0;
+  /** Checkpoint chunks the host sent (serve). */
+  readonly served: { to: string; msg: InstallChunk }[] = [];
   /** Inputs the host queued for the core (the backfill after an install or at start). */
   readonly inbox: Input[] = [];
 
@@ -117,6 +119,7 @@ export class FolderNode {
       const p = this.upkeep.backfill(this.replica, b.from, b.blocks);
       if (p) this.lines.push(p);
     }
+    for (const req of out.serve) this.served.push({ to: req.to, msg: this.upkeep.serve(this.replica, req) });
     const u = this.upkeep.afterTurn(this.replica, this.voteFloor);
     this.lines.push(...u.lines);
     return out;
