@@ -102,8 +102,13 @@ export class FolderNode {
 
   /** One turn: the core steps, the host writes (the install in its place), then upkeep. */
   step(input: Input, now = this.now + 1): Output {
+    return this.batch([input], now);
+  }
+
+  /** One turn of several inputs (the host loop feeds a turn's inputs at once). */
+  batch(inputs: Input[], now = this.now + 1): Output {
     this.now = now;
-    const out = this.replica.step(input, now);
+    const out = this.replica.stepBatch(inputs, now);
     this.outputs.push(out);
     this.lines.push(...out.events);
     const write = (recs: readonly DurableRecord[]) => this.opened.store.write(recs, out.sync);
