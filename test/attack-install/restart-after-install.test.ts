@@ -97,6 +97,30 @@ describe('attack-install: restart after an install', () => {
     assert.equal(again.opened.blocks.count, 5);
   });
 
+  it('guard: a crash after the installed checkpoint is durable, before its install record, restarts installed (record written again, backfill resumed)', () => {
+    const dir = tmpDir();
+    const n = new FolderNode(dir, POLICY);
+    n.repair(0, 5, 5);
+    n.repair(5, 9, 34);
+    const store = n.opened.store;
+    const real = store.write.bind(store);
+    store.write = (recs, sync) => {
+      if (recs.some((r) => r.t === 'install')) throw new Error('SIGKILL before the install record');
+      real(recs, sync);
+    };
+    assert.throws(() => n.installFrom(30), /SIGKILL/);
+    n.die();
+    assert.deepEqual(ckpts(dir), ['checkpoint-000000000030.ckpt']);
+    const again = new FolderNode(dir, POLICY);
+    assert.equal(again.replica.commit, 30);
+    assert.equal(again.replica.sm.applied, 30);
+    assert.deepEqual(again.inbox, [{ type: 'backfill', from: 5, to: 30, topHash: blockHash(decided[29]) }]);
+    again.die();
+    // And a third start replays the install record written again (no checkpoint needed for it).
+    const third = new FolderNode(dir, POLICY);
+    assert.equal(third.replica.commit, 30);
+  });
+
   it('[FAILS: damage in chain.log after an installed checkpoint makes the node refuse to start, though the installed checkpoint is intact] one flipped byte in a record after the install', () => {
     const dir = tmpDir();
     const n = installedAt30(dir, 38); // (no own checkpoint yet: the installed one is the newest)
@@ -153,4 +177,3 @@ import { wire } from './support';
 function wireBackfill(from: string, lo: number, to: number) {
   return wire(from, make(BackfillResponse, { from: lo, blocks: decided.slice(lo, to) }));
 }
-void blockHash;
