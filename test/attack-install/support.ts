@@ -60,8 +60,14 @@ export function wire(from: string, m: AnyMessage): Input {
   return { type: 'message', from, msg: d.msg };
 }
 
+const made: string[] = [];
+process.on('exit', () => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
+
+/** A fresh folder, removed when the test process exits. */
 export function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-attack-install-'));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-attack-install-'));
+  made.push(d);
+  return d;
 }
 
 export interface Policy { everyBlocks: number; everyBytes: number; windowBlocks: number; appendPerTurn: number }
