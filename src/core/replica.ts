@@ -99,10 +99,12 @@ export class Replica {
   private voteFloor: number;
   /** A peer's checkpoint being fetched in chunks (fast catch-up), or null. */
   private fetch: { peer: number; sha256: string; total: number; depth: number; parts: Buffer[]; got: number; at: number; lastProgressAt: number } | null = null;
+  /** A checkpoint chunk that arrived in the turn of an install, for the next turn (see onInstallChunk). */
+  private heldChunk: { peer: number; m: InstallChunk } | null = null;
   /** When a fetch last failed (the peer had none newer, or went silent): repair alone for a while. */
   private fetchFailedAt = -Infinity;
   /** Decided blocks [low, top) missing below an installed checkpoint; block top-1 hashes to topHash. */
-  private backfill: { low: number; top: number; topHash: string; peer: number; at: number; startTop: number } | null = null;
+  private backfill: { low: number; top: number; topHash: string; peer: number; at: number; startTop: number; refusals: number } | null = null;
   /** Installs done and backfills finished by this core (for status and the simulator's counts). */
   private installs = 0;
   private backfillsDone = 0;
@@ -152,6 +154,9 @@ export class Replica {
    */
   stepBatch(inputs: readonly Input[], now: number): Output {
     this.out = { seq: this.outputSeq + 1, persist: [], sync: false, send: [], decided: [], events: [], blockEvents: [], serve: [], backfill: [] };
+    const held = this.heldChunk;
+    this.heldChunk = null;
+    if (held) this.onInstallChunk(held.peer, held.m, now);
     for (const input of inputs) {
       if (input.type === 'tick') this.onTick(now);
       else if (input.type === 'synced') this.onSynced(input.through, now);
@@ -1079,6 +1084,10 @@ export class Replica {
     if (this.fetch) return true;
     if (commit > this.aheadOfMe.commit) this.aheadOfMe = { peer, commit };
     if (commit - this.durable.commit <= this.installThreshold || now - this.fetchFailedAt < this.cfg.electionTimeoutMs) return false;
+    // Votes first: an install drops my blocks below its depth, and undecided ones there may be
+    // votes a leader counted to decide them. Repair from my decided depth learns them as decided
+    // (or shows they lost); only then is the rest fetched as a checkpoint.
+    if (this.durable.end > this.durable.commit) return false;
     this.fetch = { peer, sha256: '', total: 0, depth: 0, parts: [], got: 0, at: now, lastProgressAt: now };
     this.repair = null;
     this.event(`${commit - this.durable.commit} blocks behind ${pname(peer)} (more than ${this.installThreshold}): fetching its checkpoint instead of repairing block by block`);
@@ -1114,6 +1123,13 @@ export class Replica {
   private onInstallChunk(peer: number, m: InstallChunk, now: number): void {
     const f = this.fetch;
     if (!f || peer !== f.peer) return;
+    // One install per turn: the host writes one checkpoint file per output. A chunk that comes in
+    // the same turn after an install waits for the next turn (at most one is held; the fetch
+    // asks again for any other).
+    if (this.out.install) {
+      this.heldChunk = { peer, m };
+      return;
+    }
     if (m.total === 0) return this.abandonFetch(`${pname(peer)} has no checkpoint above my depth ${this.durable.commit}`, now);
     if (m.total > MAX_INSTALL_BYTES) return this.abandonFetch(`${pname(peer)} offers a checkpoint of ${m.total} bytes, above the bound of ${MAX_INSTALL_BYTES}; refused`, now);
     if (!/^[0-9a-f]{64}$/.test(m.sha256)) return this.abandonFetch(`${pname(peer)} names its checkpoint by a malformed sha256; refused`, now);
@@ -1142,6 +1158,12 @@ export class Replica {
     this.fetch = null;
     if (c.depth <= this.durable.commit) {
       this.event(`the checkpoint from ${pname(peer)} is at depth ${c.depth}, not above my ${this.durable.commit} (repair got there first): not installed`);
+      return;
+    }
+    if (this.durable.end > this.durable.commit && this.durable.commit < c.depth) {
+      // (accepts came while fetching) see maybeFetch: votes first, then the fetch again
+      this.event(`not installing ${pname(peer)}'s checkpoint at depth ${c.depth}: I hold undecided blocks ${this.durable.commit}..${this.durable.end - 1} below it; learning whether they were decided first`);
+      this.askRepair(peer, now);
       return;
     }
     this.install(c, image.length, peer, now);
@@ -1182,7 +1204,7 @@ export class Replica {
       this.backfill = null;
       return;
     }
-    this.backfill = { low: from, top: to, topHash, peer: 0, at: now, startTop: to };
+    this.backfill = { low: from, top: to, topHash, peer: 0, at: now, startTop: to, refusals: 0 };
     this.event(`backfilling decided blocks ${from}..${to - 1}, newest first, each verified back from block ${to - 1}`);
     this.askBackfill(this.nextPeer(this.aheadOfMe.peer || this.cfg.id), now);
   }
@@ -1216,7 +1238,14 @@ export class Replica {
   private onBackfillResponse(peer: number, m: BackfillResponse, now: number): void {
     const b = this.backfill;
     if (!b || peer !== b.peer) return;
-    if (m.blocks.length === 0) return this.askBackfill(this.nextPeer(peer), now); // it cannot serve them: ask another
+    if (m.blocks.length === 0) {
+      // It cannot serve them: ask the next peer; after a whole round of refusals, wait for the
+      // retransmit timer (onTick) rather than go round again at once.
+      if (++b.refusals < this.cfg.nodes - 1) return this.askBackfill(this.nextPeer(peer), now);
+      b.refusals = 0;
+      return;
+    }
+    b.refusals = 0;
     const from = this.backfillPlace(m, b);
     if (from === null) return; // (a duplicate or a late answer)
     const why = this.backfillProblem(from, m.blocks, b);

@@ -109,22 +109,25 @@ describe('core: fast catch-up (install a checkpoint, backfill below it)', () => 
     assert.deepEqual(o3.decided.map((d) => d.depth), [30, 31, 32, 33]);
   });
 
-  it('keeps tentative blocks from the installed depth on only if they link to the anchor', () => {
-    // Its tentative suffix holds the decided blocks 5..34: those from 30 link to the anchor.
+  it('a node holding undecided blocks learns them by repair before it fetches (an install would drop votes a leader may have counted); a losing fork is dropped, then it fetches', () => {
+    // Its tentative suffix holds the decided blocks 5..33: repair, not a fetch, until they are learned.
     const keeps = behind(5, decided.slice(5, 34));
-    keeps.step(farAhead(), 0);
-    const img = image(30);
-    const out = keeps.step(msg('P2', chunk(img, 0, img.length, 30)), 10);
-    assert.ok(out.install);
-    assert.equal(keeps.durable.end, 34, 'blocks 30..33 kept (they link to the anchor): votes are not forgotten');
-    assert.deepEqual(out.install!.base.suffix.map(blockHash), decided.slice(30, 34).map(blockHash));
-    // A suffix on a fork below 30 cannot be decided there: dropped.
-    const fork = chain(30, 'x', blockHash(decided[4]), 5);
-    const drops = behind(5, fork);
+    const out = keeps.step(farAhead(), 0);
+    assert.ok(!out.send.some((s) => s.msg.kind === 'install-request'), 'no fetch while it holds undecided votes');
+    assert.equal(keeps.commit, 9, 'it learned 5..8 from the push: its own votes, now decided');
+    assert.equal(keeps.durable.end, 34, 'and it still holds the rest of its votes');
+    // A suffix on a fork below 30 cannot be decided there: the push shows it lost, it is dropped, and the next push starts a fetch.
+    const drops = behind(5, chain(30, 'x', blockHash(decided[4]), 5));
     drops.step(farAhead(), 0);
-    drops.step(msg('P2', chunk(img, 0, img.length, 30)), 10);
-    assert.equal(drops.durable.end, 30);
-    assert.equal(drops.durable.commit, 30);
+    assert.equal(drops.durable.end, 9, 'the fork is gone; 5..8 learned');
+    const next = drops.step(msg('P2', make(RepairResponse, { from: 9, blocks: decided.slice(9, 13), commit: 34 })), 1);
+    assert.deepEqual(next.send.map((s) => s.msg.kind), ['install-request'], 'no undecided votes left: it fetches');
+    // An image that completes while undecided votes below it arrived meanwhile is not installed.
+    const img = image(30);
+    drops.step(msg('P2', make(Accept, { ballot: Ballot.of(3, 2, 9), blocks: decided.slice(9, 12), commit: 9, commitHash: blockHash(decided[8]) })), 2);
+    const late = drops.step(msg('P2', chunk(img, 0, img.length, 30)), 3);
+    assert.equal(late.install, undefined);
+    assert.match(late.events.join('\n'), /not installing .* undecided blocks 9..11 below it/);
   });
 
   it('refuses a torn or forged transfer (sha256), a malformed image, an oversized offer, a bad chunk, each in one line and no state change', () => {
