@@ -83,7 +83,8 @@ export interface GeneratedFolder {
 /**
  * A node's whole data folder as a node that decided `blocks` blocks would have left it, written
  * in one streaming pass (memory does not grow with the chain, so 10,000,000 blocks fit): chain.log
- * (header, a promise, `accept` + `decide` records), blocks.dat, and a checkpoint at the head.
+ * (header, a promise, `accept` + `decide` records), blocks.dat and blocks.idx, and a checkpoint at
+ * the head.
  * Generating it this way, instead of a node's first start on a chain.log, avoids the full replay
  * that would hold the whole chain in memory.
  */
@@ -94,7 +95,7 @@ export function generateNodeFolder(dir: string, blocks: number, identity: { clus
   const chainDisk = new FileDisk(path.join(dir, 'chain.log'));
   chainDisk.append(encodeRecord(headerFor(identity)));
   const store = new ChainStore(chainDisk);
-  const blockFile = new BlockFile(new FileDisk(path.join(dir, 'blocks.dat')));
+  const blockFile = new BlockFile(new FileDisk(path.join(dir, 'blocks.dat')), { index: new FileDisk(path.join(dir, 'blocks.idx')) });
   const sm = new StateMachine();
   store.write([GEN_PROMISE], false);
   let last: { ballot: Ballot; head: string } | null = null;
