@@ -4,102 +4,20 @@
  * survives. Each asserts the safety property, so it guards the rule.
  */
 import { strict as assert } from 'node:assert';
-import { Accept, Accepted, Ballot, ClientRequest, LeaderRequest, make, Operation, PendingOp } from '../../messages';
-import { blockHash, GENESIS_POINTER, mineBlock } from '../../src/chain';
-import { DurableRecord, DurableState } from '../../src/core/durable';
+import { Accept, Accepted, Ballot, make } from '../../messages';
+import { blockHash } from '../../src/chain';
+import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 import { HandNet } from '../support/hand-net';
+import { cutAcceptSchedule, decidedAt, handCfg, holdersOf, lcg, minedChain } from '../support/hand-schedules';
 import { makeReplica, Mutation } from '../../src/sim/mutants';
 
-const cfg = (id: number): CoreConfig => ({
-  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24,
-});
-const cutCfg = (id: number): CoreConfig => ({ ...cfg(id), batchMaxBytes: 1000 });
-let seed = 31;
-const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
-type B = ReturnType<typeof mineBlock>['block'];
-const bigPut = (client: string, req: number) =>
-  make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', `"${'v'.repeat(60)}-${req}"`, client, req), client) });
-const request = (client: string, value: string) => make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', value, client, 1), client) });
-
-function chainOf(n: number, tag: string, below = GENESIS_POINTER): B[] {
-  const out: B[] = [];
-  let head = below;
-  for (let i = 0; i < n; i++) {
-    const b = mineBlock(Operation.of('put', 'k', `"${tag}${i}"`, 'C1', i + 1), head, random).block;
-    out.push(b);
-    head = blockHash(b);
-  }
-  return out;
-}
-
-function decidedAt(net: HandNet, depth: number): Set<string> {
-  const hashes = new Set<string>();
-  for (const r of net.R) if (r.commit > depth) hashes.add(r.durable.hash(depth)!);
-  return hashes;
-}
-const holders = (net: HandNet, depth: number, hash: string) => net.R.filter((r) => r.durable.end > depth && r.durable.hash(depth) === hash).length;
-
-function electWith(net: HandNet, leader: number, voters: number[]): void {
-  net.step(leader, { type: 'message', from: 'C2', msg: make(LeaderRequest, {}) });
-  net.sync(leader);
-  for (const v of voters) net.deliver(`P${leader}`, `P${v}`, 'prepare');
-  for (const v of voters) net.sync(v);
-  for (const v of voters) net.deliver(`P${v}`, `P${leader}`, 'promise');
-}
-function replicateTo(net: HandNet, leader: number, voters: number[]): void {
-  for (const v of voters) net.deliver(`P${leader}`, `P${v}`, 'accept');
-  for (const v of voters) net.sync(v);
-  for (const v of voters) net.deliver(`P${v}`, `P${leader}`, 'accepted');
-}
-
-/**
- * The commit's own schedule (P4 leads <1,4> and replicates four blocks to P1, P2, replies late;
- * P2 wins <2,2> with P1, P3; its first accept to P1 is cut to two blocks; P4 thaws and decides
- * four; P3 wins <3,3> with P1, P5), with a twist between P1 entering <2,2> and P4's thaw.
- */
-function schedule(twist: (net: HandNet, first: Accept) => void, m?: Mutation): { net: HandNet; b2: string } {
-  const net = new HandNet([[], [], [], [], []], cutCfg, random, (c, st, r) => makeReplica(m, c, st, r, {}));
-  electWith(net, 4, [1, 2]);
-  assert.ok(net.R[3].isLeader);
-  net.sync(4);
-  net.drop(() => true);
-  for (let i = 1; i <= 4; i++) net.step(4, { type: 'message', from: 'C1', msg: bigPut('C1', i) });
-  for (let round = 0; round < 4; round++) {
-    for (const v of [1, 2]) net.deliver('P4', `P${v}`, 'accept');
-    for (const v of [1, 2]) net.sync(v);
-    net.step(4, { type: 'tick' });
-  }
-  net.sync(4);
-  assert.equal(net.R[0].durable.end, 4);
-  assert.equal(net.R[1].durable.end, 4);
-  const b2 = net.R[0].durable.hash(2)!;
-  const late = net.pending().filter((x) => x.to === 'P4' && x.msg.kind === 'accepted');
-  net.drop((x) => x.to === 'P4' || x.from === 'P4');
-  electWith(net, 2, [1, 3]);
-  assert.ok(net.R[1].isLeader);
-  net.sync(2);
-  const first = net.pending().find((x) => x.from === 'P2' && x.to === 'P1' && x.msg.kind === 'accept')!;
-  assert.equal((first.msg as Accept).blocks.length, 2, 'cut to two blocks');
-  net.drop((x) => !(x.from === 'P2' && x.to === 'P1' && x.msg === first.msg));
-  twist(net, first.msg as Accept);
-  net.drop(() => true);
-  for (const x of late) net.step(4, { type: 'message', from: x.from, msg: x.msg });
-  assert.equal(net.R[3].commit, 4, 'P4 decided all four');
-  net.drop(() => true);
-  electWith(net, 3, [1, 5]);
-  assert.ok(net.R[2].isLeader, 'P3 won <3,3> with P1 and P5');
-  net.sync(3);
-  net.step(3, { type: 'message', from: 'C2', msg: request('C2', '"other"') });
-  net.sync(3);
-  for (let round = 0; round < 6; round++) {
-    net.step(3, { type: 'tick' });
-    replicateTo(net, 3, [1, 5]);
-    net.sync(3);
-  }
-  assert.ok(net.R[2].commit >= 3, `P3 decided past depth 2 (commit ${net.R[2].commit})`);
-  return { net, b2 };
-}
+const cfg = (id: number): CoreConfig => handCfg(id);
+const random = lcg(31);
+const chainOf = (n: number, tag: string) => minedChain(n, tag, random);
+const holders = (net: HandNet, depth: number, hash: string) => holdersOf(net, depth, hash).length;
+/** The cut-accept schedule (test/support/hand-schedules.ts) with a twist between P1 entering <2,2> and P4's thaw. */
+const schedule = (twist: (net: HandNet, first: Accept) => void, m?: Mutation) => cutAcceptSchedule((c, st, r) => makeReplica(m, c, st, r, {}), random, twist);
 
 describe('attack6 guards: byte-capped accepts into a new term (these pass on 7fa16b0)', () => {
   const crashAfterEntering = (n: HandNet) => {

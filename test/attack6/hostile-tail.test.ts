@@ -19,6 +19,7 @@ import { DurableRecord } from '../../src/core/durable';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
 
+import { minedChain, votedState } from '../support/hand-schedules';
 const cfg = (id: number): CoreConfig => ({
   id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24,
 });
@@ -27,17 +28,8 @@ const random = () => (r = (Math.imul(r, 1664525) + 1013904223) >>> 0);
 
 /** An acceptor holding four tentative blocks under <1,4>. */
 function acceptor() {
-  const Told = Ballot.of(1, 4, 0);
-  const chain: ReturnType<typeof mineBlock>['block'][] = [];
-  let head = '0'.repeat(64);
-  for (let i = 0; i < 4; i++) {
-    const b = mineBlock(Operation.of('put', 'k', `"${i}"`, 'C1', i + 1), head, random).block;
-    chain.push(b);
-    head = blockHash(b);
-  }
-  const st = new DurableState();
-  st.apply({ t: 'promise', ballot: Told });
-  st.apply({ t: 'accept', ballot: Told, from: 0, blocks: chain });
+  const chain = minedChain(4, '', random);
+  const st = votedState(chain, Ballot.of(1, 4, 0));
   return { chain, a: new Replica(cfg(1), st, random) };
 }
 

@@ -13,51 +13,24 @@
  * and a later leader decides another block at the same depth.
  */
 import { strict as assert } from 'node:assert';
-import { Accept, Ballot, ClientRequest, Decide, LeaderRequest, make, Operation, PendingOp } from '../../messages';
+import { Accept, Ballot, Decide, LeaderRequest, make, Operation } from '../../messages';
 import { blockHash, mineBlock } from '../../src/chain';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Replica } from '../../src/core/replica';
 import { HandNet } from '../support/hand-net';
+import { decidedAt, electWith, handCfg, holdersOf, lcg, minedChain, putRequest, votedState } from '../support/hand-schedules';
 
-const cfg = (id: number): CoreConfig => ({
-  id, nodes: 5, retransmitMs: 100, heartbeatMs: 200, electionTimeoutMs: 600, lazyMs: 0, batchMax: 4, windowMax: 8, queueMax: 100, batchMaxBytes: 1 << 20, windowMaxBytes: 1 << 20, queueMaxBytes: 1 << 24,
-});
-let seed = 23;
-const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
-const put = (client: string, req: number, value: string) =>
-  make(ClientRequest, { pending: PendingOp.of(Operation.of('put', 'k', value, client, req), client) });
+const cfg = (id: number): CoreConfig => handCfg(id);
+const random = lcg(23);
+const put = (client: string, req: number, value: string) => putRequest(client, value, req);
 
-function decidedAt(net: HandNet, depth: number): Set<string> {
-  const hashes = new Set<string>();
-  for (const r of net.R) if (r.commit > depth) hashes.add(r.durable.hash(depth)!);
-  return hashes;
-}
-
-function electWith(net: HandNet, leader: number, voters: number[]): void {
-  net.step(leader, { type: 'message', from: 'C2', msg: make(LeaderRequest, {}) });
-  net.sync(leader);
-  for (const v of voters) net.deliver(`P${leader}`, `P${v}`, 'prepare');
-  for (const v of voters) net.sync(v);
-  for (const v of voters) net.deliver(`P${v}`, `P${leader}`, 'promise');
-}
-
-/** Which nodes hold `hash` at `depth` (in memory; every step here is synced before it matters). */
-const holders = (net: HandNet, depth: number, hash: string) => net.R.filter((r) => r.durable.end > depth && r.durable.hash(depth) === hash).map((r) => r.name);
+const holders = (net: HandNet, depth: number, hash: string) => holdersOf(net, depth, hash);
 
 describe('attack6: a cut accept whose tail stops below the acceptor\'s decided prefix', () => {
   it('the unit rule: a tail that does not reach my suffix is refused, also when the cut lies below my decided prefix (dropped the votes silently before fec1e0e)', () => {
     const T0 = Ballot.of(1, 4, 0);
-    const chain: ReturnType<typeof mineBlock>['block'][] = [];
-    let head = '0'.repeat(64);
-    for (let i = 0; i < 6; i++) {
-      const b = mineBlock(Operation.of('put', 'k', `"${i}"`, 'C1', i + 1), head, random).block;
-      chain.push(b);
-      head = blockHash(b);
-    }
-    const st = new DurableState();
-    st.apply({ t: 'promise', ballot: T0 });
-    st.apply({ t: 'accept', ballot: T0, from: 0, blocks: chain });
-    st.apply({ t: 'decide', commit: 2 });
+    const chain = minedChain(6, '', random);
+    const st = votedState(chain, T0, 2);
     const a = new Replica(cfg(1), st, random);
     // What a leader of <2,2> whose blocks 0 and 1 are unreadable sends for next = 0.
     const out = a.step({ type: 'message', from: 'P2', msg: make(Accept, { ballot: Ballot.of(2, 2, 0), blocks: [], commit: 2, commitHash: blockHash(chain[1]), end: 6, tail: '' }) }, 0);

@@ -4,6 +4,7 @@ import {
   Redirect, Refused, RepairRequest, RepairResponse,
 } from '../../messages';
 import { ClientCore } from '../../src/client/client-core';
+import { minedChain, votedState } from '../support/hand-schedules';
 import { blockHash, mineBlock } from '../../src/chain';
 import { DurableState } from '../../src/core/durable';
 import { CoreConfig, Output, Replica } from '../../src/core/replica';
@@ -470,16 +471,8 @@ describe("core: entering a new term on a byte-capped accept keeps the votes the 
   const Told = Ballot.of(1, 4, 0), Tnew = Ballot.of(2, 2, 0);
   /** Four blocks b0..b3 (a chain); an acceptor holding all four under <1,4>. */
   function setup(): { chain: ReturnType<typeof mineBlock>['block'][]; hashes: string[]; a: Replica } {
-    const chain: ReturnType<typeof mineBlock>['block'][] = [];
-    let head = '0'.repeat(64);
-    for (let i = 0; i < 4; i++) {
-      const b = mineBlock(Operation.of('put', 'k', `"${i}"`, 'C1', i + 1), head, random).block;
-      chain.push(b);
-      head = blockHash(b);
-    }
-    const st = new DurableState();
-    st.apply({ t: 'promise', ballot: Told });
-    st.apply({ t: 'accept', ballot: Told, from: 0, blocks: chain });
+    const chain = minedChain(4, '', random);
+    const st = votedState(chain, Told);
     return { chain, hashes: chain.map(blockHash), a: new Replica(cfg(1), st, random) };
   }
   const accept = (blocks: ReturnType<typeof mineBlock>['block'][], end: number, tail: string) =>
