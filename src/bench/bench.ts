@@ -14,11 +14,12 @@ import { FsyncResult, measureFsync } from './fsync';
 import { measureMessageFloor, MessageFloorResult } from './message-floor';
 import { cleanupAll, keepTempDirs, makeTempDir, spawnTracked, waitExit } from './procs';
 import { ProfileSummary, profileText, summarizeProfile } from './profile';
+import { InstallResult, measureInstall } from './install-bench';
 import { BigRestartResult, CheckpointCostResult, runBigRestart, runCheckpointCost } from './store-bench';
 import { fmt, MachineInfo, machineInfo, median, procMemory, sleep, table } from './util';
 import { KvClient, RunResult, runClosedLoop } from './workload';
 
-export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'chainkv-plain', 'etcd', 'etcd-tls', 'catchup', 'reload', 'rss', 'bigrestart', 'ckptcost'] as const;
+export const PARTS = ['fsync', 'msgfloor', 'chainkv', 'chainkv-plain', 'etcd', 'etcd-tls', 'catchup', 'reload', 'rss', 'bigrestart', 'ckptcost', 'install'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
@@ -41,6 +42,8 @@ export interface BenchOptions {
   bigBlocks: number;
   /** The `ckptcost` part's frequent policy: a checkpoint every this many blocks. */
   ckptEveryBlocks: number;
+  /** The `install` part: how far behind the fifth node starts. */
+  installBlocks: number;
   fsyncSamples: number;
   /** Run chainkv nodes under `node --cpu-prof` and summarise the profiles into this folder. */
   cpuProfDir?: string;
@@ -166,6 +169,7 @@ export interface BenchResults {
   rss?: RssResult[];
   bigRestart?: BigRestartResult;
   checkpointCost?: CheckpointCostResult;
+  install?: InstallResult;
   profiles?: ProfileSummary[];
   targets: Target[];
   errors: string[];
@@ -567,6 +571,11 @@ function targets(res: BenchResults, o: BenchOptions): Target[] {
     const growth = big.maxPeakMB / small.maxPeakMB;
     t.push({ name: `RSS flat: ${fmt.int(small.blocks)} -> ${fmt.int(big.blocks)} blocks`, target: '<= 1.2x (flat)', measured: `${small.maxPeakMB.toFixed(0)} -> ${big.maxPeakMB.toFixed(0)} MB (${fmt.ratio(growth)})`, ok: growth <= 1.2, note: scaled });
   }
+  const inst = res.install;
+  if (inst) {
+    const small = inst.blocks < 1_000_000 ? `only ${fmt.int(inst.blocks)} blocks` : scaled;
+    t.push({ name: `serving ${fmt.int(inst.blocks)} blocks behind`, target: '<= 10 s for 1,000,000', measured: `${(inst.servingMs / 1000).toFixed(2)} s (backfill ${(inst.backfillMs / 1000).toFixed(1)} s)`, ok: inst.servingMs <= 10_000, note: small });
+  }
   const big = res.bigRestart;
   if (big) {
     const small = big.blocks < 10_000_000 ? `only ${fmt.int(big.blocks)} blocks` : scaled;
@@ -625,6 +634,7 @@ export function summaryText(res: BenchResults): string {
   }
   const big = res.bigRestart;
   if (big) lines.push(`bigrestart: a ${fmt.int(big.blocks)}-block node ready to vote from its checkpoint in ${fmt.int(big.restartMs)} ms (CPU ${fmt.int(big.cpuMs)} ms), peak RSS ${big.hwmMB?.toFixed(0) ?? '?'} MB; disk ${big.diskBytesPerBlock.toFixed(0)} bytes per block`);
+  if (res.install) lines.push(`install: a node ${fmt.int(res.install.blocks)} blocks behind served at the leader's depth after ${(res.install.servingMs / 1000).toFixed(2)} s (listening after ${(res.install.readyMs / 1000).toFixed(2)} s); its backfill of every block below the checkpoint completed after ${(res.install.backfillMs / 1000).toFixed(1)} s`);
   const cc = res.checkpointCost;
   if (cc) lines.push(`ckptcost: ${cc.clients} clients with a checkpoint every ${fmt.int(cc.everyBlocks)} blocks: ${fmt.ratio(cc.throughputRatio)} the default policy's throughput; ${cc.checkpoints.count} checkpoints, ${fmt.ms(cc.checkpoints.medianMs)} ms median each (max ${fmt.ms(cc.checkpoints.maxMs)} ms)`);
   if (res.targets.length) {
@@ -712,6 +722,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
     if (o.parts.has('bigrestart')) await step('bigrestart', async () => void (res.bigRestart = await runBigRestart(o, root)));
     if (o.parts.has('ckptcost')) await step('ckptcost', async () => void (res.checkpointCost = await runCheckpointCost(o, root)));
+    if (o.parts.has('install')) await step('install', async () => void (res.install = await measureInstall({ blocks: o.installBlocks, keys: o.keys, dir: path.join(root, 'install'), log: o.log })));
     if (o.cpuProfDir && fs.existsSync(o.cpuProfDir)) {
       const files = fs.readdirSync(o.cpuProfDir).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => path.join(o.cpuProfDir!, f));
       res.profiles = files.map((f) => summarizeProfile(f));

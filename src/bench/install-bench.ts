@@ -4,11 +4,8 @@
  * blocks behind. Measured on real processes: how long until the fifth serves at the leader's
  * decided depth (it installs a peer's checkpoint, then repairs the blocks after it), and how long
  * until its backfill of the N blocks below the checkpoint completes (blocks.dat whole again).
- *
- *   node dist/src/bench/install-bench.js [--blocks N] [--keys K] [--dir DIR]
- *
- * (The operations are the benchmark's workload over K keys, 1,000 by default: the dictionary, and
- * so the checkpoint transferred, grows with K.)
+ * The `install` part of `npm run bench` (`--install-blocks N`; the operations are the benchmark's
+ * workload over `--keys` keys: the dictionary, and so the checkpoint transferred, grows with it).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,17 +14,22 @@ import { generateChain } from './chain-gen';
 import { ChainkvCluster } from './chainkv';
 import { sleep } from './util';
 
-async function main(): Promise<void> {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? process.argv[i + 1] : undefined;
-  };
-  const blocks = Number(arg('blocks') ?? 1_000_000);
-  const keys = Number(arg('keys') ?? 1000);
-  const own = arg('dir') === undefined;
-  const dir = arg('dir') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'chainkv-install-bench-'));
-  const log = (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
-  log(`install bench: ${blocks.toLocaleString('en-US')} blocks behind (${keys.toLocaleString('en-US')} keys), in ${dir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
+export interface InstallResult {
+  blocks: number;
+  keys: number;
+  /** From spawning P5 until it listened. */
+  readyMs: number;
+  /** From spawning P5 until its decided depth reached the leader's. */
+  servingMs: number;
+  /** From spawning P5 until its backfill completed. */
+  backfillMs: number;
+  loadAvg: number[];
+}
+
+export async function measureInstall(o: { blocks: number; keys: number; dir: string; log: (line: string) => void }): Promise<InstallResult> {
+  const { blocks, keys, dir } = o;
+  const log = (l: string) => o.log(`install: ${l}`);
+  log(` ${blocks.toLocaleString('en-US')} blocks behind (${keys.toLocaleString('en-US')} keys), in ${dir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
   const cluster = await ChainkvCluster.create({ dir, clients: 1 });
   try {
     const gen = generateChain(path.join(dir, 'generated.log'), blocks, { keys });
@@ -72,15 +74,11 @@ async function main(): Promise<void> {
     }
     const lines = fs.readFileSync(cluster.logPath(5), 'utf8').split('\n').filter((l) => /installed|backfill complete|fetching its checkpoint/.test(l));
     for (const l of lines) log(`P5: ${l}`);
-    log(`RESULT: ${blocks.toLocaleString('en-US')} blocks behind: serving at the leader's depth after ${(servingMs / 1000).toFixed(2)} s; full backfill after ${(backfillMs / 1000).toFixed(1)} s; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    log(`${blocks.toLocaleString('en-US')} blocks behind: serving at the leader's depth after ${(servingMs / 1000).toFixed(2)} s; full backfill after ${(backfillMs / 1000).toFixed(1)} s; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     await Promise.all(clients.map((c) => c.close()));
+    return { blocks, keys, readyMs, servingMs, backfillMs, loadAvg: os.loadavg() };
   } finally {
     await cluster.stopAll();
-    if (own) fs.rmSync(dir, { recursive: true, force: true }); // (1,000,000 blocks: about 2 GB of folders)
+    fs.rmSync(dir, { recursive: true, force: true }); // (1,000,000 blocks: about 2 GB of folders)
   }
 }
-
-main().catch((e) => {
-  process.stderr.write(`install bench: ${(e as Error).stack}\n`);
-  process.exit(1);
-});

@@ -20,6 +20,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'rss-blocks', type: 'string', arg: 'LIST', help: 'chain lengths the rss part loads a cluster at (default 100000,1000000; --quick: 5000)' },
   { name: 'big-blocks', type: 'int', help: 'blocks in the node folder the bigrestart part generates on disk and restarts (default 10000000, about 4.5 GB and several minutes; --quick: 50000)' },
   { name: 'ckpt-every', type: 'int', help: 'the ckptcost part: checkpoint every N blocks, against the default policy (default 1000)' },
+  { name: 'install-blocks', type: 'int', help: 'the install part: blocks the fifth node is behind when it starts empty (default 1000000; --quick: 30000)' },
   { name: 'cpu-prof', type: 'string', arg: 'DIR', help: 'run the chainkv nodes under node --cpu-prof, write profiles to DIR and print their hotspots' },
   { name: 'events', type: 'flag', help: 'start the chainkv nodes with --events (the web view\'s event lines) and report how many they wrote' },
   { name: 'tmp', type: 'string', arg: 'DIR', help: 'create the temp dir under DIR (default: the OS temp dir; its disk is what fsync measures)' },
@@ -37,8 +38,8 @@ the chainkv/etcd ratios. Also measures the disk's fsync floor, the message floor
 and round trip of one ZeroMQ message between two Node processes), the catch-up time of a node
 restarted 10,000 blocks behind, the reload-and-verify time of a 100,000-block chain and the
 restart from a checkpoint, the peak RSS of loaded nodes at 100,000 and 1,000,000 blocks, the
-restart of a 10,000,000-block node folder generated on disk, and the throughput cost of
-frequent checkpoints. Everything runs in a temp dir, removed at the end; all
+restart of a 10,000,000-block node folder generated on disk, the throughput cost of
+frequent checkpoints, and the fast catch-up of a node 1,000,000 blocks behind (install and backfill). Everything runs in a temp dir, removed at the end; all
 processes are stopped at the end, also on error or Ctrl-C. Progress goes to stderr.
 
 ${etcdNote()}`;
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     }),
     bigBlocks: int('big-blocks', quick ? 50_000 : 10_000_000, 1),
     ckptEveryBlocks: int('ckpt-every', 1000, 1),
+    installBlocks: int('install-blocks', quick ? 30_000 : 1_000_000, 1),
     rssSeconds: int('rss-seconds', quick ? 1 : 5, 0),
     fsyncSamples: quick ? 50 : 200,
     cpuProfDir: a.values.get('cpu-prof') as string | undefined,
