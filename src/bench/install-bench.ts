@@ -29,7 +29,7 @@ export interface InstallResult {
 export async function measureInstall(o: { blocks: number; keys: number; dir: string; log: (line: string) => void }): Promise<InstallResult> {
   const { blocks, keys, dir } = o;
   const log = (l: string) => o.log(`install: ${l}`);
-  log(` ${blocks.toLocaleString('en-US')} blocks behind (${keys.toLocaleString('en-US')} keys), in ${dir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
+  log(`${blocks.toLocaleString('en-US')} blocks behind (${keys.toLocaleString('en-US')} keys), in ${dir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
   const cluster = await ChainkvCluster.create({ dir, clients: 1 });
   try {
     const gen = generateChain(path.join(dir, 'generated.log'), blocks, { keys });
