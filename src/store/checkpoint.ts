@@ -350,10 +350,11 @@ export class StoreUpkeep {
       const why = blocks.takeReadFailure() ?? `blocks.dat: block ${was.from} is unreadable`;
       blocks.truncate(blocks.count);
       // (Those above the in-memory base go back at once, so the backfill's top is there again.)
-      if (d.commit > d.base) {
+      const from = Math.max(d.base, blocks.end);
+      if (d.commit > from) {
         const out: Block[] = [];
-        for (let i = d.base; i < d.commit; i++) out.push(d.held(i));
-        blocks.append(d.base, out);
+        for (let i = from; i < d.commit; i++) out.push(d.held(i));
+        blocks.append(from, out);
       }
       dropped = `${why}; it is the lowest above the backfill's hole: dropped ${was.from}..${was.to - 1} above the hole; the backfill starts again from depth ${d.base} against its anchor, and the decided blocks from there on are written again`;
     }
