@@ -333,6 +333,7 @@ export class StoreUpkeep {
    * restart still has the dictionary there (a full replay of chain.log stops at the install record).
    */
   private installedAt = 0;
+  private turned = false;
 
   /**
    * blocks.dat after a load: keep what agrees with the loaded chain (checked by the hash of its
@@ -395,6 +396,12 @@ export class StoreUpkeep {
     const d = r.durable;
     const lines: string[] = [];
     this.voteFloor = voteFloor;
+    if (!this.turned) {
+      // A start by a full replay of chain.log from an install record (no checkpoint started from):
+      // the loaded base is the installed depth (nothing is compacted before this first turn).
+      this.turned = true;
+      if (!this.installedAt && !o.startedFrom && d.base > o.blocks.count) this.installedAt = d.base;
+    }
     // (Above a hole, from the installed depth on: the blocks below it come with the backfill.)
     const top = o.blocks.hole ? o.blocks.end : Math.max(o.blocks.end, d.base);
     if (top < d.commit) {
