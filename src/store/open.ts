@@ -196,7 +196,11 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     report.warnings.push(`rewrote ${file} without the damaged records (the damaged file is kept as ${path.basename(keep)})${ckpt ? `, from the install at depth ${base} on, with ${checkpointName(base)} written again at its new position` : ''}; the next start will not report it again`);
     disk = new FileDisk(file);
     if (ckpt) {
-      if (logTail(disk, ckpt.logOffset) !== ckpt.logTail) throw new StoreRefused(`${file} was rewritten but does not start with its header as written; move the folder away to start this node empty`);
+      if (logTail(disk, ckpt.logOffset) !== ckpt.logTail) {
+        disk.close();
+        blocks.close();
+        throw new StoreRefused(`${file} was rewritten but does not start with its header as written; move the folder away to start this node empty`);
+      }
       report.checkpoint = ckpt;
     }
   } else if (report.legacy) {
