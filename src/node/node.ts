@@ -133,7 +133,7 @@ export class ChainNode {
     this.upkeep = new StoreUpkeep({
       chain: disk, syncChain: () => this.persist([], o.fsync !== false), blocks, dir: checkpoints,
       policy: { ...DEFAULT_CHECKPOINT_POLICY, ...o.checkpoint }, identity, startedFrom: report.checkpoint, now: () => Date.now(),
-      installThresholdBlocks: core.installThresholdBlocks,
+      installThresholdBlocks: core.installThresholdBlocks, voteFloor: report.voteFloor,
     });
     const resume = StoreUpkeep.backfillInput(blocks, this.replica);
     this.kv = new KvSnapshot(path.join(o.dataDir, 'kv.json'));

@@ -196,7 +196,7 @@ export class SimNode {
     this.upkeep = new StoreUpkeep({
       chain: this.disk, syncChain: () => this.syncAll(), blocks, dir: this.checkpoints, policy: ck.policy,
       identity: { cluster: 'sim', node: this.name }, startedFrom: report.checkpoint, now: () => this.localNow(),
-      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies, installThresholdBlocks: ck.installThresholdBlocks,
+      mutation: ck.mutation, isCrash: (e) => e instanceof NodeDies, installThresholdBlocks: ck.installThresholdBlocks, voteFloor: report.voteFloor,
     });
     const resume = StoreUpkeep.backfillInput(blocks, replica);
     const upkeep = this.upkeep;

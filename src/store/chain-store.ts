@@ -126,7 +126,8 @@ export function loadState(disk: Disk, opts: LoadOptions = {}): LoadReport {
   if (opts.identity) checkIdentity(opts.identity, header, start + raw.length, start > 0 ? 1 : coreRecords.length, loaded, file, opts.evidence);
   const warnings: string[] = [];
   let tampered = false;
-  let voteFloor = 0;
+  // (A checkpoint carries the floor whose `floor` record lies before its position.)
+  let voteFloor = ckpt?.voteFloor ?? 0;
   for (const r of loaded.records) if (isFloor(r)) voteFloor = Math.max(voteFloor, r.depth);
   if (loaded.tornTail) {
     const failure = disk.lastFailure?.() ?? null;

@@ -38,6 +38,14 @@ export const MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024;
 const LOG_TAIL_BYTES = 4096;
 const MAGIC = 'chainkv-checkpoint';
 const NAME = /^checkpoint-([0-9]{1,15})\.ckpt$/;
+/**
+ * Serving checkpoint images (fast catch-up): the least time between two looks for a newer image
+ * than the cached one when that is stale or missing (each look may take a checkpoint and reads
+ * one whole file); a checkpoint written since the last look is read once without waiting.
+ */
+export const IMAGE_REFRESH_MIN_MS = 500;
+/** A served image no request asked for this long is dropped from memory (the next request reads it again). */
+export const IMAGE_IDLE_MS = 30_000;
 
 export interface CheckpointPolicy {
   /** Take one after this many blocks were decided since the last... */
@@ -69,6 +77,17 @@ export interface Checkpoint extends DurableBase {
    * blocks below it, until the backfill brings them.
    */
   installed?: boolean;
+  /**
+   * Do not vote until decided up to here: the vote floor of a damaged chain.log (its `floor`
+   * record lies before this checkpoint's position, where a restart from it does not read).
+   * Absent: 0.
+   */
+  voteFloor?: number;
+  /**
+   * An own checkpoint taken while the backfill below an installed one is open: that installed
+   * checkpoint's depth (it is kept until the backfill completes, see `StoreUpkeep.write`).
+   */
+  installedAt?: number;
 }
 
 /** Where checkpoint files live: the data folder, or the simulator's in-memory one. */
@@ -171,10 +190,14 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint | string {
   if (!Array.isArray(v.dict) || !v.dict.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string')) return 'bad dictionary';
   if (!Array.isArray(v.sessions) || v.sessions.length > MAX_SESSIONS || !v.sessions.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && isSession(e[1]))) return 'bad session table';
   if (v.installed !== undefined && typeof v.installed !== 'boolean') return 'bad installed flag';
+  if (v.voteFloor !== undefined && !isCount(v.voteFloor)) return 'bad vote floor';
+  if (v.installedAt !== undefined && !isCount(v.installedAt)) return 'bad installed depth';
   return {
     cluster: v.cluster, node: v.node, depth: v.depth, anchor: v.anchor, logOffset: v.logOffset, logTail: v.logTail,
     promised, suffixBallot, suffix: v.suffix as Block[], dict: v.dict as [string, string][], sessions: v.sessions as [string, Session][],
     ...(v.installed ? { installed: true } : {}),
+    ...(v.voteFloor ? { voteFloor: v.voteFloor as number } : {}),
+    ...(v.installedAt ? { installedAt: v.installedAt as number } : {}),
   };
 }
 
@@ -246,9 +269,9 @@ export function chooseCheckpoint(dir: CheckpointDir, chain: Disk, blocks: BlockF
       if (blocks.has(c.depth - 1)) {
         const anchor = blocks.block(c.depth - 1);
         if (!anchor || blockHash(anchor) !== c.anchor) return `block ${c.depth - 1} in blocks.dat is not its anchor`;
-      } else if (!c.installed) {
+      } else if (!c.installed && !c.installedAt) {
         return `blocks.dat does not hold its anchor, block ${c.depth - 1} (it holds ${blocks.count}${blocks.hole ? ` and ${blocks.upperFrom}..${blocks.end - 1}` : ''})`;
-      } // (installed from a peer: the anchor block comes with the backfill)
+      } // (installed from a peer, or taken above one while its backfill was open: the anchor block comes with the backfill)
       if (chain.size() < c.logOffset) return `chain.log is ${chain.size()} bytes, shorter than its position ${c.logOffset}`;
       if (logTail(chain, c.logOffset) !== c.logTail) return `chain.log before byte ${c.logOffset} is not what it was (rewritten or replaced)`;
       return c;
@@ -294,10 +317,23 @@ export class StoreUpkeep {
       isCrash?: (e: unknown) => boolean;
       /** Fast catch-up: the core's install threshold (a served image is at most half of it behind). */
       installThresholdBlocks?: number;
+      /** The vote floor the node started with (also passed to every `afterTurn`). */
+      voteFloor?: number;
     },
   ) {
     this.last = o.startedFrom ? { depth: o.startedFrom.depth, logOffset: o.startedFrom.logOffset } : { depth: 0, logOffset: 0 };
+    const s = o.startedFrom;
+    this.installedAt = s?.installed ? s.depth : s?.installedAt ?? 0;
+    this.voteFloor = Math.max(o.voteFloor ?? 0, s?.voteFloor ?? 0);
   }
+
+  /**
+   * The depth of the installed checkpoint whose backfill may still be open (0: none known). Its
+   * file is kept while blocks.dat lacks blocks below it: with every newer checkpoint unusable, a
+   * restart still has the dictionary there (a full replay of chain.log stops at the install record).
+   */
+  private installedAt = 0;
+  private turned = false;
 
   /**
    * blocks.dat after a load: keep what agrees with the loaded chain (checked by the hash of its
@@ -306,6 +342,23 @@ export class StoreUpkeep {
   static reconcile(blocks: BlockFile, r: Replica): string | null {
     const d = r.durable;
     d.older ??= blocks; // (a core that starts in a hole reads what it holds below it from here)
+    let dropped: string | null = null;
+    if (blocks.hole && !blocks.block(blocks.upperFrom)) {
+      // The backfill resumes from the lowest block above the hole (its hash pointer): unreadable,
+      // so drop the part above the hole; the backfill starts again from the installed depth
+      // against its anchor, and the decided blocks above it are appended again from memory.
+      const was = { from: blocks.upperFrom, to: blocks.end };
+      const why = blocks.takeReadFailure() ?? `blocks.dat: block ${was.from} is unreadable`;
+      blocks.truncate(blocks.count);
+      // (Those above the in-memory base go back at once, so the backfill's top is there again.)
+      const from = Math.max(d.base, blocks.end);
+      if (d.commit > from) {
+        const out: Block[] = [];
+        for (let i = from; i < d.commit; i++) out.push(d.held(i));
+        blocks.append(from, out);
+      }
+      dropped = `${why}; it is the lowest above the backfill's hole: dropped ${was.from}..${was.to - 1} above the hole; the backfill starts again from depth ${d.base} against its anchor, and the decided blocks from there on are written again`;
+    }
     if (blocks.hole && blocks.end < d.base) {
       // (cannot happen with the install's fsync of blocks.dat; kept as a guard) the part above
       // the hole stops below the installed depth: drop it, the backfill brings it again
@@ -319,7 +372,8 @@ export class StoreUpkeep {
       if (!b || blockHash(b) !== d.hash(n - 1)) keep = d.base;
     }
     blocks.truncate(keep);
-    return keep < had ? `blocks.dat: kept blocks below ${keep} of its ${had} (the rest ${keep < n ? 'disagreed with' : 'is beyond'} the decided chain); writing the rest again` : null;
+    const cut = keep < had ? `blocks.dat: kept blocks below ${keep} of its ${had} (the rest ${keep < n ? 'disagreed with' : 'is beyond'} the decided chain); writing the rest again` : null;
+    return dropped && cut ? `${dropped}; ${cut}` : dropped ?? cut;
   }
 
   /**
@@ -342,6 +396,12 @@ export class StoreUpkeep {
     const d = r.durable;
     const lines: string[] = [];
     this.voteFloor = voteFloor;
+    if (!this.turned) {
+      // A start by a full replay of chain.log from an install record (no checkpoint started from):
+      // the loaded base is the installed depth (nothing is compacted before this first turn).
+      this.turned = true;
+      if (!this.installedAt && !o.startedFrom && d.base > o.blocks.count) this.installedAt = d.base;
+    }
     // (Above a hole, from the installed depth on: the blocks below it come with the backfill.)
     const top = o.blocks.hole ? o.blocks.end : Math.max(o.blocks.end, d.base);
     if (top < d.commit) {
@@ -355,6 +415,10 @@ export class StoreUpkeep {
     if (keepFrom - d.base >= Math.max(1, o.policy.windowBlocks)) d.compact(keepFrom, o.blocks);
     const failure = o.blocks.takeReadFailure();
     if (failure) lines.push(failure);
+    if (this.image && o.now() - this.imageUsedAt > IMAGE_IDLE_MS) {
+      this.image = null; // (memory: up to MAX_CHECKPOINT_BYTES; the next request reads the file again)
+      this.imageWritten = true;
+    }
     const due = d.commit - this.last.depth >= o.policy.everyBlocks || (o.chain.size() - this.last.logOffset >= o.policy.everyBytes && d.commit > this.last.depth);
     if (due && d.commit > 0 && o.blocks.end === d.commit && d.commit >= voteFloor) {
       const t0 = o.now();
@@ -388,8 +452,14 @@ export class StoreUpkeep {
       cluster: o.identity.cluster, node: o.identity.node, depth: d.commit, anchor: d.headHash(d.commit), logOffset, logTail: logTail(o.chain, logOffset),
       promised: d.promised, suffixBallot: d.suffixBallot, suffix: d.suffixFrom(d.commit),
       dict: [...sm.dict], sessions: o.mutation === 'checkpoint-no-dedupe' ? [] : [...sm.sessions],
+      ...(this.backfillOpen() ? { installedAt: this.installedAt } : {}),
     };
     return this.write(c);
+  }
+
+  /** The backfill below the installed checkpoint `installedAt` is not complete. */
+  private backfillOpen(): boolean {
+    return this.installedAt > 0 && this.o.blocks.count < this.installedAt;
   }
 
   private write(c: Checkpoint): number {
@@ -397,8 +467,12 @@ export class StoreUpkeep {
     const data = encodeCheckpoint(c);
     o.dir.writeAtomic(checkpointName(c.depth), data);
     this.last = { depth: c.depth, logOffset: c.logOffset };
+    this.imageWritten = true;
     const ours = o.dir.list().filter((n) => NAME.test(n)).sort().reverse();
-    for (const old of ours.slice(CHECKPOINTS_KEPT)) o.dir.remove(old);
+    const kept = new Set(ours.slice(0, CHECKPOINTS_KEPT));
+    // (Never the installed checkpoint while its backfill is open: see `installedAt`.)
+    if (this.backfillOpen()) kept.add(checkpointName(this.installedAt));
+    for (const old of ours) if (!kept.has(old)) o.dir.remove(old);
     return data.length;
   }
 
@@ -407,6 +481,12 @@ export class StoreUpkeep {
   private voteFloor = 0;
   /** The checkpoint image served to peers catching up (one at a time, at most MAX_CHECKPOINT_BYTES). */
   private image: { depth: number; sha256: string; data: Buffer } | null = null;
+  /** A checkpoint was written (or the image dropped) since the image was read: the next look reads the newest file. */
+  private imageWritten = true;
+  /** When the folder was last looked at for an image (rate bound: IMAGE_REFRESH_MIN_MS). */
+  private imageLookedAt = -Infinity;
+  /** When a request last used the image (idle release: IMAGE_IDLE_MS). */
+  private imageUsedAt = 0;
 
   /**
    * Writes an installed peer checkpoint as this node's own, durably, where the core's install
@@ -416,17 +496,26 @@ export class StoreUpkeep {
   install(r: Replica, inst: InstallAction): Input {
     const o = this.o;
     o.syncChain();
-    o.blocks.truncate(o.blocks.count); // (a previous install's blocks above its hole: one hole at a time)
-    // What blocks.dat holds now is durable: after a crash, whatever part of the later writes (the
-    // blocks from the installed depth on, and backfilled ones below it) survives sits on it.
-    o.blocks.sync();
     const logOffset = o.chain.size();
+    const depth = inst.base.depth;
+    // The vote floor of a damaged chain.log sits in a `floor` record before this position, which
+    // a restart from this checkpoint does not read: the checkpoint carries it.
+    const floor = this.voteFloor > depth ? this.voteFloor : 0;
+    this.installedAt = depth;
+    // The checkpoint first, durably: until it is, a restart uses what was there before (chain.log,
+    // the older checkpoints and the blocks.dat they stand on, untouched).
     this.write({
       cluster: o.identity.cluster, node: o.identity.node, ...inst.base, logOffset, logTail: logTail(o.chain, logOffset),
-      dict: inst.dict, sessions: inst.sessions, installed: true,
+      dict: inst.dict, sessions: inst.sessions, installed: true, ...(floor ? { voteFloor: floor } : {}),
     });
+    // Then a previous install's blocks above its hole go (one hole at a time; a crash before this
+    // leaves them below the new installed depth, where `reconcile` drops them), and what blocks.dat
+    // holds is made durable: after a crash, whatever part of the later writes (the blocks from the
+    // installed depth on, and backfilled ones below it) survives sits on it.
+    o.blocks.truncate(o.blocks.count);
+    o.blocks.sync();
     this.image = null;
-    return { type: 'backfill', from: o.blocks.count, to: inst.base.depth, topHash: inst.base.anchor };
+    return { type: 'backfill', from: o.blocks.count, to: depth, topHash: inst.base.anchor };
   }
 
   /** Writes verified backfilled blocks below the hole's top (the core checked them back from the anchor). */
@@ -447,9 +536,20 @@ export class StoreUpkeep {
    */
   serve(r: Replica, req: ServeRequest): InstallChunk {
     const d = r.durable;
+    const now = this.o.now();
     const slack = Math.floor((this.o.installThresholdBlocks ?? 20_000) / 2);
     let img = this.image;
-    if (!img || (req.sha256 !== img.sha256 && (img.depth <= req.commit || d.commit - img.depth > slack))) img = this.image = this.newestImage(r, slack);
+    // The cached image is served until a checkpoint is written (read that one once), or, missing
+    // or too far behind, a look (which may take one) is due: at most one per IMAGE_REFRESH_MIN_MS.
+    // A request naming another image thus costs no file read.
+    const other = !img || req.sha256 !== img.sha256;
+    const wanted = this.imageWritten || !img || d.commit - img.depth > slack;
+    if (other && wanted && (this.imageWritten || now - this.imageLookedAt >= IMAGE_REFRESH_MIN_MS)) {
+      this.imageLookedAt = now;
+      img = this.image = this.newestImage(r, slack);
+      this.imageWritten = false;
+    }
+    if (img) this.imageUsedAt = now;
     if (!img || img.depth <= req.commit) return make(InstallChunk, { depth: 0, sha256: '', total: 0, offset: 0, data: '' });
     const offset = req.sha256 === img.sha256 && req.offset < img.data.length ? req.offset : 0;
     return make(InstallChunk, { depth: img.depth, sha256: img.sha256, total: img.data.length, offset, data: img.data.subarray(offset, offset + MAX_INSTALL_CHUNK_BYTES).toString('base64') });

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { DurableRecord, DurableState } from '../core/durable';
 import { ChainStore, FloorRecord, headerFor, LoadReport, loadState, StoreEvidence, StoreIdentity, StoreRefused } from './chain-store';
 import { BlockFile } from './block-file';
-import { chooseCheckpoint, FsCheckpointDir, stateMachineFromBlocks } from './checkpoint';
+import { Checkpoint, checkpointName, checkpointStateMachine, chooseCheckpoint, decodeCheckpoint, encodeCheckpoint, FsCheckpointDir, logTail, MAX_CHECKPOINT_BYTES, stateMachineFromBlocks } from './checkpoint';
 import { StateMachine } from '../core/state-machine';
 import { FileDisk } from './disk';
 import { encodeRecord } from './record-log';
@@ -61,10 +61,14 @@ function readKvEvidence(file: string): StoreEvidence['kvJson'] {
   }
 }
 
-/** The records that rebuild `s` exactly: decided blocks, the tentative suffix with its term, the promise. */
-function stateRecords(s: DurableState): DurableRecord[] {
+/**
+ * The records that rebuild `s` exactly from depth `base` (0, or the installed depth, whose
+ * install record comes first): decided blocks, the tentative suffix with its term, the promise.
+ */
+function stateRecords(s: DurableState, base = 0): DurableRecord[] {
   const out: DurableRecord[] = [];
-  for (let from = 0; from < s.commit; from += 1000) {
+  if (base > 0) out.push({ t: 'install', depth: base, anchor: s.headHash(base) });
+  for (let from = base; from < s.commit; from += 1000) {
     const blocks = s.range(from, Math.min(s.commit, from + 1000), 1000, Infinity, () => 0);
     if (blocks.length < Math.min(s.commit, from + 1000) - from) throw new StoreRefused(`cannot rewrite the damaged chain.log: block ${from + blocks.length} is unreadable in blocks.dat too; move the folder away to start this node empty`);
     out.push({ t: 'learn', from, blocks });
@@ -72,6 +76,22 @@ function stateRecords(s: DurableState): DurableRecord[] {
   if (s.end > s.commit && s.suffixBallot) out.push({ t: 'accept', ballot: s.suffixBallot, from: s.commit, blocks: s.suffixFrom(s.commit) });
   if (s.promised) out.push({ t: 'promise', ballot: s.promised });
   return out;
+}
+
+/**
+ * The installed checkpoint at `depth` whose anchor is `anchor`, whatever its chain.log position
+ * (its dictionary and sessions are decided state at that depth, bound to the chain by the
+ * anchor): the reason it cannot be used, or the checkpoint.
+ */
+function installedCheckpointAt(dir: FsCheckpointDir, depth: number, anchor: string, id: StoreIdentity): Checkpoint | string {
+  const name = checkpointName(depth);
+  const buf = dir.read(name, MAX_CHECKPOINT_BYTES);
+  if (!buf) return `${name} is missing, unreadable or larger than ${MAX_CHECKPOINT_BYTES} bytes`;
+  const c = decodeCheckpoint(buf);
+  if (typeof c === 'string') return `${name}: ${c}`;
+  if (c.depth !== depth || c.anchor !== anchor) return `${name} is not the checkpoint installed at depth ${depth}`;
+  if (c.cluster !== id.cluster || c.node !== id.node) return `${name} belongs to ${c.node} of cluster ${c.cluster}`;
+  return c;
 }
 
 /** Replaces `file` by `records` durably: a temp file, fsync, rename, fsync of the folder. */
@@ -129,16 +149,25 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
   const installedAt = report.state.base;
   let sm: StateMachine | undefined;
   if (installedAt > (report.checkpoint?.depth ?? 0)) {
-    // No checkpoint at or above the installed depth is left: the blocks below it, if the backfill
-    // brought them all, rebuild the dictionary.
-    const rebuilt = stateMachineFromBlocks(blocks, installedAt, report.state.headHash(installedAt));
-    if (typeof rebuilt === 'string') {
-      disk.closeUntouched();
-      blocks.close();
-      throw new StoreRefused(`${file} installed a peer's checkpoint at depth ${installedAt}, but no usable checkpoint at or above that depth is left in ${o.dir} (see the lines above), and ${rebuilt}: the dictionary cannot be rebuilt here; move the folder away to start this node empty (it then catches up from its peers)`);
+    // No checkpoint at or above the installed depth could be started from (chain.log was damaged
+    // or rewritten after it): the installed checkpoint's dictionary, whatever its chain.log
+    // position, or the blocks below it, if the backfill brought them all, give the dictionary.
+    const anchor = report.state.headHash(installedAt);
+    const c = installedCheckpointAt(checkpoints, installedAt, anchor, o.identity);
+    if (typeof c !== 'string') {
+      sm = checkpointStateMachine(c);
+      report.voteFloor = Math.max(report.voteFloor, c.voteFloor && c.voteFloor > report.state.commit ? c.voteFloor : 0);
+      report.warnings.push(`the dictionary at the installed depth ${installedAt} is taken from ${checkpointName(installedAt)} (its chain.log position is gone)`);
+    } else {
+      const rebuilt = stateMachineFromBlocks(blocks, installedAt, anchor);
+      if (typeof rebuilt === 'string') {
+        disk.closeUntouched();
+        blocks.close();
+        throw new StoreRefused(`${file} installed a peer's checkpoint at depth ${installedAt}, but no usable checkpoint at or above that depth is left in ${o.dir} (see the lines above; ${c}), and ${rebuilt}: the dictionary cannot be rebuilt here; move the folder away to start this node empty (it then catches up from its peers)`);
+      }
+      sm = rebuilt;
+      report.warnings.push(`no usable checkpoint at or above the installed depth ${installedAt}: the dictionary was rebuilt from blocks.dat's blocks below it`);
     }
-    sm = rebuilt;
-    report.warnings.push(`no usable checkpoint at or above the installed depth ${installedAt}: the dictionary was rebuilt from blocks.dat's blocks below it`);
   }
   const header = headerFor(o.identity);
   if (report.tampered) {
@@ -146,10 +175,34 @@ export function openChainStore(o: { dir: string; identity: StoreIdentity; log?: 
     disk.close();
     fs.copyFileSync(file, keep);
     const floor: FloorRecord[] = report.voteFloor > report.state.commit ? [{ t: 'floor', depth: report.voteFloor }] : [];
-    rewrite(file, [header, ...stateRecords(report.state), ...floor]);
-    for (const n of checkpoints.list()) if (/^checkpoint-[0-9]+\.ckpt$/.test(n)) checkpoints.remove(n); // (their chain.log positions are gone)
-    report.warnings.push(`rewrote ${file} without the damaged records (the damaged file is kept as ${path.basename(keep)}); the next start will not report it again`);
+    const base = report.state.base;
+    let ckpt: Checkpoint | null = null;
+    if (base > 0 && sm) {
+      // After an install: chain.log becomes its header, the install record and the records from
+      // the installed depth on; the installed checkpoint is written again at its new position
+      // (right after the header), first, so a crash before the new chain.log is in place finds it
+      // too (then by its depth, as here). The blocks below come from blocks.dat or the backfill.
+      const headerBytes = encodeRecord(header);
+      ckpt = {
+        cluster: o.identity.cluster, node: o.identity.node, depth: base, anchor: report.state.headHash(base),
+        logOffset: headerBytes.length, logTail: crypto.createHash('sha256').update(headerBytes).digest('hex'),
+        promised: null, suffixBallot: null, suffix: [], dict: [...sm.dict], sessions: [...sm.sessions], installed: true,
+        ...(report.voteFloor > base ? { voteFloor: report.voteFloor } : {}),
+      };
+      checkpoints.writeAtomic(checkpointName(base), encodeCheckpoint(ckpt));
+    }
+    rewrite(file, [header, ...stateRecords(report.state, ckpt ? base : 0), ...floor]);
+    for (const n of checkpoints.list()) if (/^checkpoint-[0-9]+\.ckpt$/.test(n) && !(ckpt && n === checkpointName(base))) checkpoints.remove(n); // (their chain.log positions are gone)
+    report.warnings.push(`rewrote ${file} without the damaged records (the damaged file is kept as ${path.basename(keep)})${ckpt ? `, from the install at depth ${base} on, with ${checkpointName(base)} written again at its new position` : ''}; the next start will not report it again`);
     disk = new FileDisk(file);
+    if (ckpt) {
+      if (logTail(disk, ckpt.logOffset) !== ckpt.logTail) {
+        disk.close();
+        blocks.close();
+        throw new StoreRefused(`${file} was rewritten but does not start with its header as written; move the folder away to start this node empty`);
+      }
+      report.checkpoint = ckpt;
+    }
   } else if (report.legacy) {
     disk.close();
     rewrite(file, [header, ...report.kept]);
