@@ -135,7 +135,7 @@ describe('attack-sec: one bad greeting kills a link for good (no key needed)', f
     }
   });
 
-  it('an on-path attacker (no key) cuts the nodes\' connections to a RUNNING P1 and answers the reconnects with a bad greeting for one second: P1 is cut off for good', async () => {
+  it('an on-path attacker (no key) cuts the nodes\' connections to a RUNNING P1 and answers the reconnects with a bad greeting for one second: P1 catches up once the attacker is gone (before the handshake retry it was cut off for good)', async () => {
     const relay: { r: Awaited<ReturnType<typeof onPath>> | null } = { r: null };
     const c = await Cluster.start({
       prepare: async (cl) => {
