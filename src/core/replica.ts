@@ -1217,12 +1217,17 @@ export class Replica {
     this.send(peer, make(BackfillRequest, { from: Math.max(b.low, b.top - this.cfg.batchMax), to: b.top }));
   }
 
-  /** Decided blocks below `to`, the highest first, as many as one message holds; none if I cannot serve the top one. */
+  /**
+   * Blocks below `to`, the highest first, as many as one message holds; none if I cannot serve the
+   * top one. My undecided blocks count too: the requester takes a block only if it hashes back from
+   * its installed anchor, so one that passes is the decided block — and after two crashes an
+   * undecided vote may be a decided block's last copy within reach (test/attack-fix).
+   */
   private onBackfillRequest(peer: number, m: BackfillRequest): void {
     const d = this.durable;
     const out: Block[] = [];
     let bytes = 0;
-    if (m.to <= d.commit) {
+    if (m.to <= d.end) {
       for (let k = m.to - 1; k >= m.from && out.length < this.cfg.batchMax; k--) {
         const b = d.block(k);
         if (!b) break; // (in my own hole, or unreadable)
