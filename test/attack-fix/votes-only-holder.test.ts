@@ -75,7 +75,7 @@ class Router {
 }
 
 describe('attack-fix: undecided votes that no live peer can repair', () => {
-  it('P1 votes 5..29, P2/P3 gone, P4 installed at 30: P1 serves its votes to the backfills (each checked back from the anchor), so they complete and the cluster goes on (before, a backfill was served only below the server's decided depth: nobody could serve them: P1 never caught up and P4 never completed its backfill)', () => {
+  it('P1 votes 5..29, P2/P3 gone, P4 installed at 30: P1 serves its votes to the backfills (each checked back from the anchor), so they complete and the cluster goes on (before, a backfill was served only below the serving node\'s decided depth: nobody could serve them: P1 never caught up and P4 never completed its backfill)', () => {
     // Blocks 0..59 decided by P2, P3 (and P1 for 0..29, P4 for 30..59 after installing at 30).
     // P1 knows only 0..4 decided; P4's backfill below 30 has not run; P5 is empty. Then P2 and P3
     // crash for good: two failures, P1, P4, P5 are a majority and should go on.
