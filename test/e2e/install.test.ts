@@ -21,8 +21,10 @@ describe('e2e: a node far behind installs a checkpoint and backfills', function 
   after(stopAll);
 
   it('installs, serves at the decided depth, backfills to a complete chain equal to the others', async () => {
-    // (Behind by more than a batch (1,000 blocks), so the leader sends it decided blocks, not its
-    // log, and past the threshold it asks for a checkpoint.)
+    // (Behind by more than two batches (1,000 blocks each): a node that died holding an undecided
+    // block first repairs one batch to learn it (votes first), and is then still more than a batch
+    // behind, so the leader sends it decided blocks, not its log, and past the threshold it asks
+    // for a checkpoint.)
     const threshold = 400;
     const c = await Cluster.start({ nodeArgs: ['--checkpoint-blocks', '25', '--install-threshold', String(threshold), '--quiet'] });
     const c1 = c.startClient(1, { leader: 1 });
@@ -35,7 +37,7 @@ describe('e2e: a node far behind installs a checkpoint and backfills', function 
     const victim = first.leader === 'P5' ? 4 : 5;
     for (let i = 1; i < 10; i++) await put(i);
     await c.sigkill(victim);
-    const behind = 1200;
+    const behind = 2500;
     const writers = [c1, c.startClient(2, { leader: 1 }), c.startClient(3, { leader: 1 })];
     await Promise.all(writers.map(async (w, k) => {
       for (let i = 10 + k; i < 10 + behind; i += writers.length) {
