@@ -204,9 +204,7 @@ export class BlockFile implements OlderBlocks {
       hi = lo;
     }
     const unusable = (why: string): false => {
-      this.findings.push(`blocks.idx: ${why}; indexing blocks.dat from its records instead`);
-      this.n = this.upper = this.top = 0;
-      this.fileEnd = 0;
+      this.findings.push(`blocks.idx: ${why}; indexing blocks.dat from its records instead`); // (index() starts over)
       return false;
     };
     if (mark < 0) return false; // (no checkpoint was written yet: the file is short)
@@ -214,7 +212,8 @@ export class BlockFile implements OlderBlocks {
     this.grow(mark + 1024);
     this.loading = true;
     try {
-      if (!this.placeEntries(idx, mark, markedEnd)) return unusable(this.loadProblem);
+      const problem = this.placeEntries(idx, mark, markedEnd);
+      if (problem) return unusable(problem);
     } finally {
       this.loading = false;
     }
@@ -225,10 +224,8 @@ export class BlockFile implements OlderBlocks {
     return true;
   }
 
-  private loadProblem = '';
-
-  /** Places blocks.idx's entries before `mark`; false (and `loadProblem`) at the first that does not fit. */
-  private placeEntries(idx: Disk, mark: number, markedEnd: number): boolean {
+  /** Places blocks.idx's entries before `mark`; why the first that does not fit does not (null: all fit). */
+  private placeEntries(idx: Disk, mark: number, markedEnd: number): string | null {
     let prevStart = -1;
     for (let lo = 0; lo < mark; lo += IDX_CHUNK_ENTRIES) {
       const hi = Math.min(mark, lo + IDX_CHUNK_ENTRIES);
@@ -239,13 +236,12 @@ export class BlockFile implements OlderBlocks {
         const depth = a - 1;
         const start = buf.readDoubleLE(i * IDX_ENTRY_BYTES + 8) - 1;
         if (!Number.isSafeInteger(depth) || depth < 0 || !Number.isSafeInteger(start) || start <= prevStart || start >= markedEnd || !this.place(depth, start)) {
-          this.loadProblem = `entry ${lo + i} (block ${depth} at byte ${start}) does not fit the blocks before it`;
-          return false;
+          return `entry ${lo + i} (block ${depth} at byte ${start}) does not fit the blocks before it`;
         }
         prevStart = start;
       }
     }
-    return true;
+    return null;
   }
 
   private flushIndex(): void {

@@ -5,24 +5,13 @@
 import { strict as assert } from 'node:assert';
 import { Ballot, Decide, InstallChunk, make } from '../../messages';
 import { blockHash } from '../../src/chain';
-import { DurableRecord } from '../../src/core/durable';
-import { Replica } from '../../src/core/replica';
-import { StateMachine } from '../../src/core/state-machine';
-import { HandNet } from '../support/hand-net';
-import { cfg, decided, image, mine, random, sha, wire } from '../attack-install/support';
+import { catchUpNet, decided, image, mine, sha, wire } from '../attack-install/support';
 
 const T0 = Ballot.of(1, 1, 0);
 const T = Ballot.of(2, 2, 0);
 const anchor = (depth: number) => blockHash(decided[depth - 1]);
 
-function net(initial: DurableRecord[][]): HandNet {
-  return new HandNet(initial, (id) => cfg(id, 10), random, (c, s, r) => {
-    if (s.base === 0) return new Replica(c, s, r);
-    const sm = new StateMachine();
-    for (let d = 0; d < s.base; d++) sm.apply(decided[d]);
-    return new Replica(c, s, r, { sm });
-  });
-}
+const net = catchUpNet;
 
 describe('attack-fix: undecided votes that lost', () => {
   it('guard: a far-behind node whose undecided votes 5..29 are a losing fork repairs over them, then fetches and installs', () => {

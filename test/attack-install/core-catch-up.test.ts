@@ -4,24 +4,13 @@
 import { strict as assert } from 'node:assert';
 import { Accept, BackfillRequest, BackfillResponse, Ballot, Decide, InstallChunk, make } from '../../messages';
 import { blockHash } from '../../src/chain';
-import { DurableRecord } from '../../src/core/durable';
-import { Replica } from '../../src/core/replica';
-import { StateMachine } from '../../src/core/state-machine';
 import { HandNet } from '../support/hand-net';
-import { cfg, decided, image, random, sha, wire } from './support';
+import { catchUpNet, decided, image, sha, wire } from './support';
 
 const T = Ballot.of(2, 2, 0);
 const anchor = (depth: number) => blockHash(decided[depth - 1]);
 
-/** Five cores; a node whose records start with an install gets the dictionary of the decided chain there. */
-function net(initial: DurableRecord[][]): HandNet {
-  return new HandNet(initial, (id) => cfg(id, 10), random, (c, s, r) => {
-    if (s.base === 0) return new Replica(c, s, r);
-    const sm = new StateMachine();
-    for (let d = 0; d < s.base; d++) sm.apply(decided[d]);
-    return new Replica(c, s, r, { sm });
-  });
-}
+const net = catchUpNet;
 
 /** How many of the five cores hold decided block `depth` (in memory or on their disk), among `up`. */
 function holders(n: HandNet, depth: number, up = [1, 2, 3, 4, 5]): number[] {

@@ -16,6 +16,7 @@ import { CoreConfig, Input, Output, Replica } from '../../src/core/replica';
 import { StateMachine } from '../../src/core/state-machine';
 import { missingInstallRecord } from '../../src/store/chain-store';
 import { checkpointStateMachine, encodeCheckpoint, StoreUpkeep } from '../../src/store/checkpoint';
+import { HandNet } from '../support/hand-net';
 import { openChainStore, OpenedStore } from '../../src/store/open';
 
 export const ID = { cluster: 'c0ffee', node: 'P3' };
@@ -159,4 +160,14 @@ export class FolderNode {
     this.opened.disk.close();
     this.opened.blocks.close();
   }
+}
+
+/** Five cores on a HandNet; a node whose records start with an install gets the dictionary of the decided chain there. */
+export function catchUpNet(initial: DurableRecord[][]): HandNet {
+  return new HandNet(initial, (id) => cfg(id, 10), random, (c, st, r) => {
+    if (st.base === 0) return new Replica(c, st, r);
+    const sm = new StateMachine();
+    for (let d = 0; d < st.base; d++) sm.apply(decided[d]);
+    return new Replica(c, st, r, { sm });
+  });
 }

@@ -29,18 +29,23 @@ function dictAt(depth: number): string {
   return JSON.stringify([...sm.dict].sort());
 }
 
+/** A node installs at 30, learns up to 39 and dies; then a byte of chain.log after the install flips. */
+function installedThenDamaged(dir: string): void {
+  const n = new FolderNode(dir, POLICY);
+  n.repair(0, 5, 5);
+  n.repair(5, 9, 34);
+  assert.ok(n.installFrom(30).install);
+  n.inbox.length = 0;
+  n.repair(30, 36, 36);
+  n.repair(36, 39, 39);
+  n.die();
+  flipAfterInstall(dir);
+}
+
 describe('store: restarts after an install', () => {
   it('chain.log damaged after an install: rewritten from the install on; the next start is clean, from the installed checkpoint, with the right dictionary', () => {
     const dir = tmpDir();
-    const n = new FolderNode(dir, POLICY);
-    n.repair(0, 5, 5);
-    n.repair(5, 9, 34);
-    assert.ok(n.installFrom(30).install);
-    n.inbox.length = 0;
-    n.repair(30, 36, 36);
-    n.repair(36, 39, 39);
-    n.die();
-    flipAfterInstall(dir);
+    installedThenDamaged(dir);
     const a = new FolderNode(dir, POLICY);
     assert.ok(a.opened.report.tampered);
     assert.ok(a.replica.commit >= 30);
@@ -60,15 +65,7 @@ describe('store: restarts after an install', () => {
 
   it('a crash after the installed checkpoint was written again, before the rewritten chain.log replaced the damaged one, starts again', () => {
     const dir = tmpDir();
-    const n = new FolderNode(dir, POLICY);
-    n.repair(0, 5, 5);
-    n.repair(5, 9, 34);
-    assert.ok(n.installFrom(30).install);
-    n.inbox.length = 0;
-    n.repair(30, 36, 36);
-    n.repair(36, 39, 39);
-    n.die();
-    flipAfterInstall(dir);
+    installedThenDamaged(dir);
     const damaged = fs.readFileSync(path.join(dir, 'chain.log'));
     const a = new FolderNode(dir, POLICY);
     a.die();
